@@ -1,0 +1,63 @@
+"""Atomic checkpoints: weights (or the LoRA adapter), optimizer, RNG states, step and data position.
+
+A checkpoint is written to a temporary folder and renamed into place, so a run killed mid-save
+leaves the previous checkpoint intact; `latest_checkpoint` finds the newest complete one."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STATE_FILE = "trainer_state.json"
+
+
+def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, keep: int = 2) -> Path:
+    folder = run_dir / "checkpoints" / f"step_{step:06d}"
+    staging = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.save_pretrained(staging / "model")  # adapter only when the model is a peft model
+    torch.save(optimizer.state_dict(), staging / "optimizer.pt")
+    torch.save({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
+               staging / "rng.pt")
+    (staging / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    for old in sorted((run_dir / "checkpoints").glob("step_??????"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    complete = [p for p in sorted((run_dir / "checkpoints").glob("step_??????")) if (p / STATE_FILE).exists()]
+    return complete[-1] if complete else None
+
+
+def load_checkpoint(folder: Path, model, optimizer) -> dict:
+    """Restore weights, optimizer and RNG states in place; returns the trainer state."""
+    from safetensors.torch import load_file
+
+    weights = folder / "model"
+    if (weights / "adapter_model.safetensors").exists():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(weights / "adapter_model.safetensors"))
+    else:
+        files = sorted(weights.glob("*.safetensors"))
+        state = {}
+        for file in files:
+            state.update(load_file(file))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise RuntimeError(f"checkpoint {folder} does not match the model: unexpected {unexpected[:5]}")
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    rng = torch.load(folder / "rng.pt", weights_only=False)
+    torch.set_rng_state(rng["torch"])
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    return json.loads((folder / STATE_FILE).read_text())

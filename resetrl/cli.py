@@ -1,0 +1,58 @@
+"""The `resetrl` command line: one subcommand per concern, each registered by its own module."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from resetrl.errors import ResetRLError
+
+# Each module defines `register(subparsers)`, adding its subcommand(s) with `set_defaults(func=...)`.
+# Imported lazily inside main() so `resetrl --help` stays fast and a broken optional part cannot
+# take the whole CLI down.
+COMMAND_MODULES = [
+    "resetrl.commands.train",
+    "resetrl.commands.sft",
+    "resetrl.commands.evaluate",
+    "resetrl.commands.listing",
+    "resetrl.cpi.cli",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="resetrl",
+        description="RL post-training of language models with resets (GRPO, RRPO, SRPO).",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and error.name.startswith(module_name.rsplit(".", 1)[0]):
+                continue  # that part of resetrl is not there (yet)
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    # PyTorch's busy-waiting OpenMP threads make CPU decoding many times slower when anything
+    # else runs on the machine (offline.md); must be set before torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ResetRLError as error:
+        print(f"resetrl: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""Typed, documented configuration: YAML file or preset, overridden by `--set key=value`.
+
+Every field says what it means and its default; a bad value fails at load time naming the field."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from resetrl.errors import ResetRLError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ModelConfig(Section):
+    name: str = Field("tiny", description="Registered model name (tiny, smollm2-135m, micro) or a local transformers folder.")
+    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+    lora: bool = Field(True, description="Train a LoRA adapter (peft); false = full fine-tune.")
+    lora_rank: int = Field(64, ge=1, description="LoRA rank (reference: 64).")
+    lora_alpha: int = Field(64, ge=1, description="LoRA alpha (reference: 64).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="LoRA dropout.")
+    lora_target_modules: str | list[str] = Field("all-linear", description="Modules given LoRA (reference: all linear layers).")
+
+
+class TaskConfig(Section):
+    name: str = Field("arith_chain", description="Task name (`resetrl tasks` lists them) or reasoning_gym:<generator>.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Task knobs, e.g. {steps: 3, operand_max: 9} for arith_chain.")
+    train_size: int | None = Field(400, ge=1, description="Training problems (reference: 400); null = all.")
+    test_size: int = Field(100, ge=1, description="Held-out problems for evaluation.")
+    seed: int = Field(0, description="Seed of the task's train/test split.")
+
+
+class FormatConfig(Section):
+    prompt_style: Literal["raw", "chat"] = Field("raw", description="raw completion prompt (reference) or chat template.")
+    examples: bool = Field(True, description="Show the task's two worked examples in the prompt.")
+    max_thoughts: int = Field(20, ge=1, description="Chain stops after this many thoughts (reference: 20).")
+    max_thought_tokens: int = Field(256, ge=1, description="A thought longer than this ends the chain (reference: 256).")
+    max_total_tokens: int = Field(1024, ge=1, description="Cap on a chain's response tokens.")
+
+
+class RolloutConfig(Section):
+    backend: str = Field("hf", description="Generation backend (hf).")
+    temperature: float = Field(0.7, ge=0, description="Sampling temperature of rollouts (reference: 0.7).")
+    top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling (reference: 0.95).")
+    top_k: int = Field(0, ge=0, description="Top-k filter; 0 = off.")
+    group_size: int = Field(8, ge=2, description="GRPO group size; the rollout budget per prompt.")
+    layout: Literal["1x4", "2x4", "1x8"] = Field("1x4", description="Reset layout: parents x continuations (1x4: 4 fresh + 4 reset).")
+    max_fresh_attempts: int = Field(12, ge=1, description="Fresh chains tried per prompt to find a failure (reference: 12).")
+    localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
+    localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
+    mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
+    batch_size: int = Field(64, ge=1, description="Sequences per generation call.")
+
+
+class TrainConfig(Section):
+    steps: int = Field(24, ge=0, description="RL steps (reference: 24 = 2 epochs x 400 problems / 32).")
+    prompts_per_step: int = Field(32, ge=1, description="Prompts per step (reference: 32).")
+    lr: float = Field(5e-5, gt=0, description="AdamW learning rate (reference: 5e-5).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (reference: 0.01).")
+    grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip (reference: 1.0).")
+    micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
+    advantage: str = Field("group_norm", description="Advantage estimator: group_norm, mean_only, rloo.")
+    loss: str = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
+    grpo_loss: str | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
+    loss_aggregation: str | None = Field(None, description="seq-mean-token-mean or token-mean; default: pg -> seq-mean-token-mean, clip -> token-mean.")
+    clip_eps: float = Field(0.2, gt=0, description="PPO clip range.")
+    dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
+    kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")
+    seed: int = Field(0, description="Seed of sampling, data order and initialisation.")
+
+    @field_validator("advantage")
+    @classmethod
+    def _known_advantage(cls, value: str) -> str:
+        from resetrl.advantages import ADVANTAGES
+
+        ADVANTAGES.get(value)
+        return value
+
+    @field_validator("loss", "grpo_loss")
+    @classmethod
+    def _known_loss(cls, value: str | None) -> str | None:
+        from resetrl.losses import LOSSES
+
+        if value is not None:
+            LOSSES.get(value)
+        return value
+
+    @field_validator("loss_aggregation")
+    @classmethod
+    def _known_aggregation(cls, value: str | None) -> str | None:
+        from resetrl.losses import AGGREGATIONS
+
+        if value is not None and value not in AGGREGATIONS:
+            raise ValueError(f"must be one of {', '.join(AGGREGATIONS)}")
+        return value
+
+
+class WarmupConfig(Section):
+    steps: int = Field(0, ge=0, description="Supervised warm-up steps on the task's correct chains before RL (0 = none).")
+    batch_size: int = Field(8, ge=1, description="Chains per warm-up step.")
+    lr: float = Field(2e-4, gt=0, description="Warm-up learning rate.")
+
+
+class EvalConfig(Section):
+    every: int = Field(0, ge=0, description="Evaluate every k steps (0: only before and after training).")
+    size: int | None = Field(None, ge=1, description="Problems evaluated; default: task.test_size.")
+
+
+class CheckpointConfig(Section):
+    every: int = Field(1, ge=1, description="Save a checkpoint every k steps.")
+    keep: int = Field(2, ge=1, description="Checkpoints kept (the newest).")
+
+
+class Config(Section):
+    method: Literal["grpo", "rrpo", "srpo", "oracle"] = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error).")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    format: FormatConfig = Field(default_factory=FormatConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    warmup: WarmupConfig = Field(default_factory=WarmupConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def preset_names() -> list[str]:
+    folder = resources.files("resetrl") / "presets"
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read_yaml(text: str, origin: str) -> dict:
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise ResetRLError(f"{origin}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ResetRLError(f"{origin}: must be a mapping of config sections")
+    return data
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """`train.lr=1e-4` -> data["train"]["lr"] = 1e-4 (the value is parsed as YAML)."""
+    if "=" not in assignment:
+        raise ResetRLError(f"--set {assignment!r}: expected key=value, e.g. train.lr=1e-4")
+    key, raw = assignment.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ResetRLError(f"--set {assignment!r}: {part} is not a section")
+    node[parts[-1]] = value
+
+
+def load_config(path: str | None = None, preset: str | None = None, overrides: list[str] = ()) -> Config:
+    """Preset, then file, then overrides; validated once at the end."""
+    data: dict = {}
+    if preset:
+        if preset not in preset_names():
+            raise ResetRLError(f"unknown preset {preset!r}; known: {', '.join(preset_names())}")
+        text = (resources.files("resetrl") / "presets" / f"{preset}.yaml").read_text()
+        data = _read_yaml(text, f"preset {preset}")
+    if path:
+        if not Path(path).exists():
+            raise ResetRLError(f"config file not found: {path}")
+        _merge(data, _read_yaml(Path(path).read_text(), path))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        problems = [
+            f"  {'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            + (f" (got {item['input']!r})" if item["type"] != "missing" and not isinstance(item["input"], dict) else "")
+            for item in error.errors()
+        ]
+        raise ResetRLError("invalid config:\n" + "\n".join(problems)) from None
+
+
+def _merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value

@@ -1,0 +1,82 @@
+"""Rollout groups as data. A group is a set of samples sharing a context (the prompt, plus a reset
+prefix or none); each sample knows from which response token it is trained (`train_start`).
+GRPO, RRPO, SRPO and the layouts differ only in how groups are built; advantage and loss code never
+needs to know that resets exist."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from resetrl.errors import ResetRLError
+
+
+@dataclass
+class Sample:
+    problem_id: str
+    kind: str  # fresh | reset | parent | unused
+    prompt_ids: list[int]
+    response_ids: list[int]  # all tokens after the prompt, a reset prefix included
+    train_start: int  # first trained response token: 0 for fresh chains, the suffix start for resets
+    spans: list[tuple[int, int]]  # thought spans in response_ids
+    thoughts: list[str]
+    answer: str | None
+    reward: float
+    stop_reason: str
+    new_tokens: int  # tokens this sample cost to generate (a reset's prefix is free)
+    group_id: int | None = None
+    reset_step: int | None = None  # 1-indexed thought of the parent that was resampled
+    reset_source: str | None = None  # how reset_step was chosen, e.g. "self:boxed", "random"
+    first_error: int | None = None  # the task's true first erroneous thought (parents), where known
+    advantage: float = 0.0
+
+    @property
+    def trained_tokens(self) -> int:
+        return len(self.response_ids) - self.train_start
+
+    def record(self, step: int) -> dict:
+        """One line of rollouts.jsonl (token ids left out; thoughts are the readable form)."""
+        row = asdict(self)
+        for key in ("prompt_ids", "response_ids", "spans"):
+            row.pop(key)
+        row["step"] = step
+        row["suffix_start"] = self.train_start
+        row["response_tokens"] = len(self.response_ids)
+        return row
+
+
+@dataclass
+class Group:
+    id: int
+    problem_id: str
+    kind: str  # fresh | reset | fallback (plain GRPO group of a prompt where no failure was found)
+    samples: list[Sample] = field(default_factory=list)
+    reset_step: int | None = None
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How a prompt's rollout budget is spent: `parents` failed chains to reset from, `fresh` chains
+    trained as group G1, `continuations` (K) per reset group. Budget = fresh + parents * K."""
+
+    parents: int
+    fresh: int
+    continuations: int
+
+    @property
+    def budget(self) -> int:
+        return self.fresh + self.parents * self.continuations
+
+
+LAYOUTS = {
+    "1x4": Layout(parents=1, fresh=4, continuations=4),  # reference code's main layout
+    "2x4": Layout(parents=2, fresh=0, continuations=4),
+    "1x8": Layout(parents=1, fresh=0, continuations=8),
+}
+
+
+def layout_for(method: str, layout: str, group_size: int) -> Layout:
+    if method == "grpo":
+        return Layout(parents=0, fresh=group_size, continuations=0)
+    if layout not in LAYOUTS:
+        raise ResetRLError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
+    return LAYOUTS[layout]

@@ -1,0 +1,65 @@
+"""Models by name (`tiny`, `smollm2-135m`, ...) or by a local transformers folder; LoRA via peft."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from resetrl.errors import ResetRLError
+from resetrl.registry import Registry
+
+# name -> function returning (model, tokenizer)
+MODELS: Registry[Callable[[], tuple]] = Registry("model")
+
+
+@MODELS.register("tiny")
+def _tiny():
+    from resetrl.models.tiny import build_tiny
+
+    return build_tiny()
+
+
+@MODELS.register("smollm2-135m")
+def _smollm2():
+    from resetrl.models.smollm2 import smollm2_folder
+
+    return _from_folder(smollm2_folder())
+
+
+def _from_folder(folder: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+def load_model(name: str, dtype: str = "float32"):
+    """(model, tokenizer) for a registered name or a local folder holding a transformers model.
+    A path that is not a folder with config.json is an error naming both options."""
+    if name in MODELS:
+        model, tokenizer = MODELS.get(name)()
+    elif Path(name).is_dir() and (Path(name) / "config.json").exists():
+        model, tokenizer = _from_folder(Path(name))
+    else:
+        raise ResetRLError(
+            f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "
+            "nor a local folder with a transformers config.json"
+        )
+    model.to(getattr(torch, dtype))
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
+def add_lora(model, rank: int, alpha: int, dropout: float, target_modules):
+    """Wrap the model with a peft LoRA adapter (reference: rank 64, alpha 64, all linear layers)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(
+        r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM"
+    )
+    return get_peft_model(model, config)

@@ -1,0 +1,207 @@
+"""The rollout phase of a step (method.md section 3, items 1-4): fresh chains, parents, resets, groups.
+
+1. Fresh phase: sample chains per prompt, in batches across prompts, topping up only prompts that
+   still lack a failure, up to `max_fresh_attempts`. The first failed chain(s) become parents: used
+   only to choose the reset point, never trained on.
+2. Fallback: a prompt with no failure is trained as one plain GRPO group of the layout's budget.
+3. Reset point per parent from the reset strategy; the prefix is thoughts 1..e-1.
+4. Reset phase: K continuations per parent from prompt + prefix, all parents batched in one call.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.groups import Group, Layout, Sample
+from resetrl.resets import ResetContext, ResetStrategy
+from resetrl.tasks.base import Problem, Task
+from resetrl.thoughts import ChainLimits, extract_boxed, split_thoughts, thought_spans
+
+
+@dataclass
+class RolloutResult:
+    groups: list[Group]
+    parents: list[Sample]
+    unused: list[Sample]  # fresh chains drawn while looking for a failure but not needed
+    stats: dict[str, float] = field(default_factory=dict)
+
+    def all_samples(self) -> list[Sample]:
+        return [s for g in self.groups for s in g.samples] + self.parents + self.unused
+
+
+class Scorer:
+    """Turns generated ids into a scored Sample: thoughts, spans, answer, reward."""
+
+    def __init__(self, tokenizer, task: Task):
+        self.tokenizer, self.task = tokenizer, task
+        self.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
+
+    def sample(self, problem: Problem, prompt_ids: list[int], response_ids: list[int], kind: str,
+               stop_reason: str, new_tokens: int, train_start: int = 0) -> Sample:
+        text = self.decode(response_ids)
+        answer = extract_boxed(text)
+        return Sample(
+            problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
+            train_start=train_start, spans=thought_spans(response_ids, self.decode),
+            thoughts=split_thoughts(text), answer=answer, reward=self.task.score(answer, problem),
+            stop_reason=stop_reason, new_tokens=new_tokens,
+        )
+
+
+class RolloutCollector:
+    def __init__(self, backend: GenerationBackend, scorer: Scorer, layout: Layout,
+                 reset_strategy: ResetStrategy | None, reset_context: ResetContext | None,
+                 sampling: SamplingParams, limits: ChainLimits, max_fresh_attempts: int = 12,
+                 mask_prefix: bool = True):
+        self.backend, self.scorer, self.layout = backend, scorer, layout
+        self.reset_strategy, self.reset_context = reset_strategy, reset_context
+        self.sampling, self.limits = sampling, limits
+        self.max_fresh_attempts, self.mask_prefix = max_fresh_attempts, mask_prefix
+
+    def _draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]
+              ) -> dict[str, list[Sample]]:
+        wanted = [p for p in problems if counts.get(p.id, 0) > 0]
+        requests = [ChainRequest(prompts[p.id], counts[p.id]) for p in wanted]
+        outputs = self.backend.generate_chains(requests, self.sampling, self.limits)
+        return {
+            problem.id: [self.scorer.sample(problem, prompts[problem.id], chain.ids, "fresh",
+                                            chain.stop_reason, len(chain.ids)) for chain in chains]
+            for problem, chains in zip(wanted, outputs)
+        }
+
+    def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
+        layout, timings = self.layout, {}
+        started = time.perf_counter()
+        drawn: dict[str, list[Sample]] = {p.id: [] for p in problems}
+
+        def failures(problem_id: str) -> int:
+            return sum(sample.reward < 1.0 for sample in drawn[problem_id])
+
+        # Fresh phase: enough chains for parents + G1 at once, then top-ups for prompts with no failure.
+        first_round = layout.fresh + layout.parents if layout.parents else layout.budget
+        counts = {p.id: min(first_round, max(self.max_fresh_attempts, layout.budget)) for p in problems}
+        while counts:
+            for problem_id, samples in self._draw(problems, prompts, counts).items():
+                drawn[problem_id].extend(samples)
+            counts = {}
+            for problem in problems:
+                attempts = len(drawn[problem.id])
+                if failures(problem.id) < layout.parents and attempts < self.max_fresh_attempts:
+                    counts[problem.id] = min(self.max_fresh_attempts - attempts, max(first_round, 4))
+
+        # Choose parents and the fresh group; a prompt short of parents fills the budget with fresh chains.
+        parents: list[Sample] = []
+        fresh_of: dict[str, list[Sample]] = {}
+        unused: list[Sample] = []
+        shortfall: dict[str, int] = {}
+        for problem in problems:
+            found = [s for s in drawn[problem.id] if s.reward < 1.0][: layout.parents]
+            for parent in found:
+                parent.kind = "parent"
+            others = [s for s in drawn[problem.id] if s.kind != "parent"]
+            fresh_needed = layout.budget - len(found) * layout.continuations
+            fresh_of[problem.id] = others[:fresh_needed]
+            for sample in others[fresh_needed:]:
+                sample.kind = "unused"
+            unused += others[fresh_needed:]
+            parents += found
+            if len(fresh_of[problem.id]) < fresh_needed:
+                shortfall[problem.id] = fresh_needed - len(fresh_of[problem.id])
+        if shortfall:
+            for problem_id, samples in self._draw(problems, prompts, shortfall).items():
+                fresh_of[problem_id] += samples
+        timings["fresh"] = time.perf_counter() - started
+
+        groups: list[Group] = []
+        by_id = {p.id: p for p in problems}
+        for problem in problems:
+            samples = fresh_of[problem.id]
+            if samples:
+                has_parent = any(parent.problem_id == problem.id for parent in parents)
+                kind = "fresh" if has_parent or not layout.parents else "fallback"
+                groups.append(Group(len(groups), problem.id, kind, samples))
+
+        # Reset point per parent, then all reset groups of the step in one batched call.
+        started = time.perf_counter()
+        for parent in parents:
+            parent.first_error = self.scorer.task.first_error(by_id[parent.problem_id], parent.thoughts)
+        choices = self.reset_strategy.choose(parents, self.reset_context) if parents else []
+        timings["localize"] = time.perf_counter() - started
+        started = time.perf_counter()
+        requests, prefixes = [], []
+        for parent, choice in zip(parents, choices):
+            n_thoughts = len(parent.spans)
+            reset_step = min(max(choice.step, 1), max(n_thoughts, 1))
+            prefix_end = parent.spans[reset_step - 2][1] if reset_step >= 2 else 0
+            prefix = parent.response_ids[:prefix_end]
+            prefixes.append((reset_step, prefix))
+            parent.reset_step, parent.reset_source = reset_step, choice.source
+            requests.append(ChainRequest(parent.prompt_ids + prefix, layout.continuations,
+                                         prefix_thoughts=reset_step - 1, prefix_tokens=len(prefix)))
+        outputs = self.backend.generate_chains(requests, self.sampling, self.limits) if requests else []
+        for parent, (reset_step, prefix), chains in zip(parents, prefixes, outputs):
+            group = Group(len(groups), parent.problem_id, "reset", reset_step=reset_step)
+            for chain in chains:
+                sample = self.scorer.sample(
+                    by_id[parent.problem_id], parent.prompt_ids, prefix + chain.ids, "reset",
+                    chain.stop_reason, len(chain.ids), train_start=len(prefix) if self.mask_prefix else 0)
+                sample.reset_step, sample.reset_source = reset_step, parent.reset_source
+                group.samples.append(sample)
+            groups.append(group)
+        timings["reset"] = time.perf_counter() - started
+
+        for group in groups:
+            for sample in group.samples:
+                sample.group_id = group.id
+        result = RolloutResult(groups, parents, unused)
+        result.stats = rollout_stats(result, problems, choices, timings)
+        return result
+
+
+def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timings) -> dict[str, float]:
+    """The per-step rollout figures of issue 2, item 8 (every fallback counted)."""
+    fresh = [s for g in result.groups if g.kind != "reset" for s in g.samples]
+    reset = [s for g in result.groups if g.kind == "reset" for s in g.samples]
+    reset_groups = [g for g in result.groups if g.kind == "reset"]
+    everything = result.all_samples()
+    parents = result.parents
+    stats: dict[str, float] = {
+        "reward/fresh": _mean([s.reward for s in fresh]),
+        "reward/reset": _mean([s.reward for s in reset]),
+        "reward/all_trained": _mean([s.reward for s in fresh + reset]),
+        "prompts/with_failure": _mean([float(any(p.problem_id == q.id for p in parents)) for q in problems]),
+        "prompts/fallback": float(sum(g.kind == "fallback" for g in result.groups)),
+        "groups/reset": float(len(reset_groups)),
+        "groups/reset_with_success": float(sum(any(s.reward >= 1.0 for s in g.samples) for g in reset_groups)),
+        "groups/zero_variance": float(sum(len({s.reward for s in g.samples}) <= 1 for g in result.groups)),
+        "groups/total": float(len(result.groups)),
+        "tokens/fresh": float(sum(s.new_tokens for s in everything if s.kind in ("fresh", "parent", "unused"))),
+        "tokens/reset": float(sum(s.new_tokens for s in reset)),
+        "tokens/localization": float(sum(c.localization_tokens for c in choices)),
+        "chains/no_answer": float(sum(s.answer is None for s in everything)),
+        "chains/no_thoughts": float(sum(not s.thoughts for s in everything)),
+        "chains/unused": float(len(result.unused)),
+    }
+    for phase, seconds in timings.items():
+        stats[f"time/{phase}"] = seconds
+    if parents:
+        lengths = [max(1, len(p.thoughts)) for p in parents]
+        stats["reset/step"] = _mean([p.reset_step for p in parents])
+        stats["reset/step_relative"] = _mean([p.reset_step / n for p, n in zip(parents, lengths)])
+        sources = Counter(p.reset_source.split(":", 1)[-1] for p in parents)
+        for source, count in sources.items():
+            stats[f"reset/source/{source}"] = float(count)
+        known = [p for p in parents if p.first_error]
+        if known:
+            stats["localization/exact"] = _mean([p.reset_step == p.first_error for p in known])
+            stats["localization/within_one"] = _mean([abs(p.reset_step - p.first_error) <= 1 for p in known])
+            stats["localization/clean_prefix"] = _mean([p.reset_step <= p.first_error for p in known])
+    return stats
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return float(sum(values) / len(values)) if values else 0.0

@@ -1,0 +1,52 @@
+"""Everything a run needs, built once from a Config: model (with LoRA), tokenizer, task, prompts,
+generation backend, sampling settings and chain limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from resetrl.config import Config
+from resetrl.generation.base import BACKENDS, GenerationBackend, SamplingParams
+from resetrl.generation import hf  # noqa: F401  (registers the hf backend)
+from resetrl.models import add_lora, load_model
+from resetrl.tasks import Problem, Task, create_task
+from resetrl.thoughts import ChainLimits, build_prompt
+
+
+@dataclass
+class Runtime:
+    config: Config
+    model: torch.nn.Module
+    tokenizer: object
+    task: Task
+    backend: GenerationBackend
+    sampling: SamplingParams
+    limits: ChainLimits
+    examples: list[tuple[str, list[str]]] | None
+
+    def prompt_ids(self, problem: Problem) -> list[int]:
+        style = self.config.format.prompt_style
+        text = build_prompt(problem.question, self.tokenizer, style, self.examples)
+        # A chat template writes its own special tokens; a raw prompt gets the tokenizer's (e.g. BOS).
+        return self.tokenizer(text, add_special_tokens=(style == "raw")).input_ids
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id
+
+
+def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
+    torch.manual_seed(config.train.seed)
+    task = create_task(config.task.name, **config.task.options)
+    model, tokenizer = load_model(config.model.name, config.model.dtype)
+    if with_lora and config.model.lora:
+        model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
+                         config.model.lora_target_modules)
+    backend = BACKENDS.get(config.rollout.backend)(model, tokenizer, batch_size=config.rollout.batch_size)
+    sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
+    limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
+                         config.format.max_total_tokens)
+    examples = task.examples() if config.format.examples else None
+    return Runtime(config, model, tokenizer, task, backend, sampling, limits, examples)

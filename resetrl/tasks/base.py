@@ -1,0 +1,46 @@
+"""What a task is: problems with gold answers, a scorer, and optionally the true first error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from resetrl.registry import Registry
+from resetrl.thoughts import GENERIC_EXAMPLES
+
+
+@dataclass
+class Problem:
+    id: str
+    question: str
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Task:
+    """Base class of tasks. Subclasses implement `problems` and `score`; the rest is optional."""
+
+    name = "task"
+
+    def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
+        """Problems of a split ("train" or "test"); `size` None means all."""
+        raise NotImplementedError
+
+    def score(self, answer: str | None, problem: Problem) -> float:
+        """Verifiable reward in [0, 1] of an extracted answer (None: the chain gave no answer)."""
+        raise NotImplementedError
+
+    def first_error(self, problem: Problem, thoughts: list[str]) -> int | None:
+        """1-indexed first erroneous thought, 0 when none is wrong, None when the task cannot tell."""
+        return None
+
+    def reference_chain(self, problem: Problem) -> list[str] | None:
+        """A correct chain of thoughts for supervised warm-up, when the task can write one."""
+        return None
+
+    def examples(self) -> list[tuple[str, list[str]]]:
+        """Two worked examples (question, thoughts) for the prompt variant that shows them."""
+        return GENERIC_EXAMPLES
+
+
+TASKS: Registry[Callable[..., Task]] = Registry("task")

