@@ -24,7 +24,9 @@ _RESULT = re.compile(r"=\s*(-?\d+)")
 
 @TASKS.register("arith_chain")
 class ArithChain(Task):
-    """Knobs: `steps` operations per problem, operands in 1..`operand_max`, start in 1..`start_max`,
+    """Synthetic multi-step arithmetic with an exact step checker.
+
+    Knobs: `steps` operations per problem, operands in 1..`operand_max`, start in 1..`start_max`,
     `ops` a string of the allowed operations among + - *."""
 
     name = "arith_chain"

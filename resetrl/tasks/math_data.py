@@ -86,6 +86,8 @@ class JsonlMathTask(Task):
 
 @TASKS.register("gsm8k")
 class GSM8K(JsonlMathTask):
+    """GSM8K grade-school math (train 7,473 / test 1,319), scored with math-verify."""
+
     name = "gsm8k"
     files = {"train": ("gsm8k/train.jsonl", "question", "answer"),
              "test": ("gsm8k/test.jsonl", "question", "answer")}
@@ -98,7 +100,9 @@ class GSM8K(JsonlMathTask):
 
 @TASKS.register("math500")
 class MATH500(JsonlMathTask):
-    """Test: MATH-500; train: the MATH train split, gold taken from the solution's \\boxed{}."""
+    """MATH-500 test problems, scored with math-verify.
+
+    Test: MATH-500; train: the MATH train split, gold taken from the solution's \\boxed{}."""
 
     name = "math500"
     files = {"train": ("math/train.jsonl", "problem", "solution"),

@@ -1,0 +1,37 @@
+"""`resetrl train`: GRPO / RRPO / SRPO / oracle training from a config or preset."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from resetrl.commands import add_config_arguments, load_from_args
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("train", help="train with GRPO, RRPO, SRPO or oracle resets")
+    add_config_arguments(parser)
+    parser.add_argument("--out", help="run folder (default: runs/<preset or config>-<method>)")
+    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    parser.set_defaults(func=run)
+
+
+def default_run_dir(args, method: str) -> Path:
+    base = args.preset or (Path(args.config).stem if args.config else "default")
+    return Path("runs") / f"{base}-{method}"
+
+
+def run(args) -> int:
+    config = load_from_args(args)
+    from resetrl.trainer import Trainer
+
+    run_dir = Path(args.out) if args.out else default_run_dir(args, config.method)
+    started = time.perf_counter()
+    summary = Trainer(config, run_dir).run(resume=args.resume)
+    minutes = (time.perf_counter() - started) / 60
+    print(json.dumps(summary, indent=2))
+    print(f"resetrl: done in {minutes:.1f} min; accuracy {summary['initial_accuracy']} -> "
+          f"{summary['final_accuracy']}; results in {run_dir}/ (metrics.jsonl, rollouts.jsonl, eval.json, "
+          f"tensorboard/, checkpoints/)")
+    return 0

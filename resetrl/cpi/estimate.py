@@ -1,0 +1,230 @@
+"""Reset rollouts, the policy-advantage estimator, and the certificate that an improvement is real.
+
+One reset rollout (Kakade and Langford 2002, section 6 of method.md): draw a reset state s ~ mu,
+try an action a ~ Uniform(Y), then follow pi to the end and observe the 0/1 reward R. With the
+candidate greedy policy pi_hat fixed in advance,
+
+    x = |Y| (pi_hat(a|s) - pi(a|s)) R
+
+is an unbiased estimate of the policy advantage
+A_mu(pi_hat) = E_{s~mu} sum_a (pi_hat(a|s) - pi(a|s)) Q^pi(s, a) = E_{s~mu}[A^pi(s, pi_hat)].
+The uniform action choice is where the |Y| in the sample bounds comes from.
+
+Samples needed to certify (the lab's definition). Reset rollouts are drawn one stream at a time and
+looked at only at checkpoints n_j = ceil(n_0 g^j) (n_0 = 32, g = 2^(1/4)). At checkpoint j the
+empirical-Bernstein lower confidence bound (Maurer and Pontil 2009, Theorem 4) at level
+delta_j = delta / ((j + 1)(j + 2)) is computed,
+
+    LCB_n = mean_n - sqrt(2 V_n ln(2/delta_j) / n) - 7 B ln(2/delta_j) / (3 (n - 1)),
+
+with V_n the sample variance and B the range of x, known in advance from pi and pi_hat. Since
+sum_j delta_j = delta, all LCBs hold at once with probability >= 1 - delta, so the LCB at a
+data-dependent stopping time is still a valid (1 - delta) bound. The stream stops at the first
+checkpoint where LCB_n >= margin * mean_n (margin 1/2): the advantage is then certified positive
+*and* known to within a factor 1/margin, which is what CPI's step size needs (a bound that only just
+clears 0 would allow a step of size ~0). The number of rollouts drawn by then is the *samples
+needed to certify*; it is a deterministic function of the seed.
+
+Speed: the terminal reward of a rollout from (s, a) is Bernoulli(Q^pi(s, a)) exactly, so the number
+of rollouts per (s, a) in a batch is multinomial and their successes binomial. Drawing those counts
+has the same law as simulating every rollout (mdp.rollout; tests check the two agree) and costs the
+same for 10 rollouts or 10^10, which lets the lab measure random resets at small p exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from resetrl.cpi.mdp import Evaluation, Policy
+from resetrl.cpi.resets import ResetDistribution
+from resetrl.errors import ResetRLError
+
+
+@dataclass(frozen=True)
+class CertifyConfig:
+    """How an improvement is certified.
+
+    confidence: 1 - delta, holding simultaneously over all checkpoints (default 0.95).
+    margin: stop once LCB >= margin * estimate (default 0.5: the certified advantage is at least half
+        the estimate).
+    first_checkpoint: n_0, the first number of rollouts looked at (default 32).
+    growth: g, the ratio between consecutive checkpoints (default 2^(1/4)).
+    max_rollouts: give up (not certified) past this many rollouts (default 1e10).
+    """
+
+    confidence: float = 0.95
+    margin: float = 0.5
+    first_checkpoint: int = 32
+    growth: float = 2**0.25
+    max_rollouts: float = 1e10
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.confidence < 1.0:
+            raise ResetRLError(f"confidence must be in (0, 1), got {self.confidence}")
+        if not 0.0 < self.margin < 1.0:
+            raise ResetRLError(f"margin must be in (0, 1), got {self.margin}")
+        if self.first_checkpoint < 2:
+            raise ResetRLError(f"first_checkpoint must be at least 2, got {self.first_checkpoint}")
+        if self.growth <= 1.0:
+            raise ResetRLError(f"growth must exceed 1, got {self.growth}")
+        if self.max_rollouts < self.first_checkpoint:
+            raise ResetRLError(f"max_rollouts ({self.max_rollouts}) is below first_checkpoint")
+
+    @property
+    def delta(self) -> float:
+        return 1.0 - self.confidence
+
+    def checkpoint(self, index: float) -> float:
+        """n_j = n_0 g^j (rounded up for real streams; left real for the exact calculation)."""
+        return self.first_checkpoint * self.growth**index
+
+    def log_term(self, index: float) -> float:
+        """ln(2 / delta_j) with delta_j = delta / ((j + 1)(j + 2)): the union bound over checkpoints."""
+        return math.log(2.0 * (index + 1.0) * (index + 2.0) / self.delta)
+
+
+@dataclass(frozen=True)
+class ResetRollouts:
+    """Outcome counts of a batch of reset rollouts: tries[h][s, a] rollouts were started at state s of
+    step h with action a, successes[h][s, a] of them ended with reward 1."""
+
+    tries: list[np.ndarray]
+    successes: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Result of a certification stream.
+
+    rollouts: reset rollouts drawn; estimate: their mean of x; lower_bound: the (1 - delta) LCB at the
+    stop; certified: whether the stop rule fired before max_rollouts.
+    """
+
+    rollouts: int
+    estimate: float
+    lower_bound: float
+    certified: bool
+
+
+def sample_reset_rollouts(
+    evaluation: Evaluation, mu: ResetDistribution, num_rollouts: int, rng: np.random.Generator
+) -> ResetRollouts:
+    """`num_rollouts` independent reset rollouts: s ~ mu, a ~ Uniform(Y), then pi to the end.
+
+    Drawn as multinomial counts per (s, a) and binomial successes with p = Q^pi(s, a): the exact law
+    of the individual rollouts (module docstring).
+    """
+    num_actions = evaluation.q_values[0].shape[1]
+    start_probabilities = np.concatenate([np.repeat(m, num_actions) / num_actions for m in mu])
+    start_probabilities = np.clip(start_probabilities, 0.0, None)
+    start_probabilities /= start_probabilities.sum()
+    tries = rng.multinomial(int(num_rollouts), start_probabilities)
+    success_probabilities = np.clip(np.concatenate([q.ravel() for q in evaluation.q_values]), 0.0, 1.0)
+    successes = rng.binomial(tries, success_probabilities)
+    return ResetRollouts(_split_layers(tries, evaluation), _split_layers(successes, evaluation))
+
+
+def _split_layers(flat: np.ndarray, evaluation: Evaluation) -> list[np.ndarray]:
+    shapes = [q.shape for q in evaluation.q_values]
+    bounds = np.cumsum([0] + [rows * cols for rows, cols in shapes])
+    return [flat[start:stop].reshape(shape) for start, stop, shape in zip(bounds[:-1], bounds[1:], shapes)]
+
+
+def estimator_weights(policy: Policy, greedy: Policy) -> list[np.ndarray]:
+    """w[h][s, a] = |Y| (pi_hat(a|s) - pi(a|s)), so one reset rollout contributes x = w[s, a] * R."""
+    return [pi.shape[1] * (pi_hat - pi) for pi, pi_hat in zip(policy, greedy)]
+
+
+def estimator_range(weights: list[np.ndarray]) -> float:
+    """B: the width of the interval x can fall in; known before any rollout (R is 0 or 1)."""
+    highest = max(0.0, max(float(w.max()) for w in weights))
+    lowest = min(0.0, min(float(w.min()) for w in weights))
+    return highest - lowest
+
+
+def exact_estimator_moments(
+    evaluation: Evaluation, mu: ResetDistribution, weights: list[np.ndarray]
+) -> tuple[float, float]:
+    """Exact mean (= A_mu(pi_hat)) and variance of one reset rollout's x, from Q^pi (R is 0/1 so R^2 = R)."""
+    num_actions = evaluation.q_values[0].shape[1]
+    first = second = 0.0
+    for m, w, q in zip(mu, weights, evaluation.q_values):
+        first += float(np.sum(m[:, None] / num_actions * w * q))
+        second += float(np.sum(m[:, None] / num_actions * w**2 * q))
+    return first, max(second - first**2, 0.0)
+
+
+def empirical_bernstein_lower_bound(
+    mean: float, sample_variance: float, count: int, value_range: float, log_term: float
+) -> float:
+    """Maurer and Pontil (2009), Theorem 4, for values in an interval of width `value_range`:
+    E x >= mean - sqrt(2 V ln(2/delta) / n) - 7 B ln(2/delta) / (3 (n - 1)) with probability 1 - delta."""
+    return (
+        mean
+        - math.sqrt(2.0 * sample_variance * log_term / count)
+        - 7.0 * value_range * log_term / (3.0 * (count - 1))
+    )
+
+
+def certify(
+    evaluation: Evaluation,
+    mu: ResetDistribution,
+    weights: list[np.ndarray],
+    config: CertifyConfig,
+    rng: np.random.Generator,
+) -> Certificate:
+    """Draw reset rollouts until the stop rule of the module docstring fires (or max_rollouts)."""
+    value_range = estimator_range(weights)
+    drawn, total, total_squares = 0, 0.0, 0.0
+    mean = lower_bound = 0.0
+    index = 0
+    while True:
+        target = math.ceil(config.checkpoint(index))
+        if target > config.max_rollouts:
+            return Certificate(drawn, mean, lower_bound, certified=False)
+        batch = sample_reset_rollouts(evaluation, mu, target - drawn, rng)
+        for successes, w in zip(batch.successes, weights):  # x = w R is nonzero only when R = 1
+            total += float(np.sum(successes * w))
+            total_squares += float(np.sum(successes * w**2))
+        drawn = target
+        mean = total / drawn
+        sample_variance = max(total_squares - drawn * mean**2, 0.0) / (drawn - 1)
+        lower_bound = empirical_bernstein_lower_bound(
+            mean, sample_variance, drawn, value_range, config.log_term(index)
+        )
+        if mean > 0.0 and lower_bound >= config.margin * mean:
+            return Certificate(drawn, mean, lower_bound, certified=True)
+        index += 1
+
+
+def exact_rollouts_to_certify(mean: float, variance: float, value_range: float, config: CertifyConfig) -> float:
+    """The deterministic equivalent of `certify`: the (real) number of rollouts n at which the stop
+    rule fires when the sample mean and variance equal their exact values, with the checkpoint index
+    j = log_g(n / n_0) taken as real. Infinite when the advantage is not positive or n > max_rollouts.
+
+    Solved by bisection on log n: the slack (1 - margin) mean - sqrt(2 var L_j / n) - 7 B L_j / (3(n-1))
+    increases with n (L_j grows like log log n).
+    """
+    if mean <= 0.0:
+        return math.inf
+
+    def slack(log_n: float) -> float:
+        n = math.exp(log_n)
+        index = max(0.0, math.log(n / config.first_checkpoint) / math.log(config.growth))
+        log_term = config.log_term(index)
+        return (1.0 - config.margin) * mean - math.sqrt(2.0 * variance * log_term / n) - (
+            7.0 * value_range * log_term / (3.0 * (n - 1.0))
+        )
+
+    low, high = math.log(config.first_checkpoint), math.log(config.max_rollouts)
+    if slack(high) < 0.0:
+        return math.inf
+    if slack(low) >= 0.0:
+        return float(config.first_checkpoint)
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        low, high = (low, middle) if slack(middle) >= 0.0 else (middle, high)
+    return math.exp(high)

@@ -1,0 +1,88 @@
+"""Shared test fixtures: the tiny model and a scripted generation backend.
+
+The scripted backend writes arith_chain chains with a chosen first error, so tests control exactly
+which chains fail and where, and check the pipeline's bookkeeping against that."""
+
+from __future__ import annotations
+
+import os
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest
+import torch
+
+from resetrl.generation.base import GeneratedChain, GenerationBackend
+from resetrl.models.tiny import build_tiny
+from resetrl.tasks import create_task
+from resetrl.thoughts import format_chain
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    return build_tiny()
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny):
+    return tiny[1]
+
+
+class ScriptedBackend(GenerationBackend):
+    """Chains for arith_chain questions: right with probability `p_right`, else wrong from a random
+    step on. Continuations from a prefix keep the prefix and write the rest the same way.
+    `localization_answers` are returned (cycled) for free-text calls."""
+
+    def __init__(self, tokenizer, problems, p_right=0.5, seed=0, localization_answers=("\\boxed{2}",)):
+        self.tokenizer, self.p_right = tokenizer, p_right
+        self.task = create_task("arith_chain")
+        torch.manual_seed(seed)
+        self.localization_answers = list(localization_answers)
+        self.text_calls = 0
+        self.chain_calls = 0
+        self.by_question = {p.question: p for p in problems}
+
+    def _problem_for(self, context_text: str):
+        for question, problem in self.by_question.items():
+            if question in context_text:
+                return problem
+        raise AssertionError("unknown question in context")
+
+    def _chain(self, problem, prefix_thoughts: int) -> list[str]:
+        """The correct chain, or one whose step `wrong_from` is off by one and carried forward."""
+        from resetrl.tasks.arith_chain import OPERATIONS
+
+        wrong_from = None
+        # torch's RNG, so a trainer's per-step seeding makes the script reproducible too
+        if torch.rand(1).item() >= self.p_right:
+            wrong_from = int(torch.randint(prefix_thoughts + 1, len(problem.meta["program"]) + 1, (1,)))
+        thoughts, value = [], problem.meta["start"]
+        for index, (op, operand) in enumerate(problem.meta["program"], start=1):
+            result = OPERATIONS[op][1](value, operand) + (1 if index == wrong_from else 0)
+            thoughts.append(f"{value} {op} {operand} = {result}")
+            value = result
+        thoughts[-1] += f", so the answer is \\boxed{{{value}}}"
+        return thoughts[prefix_thoughts:]
+
+    def generate_chains(self, requests, sampling, limits):
+        self.chain_calls += 1
+        results = []
+        for request in requests:
+            text = self.tokenizer.decode(request.context_ids)
+            problem = self._problem_for(text)
+            chains = []
+            for _ in range(request.n):
+                ids = self.tokenizer(format_chain(self._chain(problem, request.prefix_thoughts)),
+                                     add_special_tokens=False).input_ids
+                chains.append(GeneratedChain(ids=ids, stop_reason="answer"))
+            results.append(chains)
+        return results
+
+    def generate_text(self, prompts, sampling, max_new_tokens):
+        outputs = []
+        for _ in prompts:
+            answer = self.localization_answers[self.text_calls % len(self.localization_answers)]
+            self.text_calls += 1
+            if answer == "RAISE":
+                raise RuntimeError("scripted failure")
+            outputs.append(self.tokenizer(answer, add_special_tokens=False).input_ids)
+        return outputs

@@ -1,0 +1,91 @@
+import math
+
+import pytest
+import torch
+
+from resetrl.advantages import ADVANTAGES, assign_advantages
+from resetrl.errors import ResetRLError
+from resetrl.groups import Group, Sample
+from resetrl.losses import LOSSES, LossInputs, aggregate
+
+
+def test_group_norm_hand_computed():
+    # rewards 1,0,0,0: mean 0.25, population std sqrt(0.1875) = 0.4330
+    advantages = ADVANTAGES.get("group_norm")(torch.tensor([1.0, 0.0, 0.0, 0.0]))
+    std = math.sqrt(0.1875)
+    assert torch.allclose(advantages, torch.tensor([0.75 / std, -0.25 / std, -0.25 / std, -0.25 / std]))
+    assert torch.equal(ADVANTAGES.get("group_norm")(torch.ones(4)), torch.zeros(4))
+
+
+def test_mean_only_and_rloo():
+    rewards = torch.tensor([1.0, 0.0, 1.0, 0.0])
+    assert torch.allclose(ADVANTAGES.get("mean_only")(rewards), torch.tensor([0.5, -0.5, 0.5, -0.5]))
+    # RLOO: 1 - mean(0,1,0) = 2/3; 0 - mean(1,1,0) = -2/3
+    assert torch.allclose(ADVANTAGES.get("rloo")(rewards), torch.tensor([2 / 3, -2 / 3, 2 / 3, -2 / 3]))
+
+
+def test_unknown_estimator_lists_names():
+    with pytest.raises(ResetRLError, match="group_norm"):
+        ADVANTAGES.get("gae")
+
+
+def _sample(reward):
+    return Sample("p", "fresh", [1], [2], 0, [], [], None, reward, "answer", 1)
+
+
+def test_advantages_are_per_group():
+    groups = [Group(0, "p", "fresh", [_sample(1.0), _sample(0.0)]), Group(1, "p", "reset", [_sample(1.0), _sample(1.0)])]
+    assign_advantages(groups, "group_norm")
+    assert [s.advantage for s in groups[0].samples] == [1.0, -1.0]
+    assert [s.advantage for s in groups[1].samples] == [0.0, 0.0]
+
+
+def _inputs(mask):
+    logprobs = torch.randn(2, 4, requires_grad=True)
+    return logprobs, LossInputs(logprobs=logprobs, old_logprobs=logprobs.detach(),
+                                advantages=torch.tensor([1.5, -0.5]), mask=mask, normalizer=2)
+
+
+@pytest.mark.parametrize("name", ["pg", "clip"])
+def test_gradient_is_zero_on_masked_tokens(name):
+    mask = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]], dtype=torch.float32)
+    logprobs, inputs = _inputs(mask)
+    LOSSES.get(name)(inputs, aggregation="seq-mean-token-mean").backward()
+    assert torch.all(logprobs.grad[mask == 0] == 0)
+    assert torch.all(logprobs.grad[mask == 1] != 0)
+
+
+def test_pg_matches_formula():
+    mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
+    logprobs, inputs = _inputs(mask)
+    loss = LOSSES.get("pg")(inputs)
+    expected = -(1.5 * logprobs[0, 2:].mean() + -0.5 * logprobs[1].mean()) / 2
+    assert torch.allclose(loss, expected)
+
+
+def test_clip_on_policy_gradient_equals_pg():
+    # With one update per batch the ratio is 1, so PPO-clip's gradient is the policy gradient's.
+    mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
+    for aggregation in ("token-mean", "seq-mean-token-mean"):
+        logprobs, inputs = _inputs(mask)
+        LOSSES.get("clip")(inputs, aggregation=aggregation).backward()
+        clip_grad = logprobs.grad.clone()
+        logprobs.grad = None
+        LOSSES.get("pg")(inputs, aggregation=aggregation).backward()
+        assert torch.allclose(clip_grad, logprobs.grad)
+
+
+def test_clip_clips_large_ratios():
+    logprobs = torch.zeros(1, 1, requires_grad=True)
+    inputs = LossInputs(logprobs=logprobs, old_logprobs=torch.tensor([[-1.0]]), advantages=torch.tensor([1.0]),
+                        mask=torch.ones(1, 1))
+    loss = LOSSES.get("clip")(inputs, clip_eps=0.2)
+    loss.backward()
+    assert torch.isclose(loss, torch.tensor(-1.2)) and logprobs.grad.item() == 0  # ratio e > 1.2: clipped
+
+
+def test_token_mean_aggregation():
+    per_token = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
+    assert aggregate(per_token, mask, "token-mean", 3).item() == pytest.approx(3.0)
+    assert aggregate(per_token, mask, "seq-mean-token-mean", 2).item() == pytest.approx((2.0 + 3.5) / 2)

@@ -1,0 +1,123 @@
+"""The trainer end to end: every method on the tiny model, resume after a kill, bad input."""
+
+import json
+
+import pytest
+import torch
+
+from resetrl.cli import main
+from resetrl.config import load_config
+from resetrl.errors import ResetRLError
+from resetrl.runtime import build_runtime
+from resetrl.trainer import Trainer
+from tests.conftest import ScriptedBackend
+
+
+def scripted_trainer(run_dir, method="srpo", steps=3, overrides=()):
+    config = load_config(preset="smoke", overrides=[f"method={method}", f"train.steps={steps}", "warmup.steps=0",
+                                                    "task.options={steps: 3}", *overrides])
+    runtime = build_runtime(config)
+    problems = runtime.task.problems("train", config.task.train_size, 0) + runtime.task.problems("test", 4, 0)
+    runtime.backend = ScriptedBackend(runtime.tokenizer, problems, p_right=0.5)
+    return Trainer(config, run_dir, runtime=runtime)
+
+
+@pytest.mark.parametrize("method", ["grpo", "rrpo", "srpo", "oracle"])
+def test_every_method_runs_on_the_tiny_model(tmp_path, method):
+    config = load_config(preset="smoke", overrides=[f"method={method}"])
+    summary = Trainer(config, tmp_path).run()
+    assert summary["final_accuracy"] is not None
+    for name in ("config.yaml", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json"):
+        assert (tmp_path / name).exists(), name
+    assert list((tmp_path / "tensorboard").iterdir())
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 1, 2]
+    kinds = {json.loads(line)["kind"] for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()}
+    assert "fresh" in kinds or "reset" in kinds
+    if method != "grpo":
+        assert "reset/step" in rows[1] or rows[1]["prompts/with_failure"] == 0
+
+
+def test_trained_batch_never_holds_a_parent(tmp_path, monkeypatch):
+    trainer = scripted_trainer(tmp_path, steps=2)
+    seen = []
+    original = trainer.update
+    monkeypatch.setattr(trainer, "update", lambda samples: (seen.extend(samples), original(samples))[1])
+    trainer.run()
+    assert seen and all(s.kind in ("fresh", "reset") for s in seen)
+    rollouts = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
+    parents = [r for r in rollouts if r["kind"] == "parent"]
+    assert parents and all(r["group_id"] is None for r in parents)
+    resets = [r for r in rollouts if r["kind"] == "reset"]
+    assert all(r["reset_step"] >= 1 and r["reset_source"] for r in resets)
+
+
+def test_resume_after_kill_reproduces_the_next_step(tmp_path, monkeypatch):
+    full = scripted_trainer(tmp_path / "full", steps=3)
+    full.run()
+    killed = scripted_trainer(tmp_path / "killed", steps=3)
+    original = killed.train_step
+
+    def dies_at_step_3(step):
+        if step == 3:
+            raise KeyboardInterrupt("killed")
+        return original(step)
+
+    monkeypatch.setattr(killed, "train_step", dies_at_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    resumed = scripted_trainer(tmp_path / "killed", steps=3)
+    resumed.run(resume=True)
+
+    def rows(folder):
+        return {r["step"]: r for r in map(json.loads, (folder / "metrics.jsonl").read_text().splitlines())}
+
+    full_rows, resumed_rows = rows(tmp_path / "full"), rows(tmp_path / "killed")
+    assert sorted(resumed_rows) == [0, 1, 2, 3]
+    for key in ("update/loss", "update/grad_norm", "reward/all_trained", "tokens/reset", "reset/step"):
+        assert resumed_rows[3][key] == pytest.approx(full_rows[3][key], rel=1e-5), key
+    assert full_rows[3]["update/active_sequences"] > 0  # the step really trained something
+    for a, b in zip(full.runtime.model.parameters(), resumed.runtime.model.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_training_changes_the_model(tmp_path):
+    trainer = scripted_trainer(tmp_path, steps=2, overrides=["train.lr=1e-2"])
+    before = [p.detach().clone() for p in trainer.parameters]
+    trainer.run()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.parameters))
+
+
+def test_lora_checkpoint_resume(tmp_path):
+    overrides = ["model.lora=true", "model.lora_rank=4", "model.lora_alpha=8"]
+    full = scripted_trainer(tmp_path / "a", steps=2, overrides=overrides)
+    full.run()
+    again = scripted_trainer(tmp_path / "a", steps=2, overrides=overrides)
+    again.run(resume=True)  # nothing left to do: weights restored from the last checkpoint
+    for a, b in zip(full.runtime.model.parameters(), again.runtime.model.parameters()):
+        assert torch.allclose(a, b)
+
+
+def test_oracle_needs_a_task_that_knows_first_errors(tmp_path):
+    config = load_config(preset="smoke", overrides=["method=oracle", "task.name=reasoning_gym:chain_sum",
+                                                    "task.options={}"])
+    with pytest.raises(ResetRLError, match="oracle"):
+        Trainer(config, tmp_path)
+
+
+def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--preset", "smoke", "--set", "rollout.layout=3x3", "--out", str(tmp_path)]) == 2
+    assert "rollout.layout" in capsys.readouterr().err
+    assert main(["train", "--preset", "nope"]) == 2
+    assert "smoke" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2")
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "not valid YAML" in capsys.readouterr().err
+    assert main(["train", "--preset", "smoke", "--set", "model.name=gpt-99", "--out", str(tmp_path)]) == 2
+    assert "tiny" in capsys.readouterr().err
+
+
+def test_cli_smoke_run(tmp_path, capsys):
+    assert main(["train", "--preset", "smoke", "--set", "method=rrpo", "--out", str(tmp_path / "run")]) == 0
+    assert "results in" in capsys.readouterr().out
