@@ -17,6 +17,9 @@ COMMAND_MODULES = [
     "resetrl.commands.sft",
     "resetrl.commands.evaluate",
     "resetrl.commands.listing",
+    "resetrl.commands.micro",
+    "resetrl.commands.compare",
+    "resetrl.commands.ics",
     "resetrl.cpi.cli",
 ]
 
