@@ -21,6 +21,9 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, kee
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a shard-writing bar per checkpoint buries the step bar
     model.save_pretrained(staging / "model")  # adapter only when the model is a peft model
     torch.save(optimizer.state_dict(), staging / "optimizer.pt")
     torch.save({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},

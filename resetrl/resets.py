@@ -42,6 +42,16 @@ class ResetStrategy:
         raise NotImplementedError
 
 
+@RESET_STRATEGIES.register("none")
+class NoReset(ResetStrategy):
+    """GRPO: no resets (its layout has no parents, so this is never asked for a choice)."""
+
+    def choose(self, parents, context):
+        if parents:
+            raise ValueError("the 'none' reset strategy was given parents; use a layout without parents")
+        return []
+
+
 @RESET_STRATEGIES.register("random")
 class RandomReset(ResetStrategy):
     """RRPO: e uniform over 1..N."""
@@ -103,4 +113,4 @@ class SelfLocalizedReset(ResetStrategy):
         return choices
 
 
-METHOD_RESETS = {"grpo": None, "rrpo": "random", "srpo": "self", "oracle": "oracle"}
+METHOD_RESETS = {"grpo": "none", "rrpo": "random", "srpo": "self", "oracle": "oracle"}

@@ -53,8 +53,7 @@ class Trainer:
         self.parameters = [p for p in rt.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.layout = layout_for(cfg.method, cfg.rollout.layout, cfg.rollout.group_size)
-        strategy_name = METHOD_RESETS[cfg.method]
-        self.reset_strategy = RESET_STRATEGIES.get(strategy_name)() if strategy_name else None
+        self.reset_strategy = RESET_STRATEGIES.get(METHOD_RESETS[cfg.method])()
         self.scorer = Scorer(rt.tokenizer, rt.task)
         self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
         self.aggregation = cfg.train.loss_aggregation or (

@@ -18,11 +18,11 @@ def collect(tokenizer, method="srpo", layout="1x4", p_right=0.5, n_problems=4, a
     task = create_task("arith_chain", steps=3)
     problems = task.problems("train", n_problems, seed=0)
     backend = ScriptedBackend(tokenizer, problems, p_right=p_right, seed=seed, localization_answers=answers)
-    strategy_name = strategy or {"srpo": "self", "rrpo": "random", "oracle": "oracle", "grpo": None}[method]
+    strategy_name = strategy or {"srpo": "self", "rrpo": "random", "oracle": "oracle", "grpo": "none"}[method]
     context = ResetContext(backend, tokenizer, task, {p.id: p for p in problems}, random.Random(seed))
     collector = RolloutCollector(
         backend, Scorer(tokenizer, task), layout_for(method, layout, 8),
-        RESET_STRATEGIES.get(strategy_name)() if strategy_name else None, context,
+        RESET_STRATEGIES.get(strategy_name)(), context,
         SamplingParams(), ChainLimits(), max_fresh_attempts=12, mask_prefix=mask_prefix)
     prompts = {p.id: tokenizer(build_prompt(p.question, tokenizer)).input_ids for p in problems}
     return collector.collect(problems, prompts), backend, problems

@@ -121,3 +121,23 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
 def test_cli_smoke_run(tmp_path, capsys):
     assert main(["train", "--preset", "smoke", "--set", "method=rrpo", "--out", str(tmp_path / "run")]) == 0
     assert "results in" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("lora", [True, False])
+def test_kl_to_reference_and_clip_loss_run(tmp_path, lora):
+    overrides = [f"model.lora={str(lora).lower()}", "model.lora_rank=4", "train.loss=clip", "train.kl_coef=0.01"]
+    trainer = scripted_trainer(tmp_path, steps=1, overrides=overrides)
+    assert trainer.aggregation == "token-mean"
+    trainer.run()
+    row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    # with a KL term every sample is trained, zero advantage or not
+    trained = [r for r in map(json.loads, (tmp_path / "rollouts.jsonl").read_text().splitlines())
+               if r["kind"] in ("fresh", "reset")]
+    assert row["update/active_sequences"] == len(trained)
+
+
+def test_paper_asymmetric_grpo_loss(tmp_path):
+    trainer = scripted_trainer(tmp_path, method="grpo", steps=1, overrides=["train.grpo_loss=clip"])
+    assert trainer.loss_name == "clip" and trainer.aggregation == "token-mean"
+    srpo = scripted_trainer(tmp_path / "s", method="srpo", steps=1, overrides=["train.grpo_loss=clip"])
+    assert srpo.loss_name == "pg"

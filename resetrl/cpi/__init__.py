@@ -1,0 +1,16 @@
+"""The CPI theory lab: Conservative Policy Iteration with resets, computed exactly (docs/cpi.md).
+
+Paper A (method.md section 6) analyses resets inside Conservative Policy Iteration: with random
+resets the samples per iteration grow like 1/p^2 and the improvement shrinks like p^2, p being the
+probability that an on-policy chain reaches an improvable state; a credit-assignment oracle that
+resets only there needs samples free of p and improves like p. This package measures both on a small
+family of reasoning-shaped problems, with dynamic programming beside every sampled number.
+
+    mdp.py         layered finite-horizon MDPs, the pivot-chain family, exact values/occupancies
+    resets.py      reset distributions: random (CPI-RR), oracle (CPI-CARO), noisy-oracle (SRPO)
+    estimate.py    reset rollouts, the policy-advantage estimator, the certificate (samples needed)
+    cpi.py         the CPI iteration: greedy policy, certified step size, mixture update
+    experiment.py  grids over p and q, slope fits, JSON/Markdown reports
+    plots.py       figures
+    cli.py         `resetrl cpi measure | run | exact`
+"""

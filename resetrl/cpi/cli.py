@@ -92,9 +92,20 @@ def _configs(args: argparse.Namespace) -> tuple[ProblemConfig, CertifyConfig]:
     return problem, certify
 
 
+def _json_safe(value):
+    """Strict JSON: infinite or NaN numbers (an uncertifiable point) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 def _write(out: Path, name: str, results: dict, report: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+    (out / f"{name}.json").write_text(json.dumps(_json_safe(results), indent=1, allow_nan=False) + "\n")
     (out / f"{name}.md").write_text(report)
 
 

@@ -4,11 +4,15 @@ One reset rollout (Kakade and Langford 2002, section 6 of method.md): draw a res
 try an action a ~ Uniform(Y), then follow pi to the end and observe the 0/1 reward R. With the
 candidate greedy policy pi_hat fixed in advance,
 
-    x = |Y| (pi_hat(a|s) - pi(a|s)) R
+    x = |Y| (pi_hat(a|s) - pi(a|s)) (R - b),   b = R_max / 2 = 1/2,
 
 is an unbiased estimate of the policy advantage
-A_mu(pi_hat) = E_{s~mu} sum_a (pi_hat(a|s) - pi(a|s)) Q^pi(s, a) = E_{s~mu}[A^pi(s, pi_hat)].
-The uniform action choice is where the |Y| in the sample bounds comes from.
+A_mu(pi_hat) = E_{s~mu} sum_a (pi_hat(a|s) - pi(a|s)) Q^pi(s, a) = E_{s~mu}[A^pi(s, pi_hat)]
+(the constant baseline b cancels because sum_a (pi_hat(a|s) - pi(a|s)) = 0). The uniform action
+choice is where the |Y| in the sample bounds comes from. The baseline makes (R - b)^2 = 1/4 for
+either outcome, so every reset contributes the worst-case second moment the bounds assume (R_max^2
+scale), whatever the success rates of the problem; without it a reset whose chain almost surely
+fails would look less noisy than one whose chain almost surely succeeds.
 
 Samples needed to certify (the lab's definition). Reset rollouts are drawn one stream at a time and
 looked at only at checkpoints n_j = ceil(n_0 g^j) (n_0 = 32, g = 2^(1/4)). At checkpoint j the
@@ -41,6 +45,8 @@ import numpy as np
 from resetrl.cpi.mdp import Evaluation, Policy
 from resetrl.cpi.resets import ResetDistribution
 from resetrl.errors import ResetRLError
+
+BASELINE = 0.5  # b = R_max / 2 (module docstring)
 
 
 @dataclass(frozen=True)
@@ -134,26 +140,27 @@ def _split_layers(flat: np.ndarray, evaluation: Evaluation) -> list[np.ndarray]:
 
 
 def estimator_weights(policy: Policy, greedy: Policy) -> list[np.ndarray]:
-    """w[h][s, a] = |Y| (pi_hat(a|s) - pi(a|s)), so one reset rollout contributes x = w[s, a] * R."""
+    """w[h][s, a] = |Y| (pi_hat(a|s) - pi(a|s)), so one reset rollout contributes x = w[s, a] (R - b)."""
     return [pi.shape[1] * (pi_hat - pi) for pi, pi_hat in zip(policy, greedy)]
 
 
 def estimator_range(weights: list[np.ndarray]) -> float:
-    """B: the width of the interval x can fall in; known before any rollout (R is 0 or 1)."""
-    highest = max(0.0, max(float(w.max()) for w in weights))
-    lowest = min(0.0, min(float(w.min()) for w in weights))
-    return highest - lowest
+    """B: the width of the interval x = w (R - b) falls in, known before any rollout: R - b = +-1/2,
+    so x ranges over [-max|w| / 2, max|w| / 2]."""
+    return 2.0 * BASELINE * max(float(np.abs(w).max()) for w in weights)
 
 
 def exact_estimator_moments(
     evaluation: Evaluation, mu: ResetDistribution, weights: list[np.ndarray]
 ) -> tuple[float, float]:
-    """Exact mean (= A_mu(pi_hat)) and variance of one reset rollout's x, from Q^pi (R is 0/1 so R^2 = R)."""
+    """Exact mean (= A_mu(pi_hat)) and variance of one reset rollout's x, from Q^pi:
+    E[x | s, a] = w (Q^pi(s, a) - b) and E[x^2 | s, a] = w^2 b^2, since (R - b)^2 = b^2 for R in {0, 1}."""
     num_actions = evaluation.q_values[0].shape[1]
     first = second = 0.0
     for m, w, q in zip(mu, weights, evaluation.q_values):
-        first += float(np.sum(m[:, None] / num_actions * w * q))
-        second += float(np.sum(m[:, None] / num_actions * w**2 * q))
+        start = m[:, None] / num_actions  # P(reset at s, try a)
+        first += float(np.sum(start * w * (q - BASELINE)))
+        second += float(np.sum(start * w**2)) * BASELINE**2
     return first, max(second - first**2, 0.0)
 
 
@@ -186,9 +193,9 @@ def certify(
         if target > config.max_rollouts:
             return Certificate(drawn, mean, lower_bound, certified=False)
         batch = sample_reset_rollouts(evaluation, mu, target - drawn, rng)
-        for successes, w in zip(batch.successes, weights):  # x = w R is nonzero only when R = 1
-            total += float(np.sum(successes * w))
-            total_squares += float(np.sum(successes * w**2))
+        for tries, successes, w in zip(batch.tries, batch.successes, weights):
+            total += float(np.sum(w * (successes - BASELINE * tries)))  # sum of w (R - b)
+            total_squares += float(np.sum(w**2 * tries)) * BASELINE**2  # (R - b)^2 = b^2
         drawn = target
         mean = total / drawn
         sample_variance = max(total_squares - drawn * mean**2, 0.0) / (drawn - 1)

@@ -62,6 +62,7 @@ class ProblemConfig:
     tau: float = 0.1
 
     def __post_init__(self) -> None:
+        pivot_chain(self.horizon, self.num_actions, 1.0, self.success_sound, self.success_error)  # checks them
         pivot_advantage = (1.0 - 1.0 / self.num_actions) * (self.success_sound - self.success_error)
         if not 0.0 <= self.tau < pivot_advantage:
             raise ResetRLError(
@@ -200,7 +201,11 @@ def fit_loglog(
 
     samples: (len(x), seeds) positive values; exact: (len(x),). Bootstrap: for each x independently,
     resample its seeds with replacement, refit; the standard error is the spread of those slopes.
+    NaN when a sample is not positive (a stream that hit max_rollouts made no step).
     """
+    exact_slope = float(np.polyfit(np.log(x), np.log(exact), 1)[0]) if np.all(np.isfinite(exact) & (exact > 0)) else math.nan
+    if not np.all(np.isfinite(samples) & (samples > 0)):  # an uncertified stream (no step, no improvement)
+        return SlopeFit(math.nan, math.nan, (math.nan, math.nan), exact_slope, theory)
     log_x = np.log(x)
     log_samples = np.log(samples)
 
@@ -211,7 +216,6 @@ def fit_loglog(
     picks = rng.integers(0, num_seeds, size=(bootstrap, len(x), num_seeds))
     resampled_means = np.take_along_axis(log_samples[None], picks, axis=2).mean(axis=2)
     slopes = np.polyfit(log_x, resampled_means.T, 1)[0]
-    exact_slope = slope(np.log(exact)) if np.all(np.isfinite(exact)) and np.all(exact > 0) else math.nan
     return SlopeFit(
         slope=slope(log_samples.mean(axis=1)),
         standard_error=float(slopes.std(ddof=1)),
@@ -219,6 +223,13 @@ def fit_loglog(
         exact_slope=exact_slope,
         theory=theory,
     )
+
+
+def sampled_values(points: list[GridPoint], quantity: str) -> np.ndarray:
+    """(points, seeds) array of a sampled quantity; NaN where the stream was not certified (its
+    rollout count is censored at max_rollouts), so no slope is fitted through it."""
+    values = np.array([getattr(pt, SAMPLED_FIELD[quantity]) for pt in points], dtype=float)
+    return np.where(np.array([pt.certified for pt in points]), values, np.nan)
 
 
 def run_measurement(
@@ -239,13 +250,11 @@ def run_measurement(
     slopes = {}
     for quantity in ("rollouts", "improvement"):
         for reset in RESETS:
-            samples = np.array([getattr(pt, SAMPLED_FIELD[quantity]) for pt in by_reset[reset]], dtype=float)
+            samples = sampled_values(by_reset[reset], quantity)
             exact = np.array([getattr(pt.exact, quantity) for pt in by_reset[reset]])
             theory = THEORY_SLOPES.get((quantity, reset))
             slopes[f"{quantity}/{reset}"] = fit_loglog(p_grid, samples, exact, fit_rng, measure.bootstrap, theory)
-    ratio_samples = np.array([pr.rollouts for pr in by_reset["random"]], float) / np.array(
-        [po.rollouts for po in by_reset["oracle"]], float
-    )
+    ratio_samples = sampled_values(by_reset["random"], "rollouts") / sampled_values(by_reset["oracle"], "rollouts")
     ratio_exact = np.array([pr.exact.rollouts / po.exact.rollouts for pr, po in zip(by_reset["random"], by_reset["oracle"])])
     slopes["rollouts/ratio random:oracle"] = fit_loglog(
         p_grid, ratio_samples, ratio_exact, fit_rng, measure.bootstrap, THEORY_SLOPES[("rollouts", "ratio")]

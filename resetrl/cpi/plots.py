@@ -7,6 +7,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
@@ -20,7 +21,8 @@ def _geometric_means(points: list[dict], field: str) -> np.ndarray:
 
 def plot_measurement(results: dict, path: Path) -> None:
     """2 x 2 figure: samples and improvement against p (log-log, fitted slopes in the legend), and
-    against the noisy oracle's accuracy q. Markers: sampled (seed means); lines: exact."""
+    against the noisy oracle's accuracy q. Markers: sampled (geometric mean over seeds for rollouts,
+    mean for improvement); lines: exact."""
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     q_accuracy = results["measure"]["noisy_accuracy"]
     for quantity, field, axis in (("rollouts", "rollouts", axes[0, 0]), ("improvement", "improvements", axes[0, 1])):
@@ -36,9 +38,11 @@ def plot_measurement(results: dict, path: Path) -> None:
             axis.plot(p, sampled, "o", color=COLORS[reset], label=label)
         axis.set_xscale("log")
         axis.set_yscale("log")
+        axis.set_xticks(p, [f"{value:g}" for value in p])
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_xlabel("p = P(a chain reaches an improvable state)")
         axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=8)
+        axis.legend(fontsize=8, loc="best")
     axes[0, 0].set_ylabel("reset rollouts to certify an improvement")
     axes[0, 0].set_title("samples per iteration (lines: exact)")
     axes[0, 1].set_ylabel("J(pi') - J(pi)")
@@ -48,14 +52,16 @@ def plot_measurement(results: dict, path: Path) -> None:
     q = np.array([pt["q"] for pt in q_points])
     p_fixed = results["measure"]["q_sweep_p"]
     for quantity, field, axis, ylabel in (
-        ("rollouts", "rollouts", axes[1, 0], "reset rollouts to certify"),
-        ("improvement", "improvements", axes[1, 1], "J(pi') - J(pi)"),
+        ("rollouts", "rollouts", axes[1, 0], "reset rollouts to certify (log)"),
+        ("improvement", "improvements", axes[1, 1], "J(pi') - J(pi) (linear: it is linear in q)"),
     ):
         exact = np.array([pt["exact"][quantity] for pt in q_points])
         sampled = _geometric_means(q_points, field) if quantity == "rollouts" else np.array([np.mean(pt[field]) for pt in q_points])
         axis.plot(q, exact, "-", color=COLORS["noisy-oracle"], alpha=0.5, label="exact")
-        axis.plot(q, sampled, "o", color=COLORS["noisy-oracle"], label="sampled (seed mean)")
-        axis.set_yscale("log")
+        average = "geometric mean" if quantity == "rollouts" else "mean"
+        axis.plot(q, sampled, "o", color=COLORS["noisy-oracle"], label=f"sampled ({average} over seeds)")
+        if quantity == "rollouts":
+            axis.set_yscale("log")
         axis.set_xlabel("q = P(the oracle picks an improvable state)")
         axis.set_ylabel(ylabel)
         axis.set_title(f"noisy oracle at p = {p_fixed:g} (q=0: random, q=1: oracle)")

@@ -1,0 +1,181 @@
+"""The generation engine of Thought-ICS: the trainer's backend, prompts, stop rules and scorer, wrapped
+so that every ICS method asks for chains and free-text answers in one batched call per round.
+
+An `Attempt` is one chain for one problem: its token ids, its steps (thoughts, or text segments for
+unstructured chains), its answer, reward and the task's true first error. Structured chains are
+scored by the trainer's `Scorer`, so thoughts, spans and answers are read exactly as in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.resets import chat_prompt_ids
+from resetrl.rollout import Scorer
+from resetrl.tasks.base import Problem, Task
+from resetrl.thoughts import ChainLimits
+
+Level = Literal["L1", "L2", "L3"]
+LEVELS: tuple[str, ...] = ("L1", "L2", "L3")
+VERIFY_GATES: tuple[str, ...] = ("any", "majority", "unanimous")
+
+
+@dataclass
+class ICSSettings:
+    """Knobs of a Thought-ICS run (Paper B, section "Thought-ICS"; method.md section 5).
+
+    Temperatures default to the config's rollout temperature (0.7) and localizer temperature (0.3);
+    Paper B's code samples the first chain at 1.0, resamples at 0.7 and localizes at 0.3."""
+
+    level: Level = "L2"  # L1 oracle verify + localizer sees the answer; L2 oracle verify; L3 autonomous
+    max_iters: int = 10  # L: verify/localize/resample rounds (Paper B: 10)
+    temperature: float = 0.7  # first chain (and every majority-vote sample)
+    resample_temperature: float = 0.7  # chains resampled after a localization
+    localize_temperature: float = 0.3  # localizer (Paper B's code: 0.3)
+    localize_max_tokens: int = 256  # token cap of a localization or quote answer
+    verify_temperature: float = 0.3  # self-verification (L3)
+    verify_max_tokens: int = 256  # token cap of a verification answer
+    verify_samples: int = 1  # k verification samples per check (L3)
+    verify_gate: str = "majority"  # any | majority | unanimous: how k YES/NO votes become a verdict
+    votes: int | None = None  # samples of the majority-vote baseline; None = max_iters + 1 (same budget)
+    top_p: float = 0.95
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
+        if self.verify_gate not in VERIFY_GATES:
+            raise ValueError(f"verify_gate must be one of {', '.join(VERIFY_GATES)}, got {self.verify_gate!r}")
+        if self.max_iters < 0 or self.verify_samples < 1:
+            raise ValueError("max_iters must be >= 0 and verify_samples >= 1")
+
+    def sampling(self, temperature: float) -> SamplingParams:
+        return SamplingParams(temperature, self.top_p, self.top_k)
+
+    @property
+    def majority_votes(self) -> int:
+        return self.votes or self.max_iters + 1
+
+
+@dataclass
+class Attempt:
+    """One chain for one problem. `steps` are its thoughts (structured) or its text segments
+    (unstructured); `spans` are the thought token spans (structured only)."""
+
+    prompt_ids: list[int]
+    response_ids: list[int]  # every token after the prompt, a resumed prefix included
+    text: str
+    steps: list[str]
+    answer: str | None
+    reward: float
+    first_error: int | None  # the task's true first erroneous step (1-indexed), 0 none, None unknown
+    stop_reason: str
+    new_tokens: int  # tokens this attempt cost (a resumed prefix is free)
+    structured: bool = True
+    spans: list[tuple[int, int]] = field(default_factory=list)
+    resumed_from: int | None = None  # step it was resampled from (1 = from scratch); None = first chain
+    prefix_tokens: int = 0
+
+    @property
+    def correct(self) -> bool:
+        return self.reward >= 1.0
+
+    def record(self) -> dict:
+        return {"steps": self.steps, "answer": self.answer, "reward": self.reward,
+                "first_error": self.first_error, "stop_reason": self.stop_reason,
+                "new_tokens": self.new_tokens, "resumed_from": self.resumed_from,
+                "prefix_tokens": self.prefix_tokens, **({} if self.structured else {"text": self.text})}
+
+
+@dataclass
+class ChainEngine:
+    """Backend + tokenizer + task + the trainer's prompt, bundled for ICS.
+
+    `prompt_ids(problem)` is the run's chain prompt (`Runtime.prompt_ids`): the same thought format,
+    prompt style and worked examples the model was trained and evaluated with."""
+
+    backend: GenerationBackend
+    tokenizer: object
+    task: Task
+    limits: ChainLimits
+    prompt_ids: Callable[[Problem], list[int]]
+    prompt_style: str = "raw"
+    examples: list[tuple[str, list[str]]] | None = None
+
+    def __post_init__(self) -> None:
+        self.scorer = Scorer(self.tokenizer, self.task)
+        self.tokens = {"chains": 0, "localize": 0, "verify": 0}
+
+    @classmethod
+    def from_runtime(cls, runtime) -> "ChainEngine":
+        return cls(runtime.backend, runtime.tokenizer, runtime.task, runtime.limits, runtime.prompt_ids,
+                   runtime.config.format.prompt_style, runtime.examples)
+
+    def decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+    # -- structured (thought) chains ------------------------------------------------------------
+
+    def structured_attempt(self, problem: Problem, prompt_ids: list[int], response_ids: list[int],
+                           stop_reason: str, new_tokens: int, resumed_from: int | None = None,
+                           prefix_tokens: int = 0) -> Attempt:
+        sample = self.scorer.sample(problem, prompt_ids, response_ids, "ics", stop_reason, new_tokens)
+        return Attempt(prompt_ids, response_ids, self.decode(response_ids), sample.thoughts, sample.answer,
+                       sample.reward, self.task.first_error(problem, sample.thoughts), stop_reason, new_tokens,
+                       structured=True, spans=sample.spans, resumed_from=resumed_from,
+                       prefix_tokens=prefix_tokens)
+
+    def sample_chains(self, problems: list[Problem], prompts: list[list[int]], n: int,
+                      sampling: SamplingParams) -> list[list[Attempt]]:
+        """n fresh thought chains per problem after its prompt, in one batched call."""
+        outputs = self.backend.generate_chains([ChainRequest(p, n) for p in prompts], sampling, self.limits)
+        attempts = []
+        for problem, prompt, chains in zip(problems, prompts, outputs):
+            self.tokens["chains"] += sum(len(c.ids) for c in chains)
+            attempts.append([self.structured_attempt(problem, prompt, c.ids, c.stop_reason, len(c.ids),
+                                                     resumed_from=None) for c in chains])
+        return attempts
+
+    def resume_chains(self, problems: list[Problem], parents: list[Attempt], reset_steps: list[int],
+                      sampling: SamplingParams) -> list[Attempt]:
+        """Keep thoughts 1..e-1 of each parent and resample the rest (method.md section 5: `prefix(chain,
+        e-1) + generate(q, prefix)`); the prefix is re-entered as the parent's own tokens."""
+        requests, prefixes = [], []
+        reset_steps = [clamp_step(step, len(parent.spans)) for parent, step in zip(parents, reset_steps)]
+        for parent, step in zip(parents, reset_steps):
+            prefix = parent.response_ids[:reset_prefix_end(parent.spans, step)]
+            prefixes.append(prefix)
+            requests.append(ChainRequest(parent.prompt_ids + prefix, 1, prefix_thoughts=step - 1,
+                                         prefix_tokens=len(prefix)))
+        outputs = self.backend.generate_chains(requests, sampling, self.limits)
+        attempts = []
+        for problem, parent, step, prefix, (chain,) in zip(problems, parents, reset_steps, prefixes, outputs):
+            self.tokens["chains"] += len(chain.ids)
+            attempts.append(self.structured_attempt(problem, parent.prompt_ids, prefix + chain.ids,
+                                                    chain.stop_reason, len(chain.ids), resumed_from=step,
+                                                    prefix_tokens=len(prefix)))
+        return attempts
+
+    # -- free text (localization, verification, quotes) -----------------------------------------
+
+    def ask(self, user_texts: list[str], temperature: float, max_new_tokens: int,
+            purpose: str) -> list[tuple[str, int]]:
+        """One chat turn per text (the SRPO localizer's channel); each answer decoded, with its length."""
+        if not user_texts:
+            return []
+        prompts = [chat_prompt_ids(self.tokenizer, text) for text in user_texts]
+        outputs = self.backend.generate_text(prompts, SamplingParams(temperature, top_p=1.0), max_new_tokens)
+        self.tokens[purpose] = self.tokens.get(purpose, 0) + sum(len(ids) for ids in outputs)
+        return [(self.decode(ids), len(ids)) for ids in outputs]
+
+
+def reset_prefix_end(spans: list[tuple[int, int]], reset_step: int) -> int:
+    """Token end of thoughts 1..e-1 (0 when e = 1): the reset prefix, as in the trainer's rollouts."""
+    step = min(max(reset_step, 1), max(len(spans), 1))
+    return spans[step - 2][1] if step >= 2 else 0
+
+
+def clamp_step(step: int, n_steps: int) -> int:
+    return min(max(step, 1), max(n_steps, 1))

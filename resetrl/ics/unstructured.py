@@ -1,0 +1,242 @@
+"""Unstructured chain of thought for the Token-ICS baseline (Paper B): free text, no thought
+delimiters asked for; the localizer quotes the erroneous text instead of naming a step.
+
+Steps of a free-text chain. To compare with thought-structured chains (true first error, offsets),
+a free-text chain is cut into *segments*: at line breaks, at sentence ends (".", "!" or "?" followed
+by white space) and at any `</thought>` the model writes anyway. A quote maps to the segment that
+holds the quote's first character; the true first error is the task's step checker applied to the
+segments (for arith_chain: one calculation per segment, which is how these chains are written).
+
+Generation resumes right before the quote, at the last token boundary not after its first character.
+A quote that is not found (exactly, or after lower-casing and collapsing white space) makes Token-ICS
+regenerate from scratch, and counts as such.
+"""
+
+from __future__ import annotations
+
+import re
+
+from resetrl.generation.base import ChainRequest, SamplingParams
+from resetrl.ics.engine import Attempt, ChainEngine
+from resetrl.tasks.base import Problem
+from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits, extract_boxed
+
+UNSTRUCTURED_INSTRUCTIONS = (
+    "Solve the problem. Reason step by step in plain text, then write the final answer as "
+    "\\boxed{answer}.\n\n"
+)
+
+
+def unstructured_prompt_text(question: str, tokenizer, style: str = "raw",
+                             examples: list[tuple[str, list[str]]] | None = None) -> str:
+    """Instructions, optional worked examples written as one paragraph each, then `Q: <question>`."""
+    parts = [UNSTRUCTURED_INSTRUCTIONS]
+    for example_question, example_steps in examples or []:
+        parts.append(f"Q: {example_question}\n{' '.join(example_steps)}\n\n")
+    parts.append(f"Q: {question}\n")
+    text = "".join(parts)
+    if style == "chat":
+        return tokenizer.apply_chat_template([{"role": "user", "content": text.rstrip("\n")}],
+                                             tokenize=False, add_generation_prompt=True)
+    return text
+
+
+def unstructured_prompt_ids(engine: ChainEngine, problem: Problem) -> list[int]:
+    text = unstructured_prompt_text(problem.question, engine.tokenizer, engine.prompt_style, engine.examples)
+    return engine.tokenizer(text, add_special_tokens=(engine.prompt_style == "raw")).input_ids
+
+
+# -- segments ---------------------------------------------------------------------------------
+
+_BOUNDARY = re.compile(r"\n|" + re.escape(THOUGHT_END) + r"|(?<=[.!?])\s+")
+
+
+def segment_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of the non-empty segments of a free-text chain."""
+    spans, start = [], 0
+    for match in list(_BOUNDARY.finditer(text)) + [None]:
+        end = match.start() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            left = start + len(piece) - len(piece.lstrip())
+            spans.append((left, left + len(piece.strip())))
+        if match:
+            start = match.end()
+    return spans
+
+
+def segments(text: str) -> list[str]:
+    return [text[start:end] for start, end in segment_spans(text)]
+
+
+def segment_at(text: str, position: int) -> int:
+    """1-indexed segment holding character `position` (the next one when it falls between two)."""
+    spans = segment_spans(text)
+    for index, (_, end) in enumerate(spans, start=1):
+        if position < end:
+            return index
+    return max(len(spans), 1)
+
+
+# -- quotes -----------------------------------------------------------------------------------
+
+def quote_prompt(question: str, solution: str) -> str:
+    """One user turn asking the model to quote the first erroneous text of its own failed chain
+    (Token-ICS's localizer; the same instructions as the thought localizer, without steps)."""
+    return (
+        "Your task is to find the first error in your previous solution.\n\n"
+        f"Problem: {question}\n\n"
+        f"Your incorrect solution:\n{solution}\n\n"
+        "The final answer of this solution is wrong, so something in it is wrong. Find where the key "
+        "decision first went wrong: the originating error, not where the failure becomes visible. A "
+        "statement is erroneous if it cannot be justified from the problem and the text before it "
+        "alone. Do not solve the problem again. Copy the first erroneous text exactly as it is written "
+        "in the solution (a few words, at most one sentence) and end with \\boxed{copied text} on its "
+        "own line."
+    )
+
+
+QUOTE_NO_ERROR = {"none", "0", "no error", "nothing"}
+_DOUBLE_QUOTED = re.compile(r"\"([^\"\n]{2,})\"")
+
+
+def parse_quote(text: str) -> tuple[str | None, str]:
+    """(quote, status): status "boxed" (the last `\\boxed{}`), "quoted" (else the last "..." in the
+    prose), "no_error" (boxed NONE or 0) or "unparsed"."""
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        quote = boxed.strip().strip("\"'`").strip()
+        if quote.lower().rstrip(".") in QUOTE_NO_ERROR:
+            return None, "no_error"
+        if quote:
+            return quote, "boxed"
+    quoted = _DOUBLE_QUOTED.findall(text)
+    if quoted:
+        return quoted[-1].strip(), "quoted"
+    return None, "unparsed"
+
+
+def _normalized(text: str) -> tuple[str, list[int]]:
+    """Lower-cased text with white-space runs (and `</thought>`) collapsed to one space, and for each
+    of its characters the index of the original character."""
+    text = text.replace(THOUGHT_END, " " * len(THOUGHT_END))  # same length: indices stay valid
+    characters, origin = [], []
+    for index, character in enumerate(text):
+        if character.isspace():
+            if characters and characters[-1] == " ":
+                continue
+            character = " "
+        characters.append(character.lower())
+        origin.append(index)
+    return "".join(characters), origin
+
+
+def find_quote(solution: str, quote: str) -> int | None:
+    """Character position of the first occurrence of `quote` in `solution`: exact, else after
+    lower-casing and collapsing white space; None when it is not there."""
+    if not quote.strip():
+        return None
+    position = solution.find(quote)
+    if position != -1:
+        return position
+    haystack, origin = _normalized(solution)
+    needle, _ = _normalized(quote.strip())
+    position = haystack.find(needle.strip())
+    return origin[position] if position != -1 else None
+
+
+# -- chains -----------------------------------------------------------------------------------
+
+def _tokens_before(ids: list[int], decode, n_characters: int) -> int:
+    """The most tokens whose decoded text is at most `n_characters` long (a token boundary at or before
+    a character position)."""
+    low, high = 0, len(ids)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(decode(ids[:middle])) <= n_characters:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _tokens_at_least(ids: list[int], decode, n_characters: int) -> int:
+    """The fewest tokens whose decoded text is at least `n_characters` long."""
+    low, high = 0, len(ids)
+    while low < high:
+        middle = (low + high) // 2
+        if len(decode(ids[:middle])) >= n_characters:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def _first_answer_end(text: str) -> int | None:
+    """End of the first complete `\\boxed{...}`: a free-text chain ends with its first answer."""
+    start = text.find(BOXED)
+    while start != -1:
+        depth, position = 1, start + len(BOXED)
+        while position < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[position], 0)
+            position += 1
+        if depth == 0:
+            return position
+        start = text.find(BOXED, position)
+    return None
+
+
+def unstructured_limits(limits: ChainLimits) -> ChainLimits:
+    """The run's caps, except that a free-text chain is one long "thought", so the per-thought cap is
+    the total cap (a `</thought>` the model writes anyway still ends a chain that holds an answer)."""
+    return ChainLimits(limits.max_thoughts, limits.max_total_tokens, limits.max_total_tokens)
+
+
+def unstructured_attempt(engine: ChainEngine, problem: Problem, prompt_ids: list[int], response_ids: list[int],
+                         stop_reason: str, new_tokens: int, resumed_from: int | None = None,
+                         prefix_tokens: int = 0) -> Attempt:
+    text = engine.decode(response_ids)
+    answer_end = _first_answer_end(text)
+    if answer_end is not None and answer_end < len(text.rstrip()):
+        keep = _tokens_at_least(response_ids, engine.decode, answer_end)
+        response_ids, text = response_ids[:keep], engine.decode(response_ids[:keep])
+    steps = segments(text)
+    answer = extract_boxed(text)
+    return Attempt(prompt_ids, response_ids, text, steps, answer, engine.task.score(answer, problem),
+                   engine.task.first_error(problem, steps), stop_reason, new_tokens, structured=False,
+                   resumed_from=resumed_from, prefix_tokens=prefix_tokens)
+
+
+def sample_unstructured(engine: ChainEngine, problems: list[Problem], n: int,
+                        sampling: SamplingParams) -> list[list[Attempt]]:
+    """n free-text chains per problem, in one batched call."""
+    prompts = [unstructured_prompt_ids(engine, problem) for problem in problems]
+    outputs = engine.backend.generate_chains([ChainRequest(p, n) for p in prompts], sampling,
+                                             unstructured_limits(engine.limits))
+    attempts = []
+    for problem, prompt, chains in zip(problems, prompts, outputs):
+        engine.tokens["chains"] += sum(len(c.ids) for c in chains)
+        attempts.append([unstructured_attempt(engine, problem, prompt, c.ids, c.stop_reason, len(c.ids))
+                         for c in chains])
+    return attempts
+
+
+def resume_unstructured(engine: ChainEngine, problems: list[Problem], parents: list[Attempt],
+                        positions: list[int], steps: list[int], sampling: SamplingParams) -> list[Attempt]:
+    """Keep each parent's text before character `positions[i]` (cut at a token boundary) and sample
+    the rest; `steps` (the segment resumed from) is only recorded."""
+    requests, prefixes = [], []
+    for parent, position in zip(parents, positions):
+        prefix = parent.response_ids[:_tokens_before(parent.response_ids, engine.decode, position)]
+        prefixes.append(prefix)
+        requests.append(ChainRequest(parent.prompt_ids + prefix, 1,
+                                     prefix_thoughts=engine.decode(prefix).count(THOUGHT_END),
+                                     prefix_tokens=len(prefix)))
+    outputs = engine.backend.generate_chains(requests, sampling, unstructured_limits(engine.limits))
+    attempts = []
+    for problem, parent, prefix, step, (chain,) in zip(problems, parents, prefixes, steps, outputs):
+        engine.tokens["chains"] += len(chain.ids)
+        attempts.append(unstructured_attempt(engine, problem, parent.prompt_ids, prefix + chain.ids,
+                                             chain.stop_reason, len(chain.ids), resumed_from=step,
+                                             prefix_tokens=len(prefix)))
+    return attempts

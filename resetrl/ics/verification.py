@@ -1,0 +1,114 @@
+"""Verification: the `verify(chain)` of Thought-ICS (Paper B; method.md section 5).
+
+L1 and L2 use the oracle (the task's scorer: is the answer right?). L3 asks the model itself, in one
+chat turn, to check its solution and end with `\\boxed{YES}` or `\\boxed{NO}`; with k > 1 samples the
+votes pass a gate: any (one YES suffices), majority (more than half YES) or unanimous (all YES).
+A vote that cannot be parsed counts as "not YES": an unreadable check never certifies a chain.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
+from resetrl.tasks.base import Problem
+from resetrl.thoughts import extract_boxed
+
+
+def numbered_steps(steps: list[str]) -> str:
+    """`Step i: <text>` lines, as the localization prompt lists a chain."""
+    return "\n".join(f"Step {index}: {step}" for index, step in enumerate(steps, start=1))
+
+
+def solution_text(attempt: Attempt) -> str:
+    """How a chain is shown back to the model: numbered thoughts, or the free text as written."""
+    return numbered_steps(attempt.steps) if attempt.structured else attempt.text.strip()
+
+
+def verification_prompt(question: str, solution: str) -> str:
+    """One user turn asking the model to check its own solution (Paper B's L3 self-verification)."""
+    return (
+        "Your task is to check your previous solution.\n\n"
+        f"Problem: {question}\n\n"
+        f"Your solution:\n{solution}\n\n"
+        "Check every step against the problem and the steps before it. A step is wrong if its claims "
+        "cannot be justified from the problem and the earlier steps alone. Do not solve the problem "
+        "again. If every step is justified and the final answer is correct, end with \\boxed{YES} on its "
+        "own line; otherwise end with \\boxed{NO}."
+    )
+
+
+_YES_WORDS = {"yes", "correct", "true", "right"}
+_NO_WORDS = {"no", "incorrect", "false", "wrong"}
+_SHOUTED = re.compile(r"\b(YES|NO)\b")
+
+
+def parse_verdict(text: str) -> bool | None:
+    """The last brace-balanced `\\boxed{}` read as YES/NO (case-insensitive, `\\text{}` and punctuation
+    ignored); else the last upper-case YES or NO in the prose; else None (unparsed)."""
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        word = re.sub(r"\\text\{(.*)\}", r"\1", boxed).strip().strip(".!*\"' ").lower()
+        if word in _YES_WORDS:
+            return True
+        if word in _NO_WORDS:
+            return False
+    shouted = _SHOUTED.findall(text)
+    if shouted:
+        return shouted[-1] == "YES"
+    return None
+
+
+def gate(votes: list[bool | None], rule: str) -> bool:
+    """Turn k parsed votes into a verdict: any / majority / unanimous YES."""
+    yes = sum(vote is True for vote in votes)
+    if rule == "any":
+        return yes >= 1
+    if rule == "majority":
+        return yes * 2 > len(votes)
+    if rule == "unanimous":
+        return bool(votes) and yes == len(votes)
+    raise ValueError(f"unknown verification gate {rule!r}; known: any, majority, unanimous")
+
+
+@dataclass
+class Verdict:
+    verified: bool
+    votes: list[bool | None] = field(default_factory=list)  # parsed self-verification votes (L3)
+    tokens: int = 0
+    texts: list[str] = field(default_factory=list)
+
+    def record(self) -> dict:
+        return {"verified": self.verified, "votes": self.votes, "tokens": self.tokens}
+
+
+class OracleVerifier:
+    """L1/L2: the task's scorer tells whether the answer is right; it costs no generation."""
+
+    def verify(self, problems: list[Problem], attempts: list[Attempt]) -> list[Verdict]:
+        return [Verdict(attempt.correct) for attempt in attempts]
+
+
+class SelfVerifier:
+    """L3: k sampled self-checks per chain, all chains of a round in one batched call."""
+
+    def __init__(self, engine: ChainEngine, settings: ICSSettings):
+        self.engine, self.settings = engine, settings
+
+    def verify(self, problems: list[Problem], attempts: list[Attempt]) -> list[Verdict]:
+        k = self.settings.verify_samples
+        texts = [verification_prompt(problem.question, solution_text(attempt))
+                 for problem, attempt in zip(problems, attempts) for _ in range(k)]
+        answers = self.engine.ask(texts, self.settings.verify_temperature, self.settings.verify_max_tokens, "verify")
+        verdicts = []
+        for index in range(len(attempts)):
+            mine = answers[index * k:(index + 1) * k]
+            votes = [parse_verdict(text) for text, _ in mine]
+            verdicts.append(Verdict(gate(votes, self.settings.verify_gate), votes,
+                                    sum(tokens for _, tokens in mine), [text for text, _ in mine]))
+        return verdicts
+
+
+def make_verifier(engine: ChainEngine, settings: ICSSettings) -> OracleVerifier | SelfVerifier:
+    return SelfVerifier(engine, settings) if settings.level == "L3" else OracleVerifier()
