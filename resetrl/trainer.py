@@ -25,7 +25,8 @@ from resetrl.evaluation import evaluate
 from resetrl.groups import Sample, layout_for
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs
-from resetrl.metrics import MetricsWriter, truncate_jsonl
+from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
+from resetrl.plots import plot_run
 from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
 from resetrl.rollout import RolloutCollector, Scorer
 from resetrl.runtime import build_runtime
@@ -194,6 +195,7 @@ class Trainer:
                                  tok_s=f"{values['throughput/tokens_per_s']:.0f}",
                                  acc="-" if last_eval is None else f"{last_eval:.2f}")
         self.metrics.close()
+        plot_run(self.run_dir)
         final = self._final_summary()
         (self.run_dir / "summary.json").write_text(json.dumps(final, indent=2))
         return final
@@ -219,8 +221,6 @@ class Trainer:
         return values
 
     def _final_summary(self) -> dict:
-        from resetrl.metrics import read_jsonl
-
         rows = read_jsonl(self.run_dir / "metrics.jsonl")
         evals = [(r["step"], r["eval/accuracy"]) for r in rows if "eval/accuracy" in r]
         return {"method": self.config.method, "run_dir": str(self.run_dir), "eval_curve": evals,

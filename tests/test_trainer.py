@@ -27,7 +27,7 @@ def test_every_method_runs_on_the_tiny_model(tmp_path, method):
     config = load_config(preset="smoke", overrides=[f"method={method}"])
     summary = Trainer(config, tmp_path).run()
     assert summary["final_accuracy"] is not None
-    for name in ("config.yaml", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json"):
+    for name in ("config.yaml", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json", "curves.png"):
         assert (tmp_path / name).exists(), name
     assert list((tmp_path / "tensorboard").iterdir())
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
