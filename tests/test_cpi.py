@@ -40,7 +40,9 @@ def random_policy(mdp: LayeredMDP, rng: np.random.Generator):
 
 
 def random_layered_mdp(rng: np.random.Generator, sizes=(2, 3, 2, 2), num_actions=2) -> LayeredMDP:
-    transitions = [rng.dirichlet(np.ones(sizes[h + 1]), size=(sizes[h], num_actions)) for h in range(len(sizes) - 1)]
+    transitions = [
+        rng.dirichlet(np.ones(sizes[h + 1]), size=(sizes[h], num_actions)) for h in range(len(sizes) - 1)
+    ]
     names = [[f"s{h}.{i}" for i in range(size)] for h, size in enumerate(sizes)]
     return LayeredMDP(rng.dirichlet(np.ones(sizes[0])), transitions, rng.random(sizes[-1]), names)
 
@@ -76,7 +78,9 @@ def test_exact_dp_matches_brute_force_enumeration(which):
 
     paths = list(enumerate_paths(mdp, policy))
     assert sum(prob for _, prob in paths) == pytest.approx(1.0)
-    assert evaluation.objective == pytest.approx(sum(prob * mdp.success[states[-1]] for states, prob in paths))
+    assert evaluation.objective == pytest.approx(
+        sum(prob * mdp.success[states[-1]] for states, prob in paths)
+    )
     for h in range(mdp.horizon + 1):
         for s in range(mdp.layer_sizes()[h]):
             visits = sum(prob for states, prob in paths if states[h] == s)
@@ -137,7 +141,10 @@ def test_reset_rollout_law_matches_step_by_step_simulation():
     assert x.var() == pytest.approx(exact_variance, rel=0.05)
 
     batch = sample_reset_rollouts(evaluation, mu, num, rng)
-    counted = sum(float(np.sum(w * (wins - BASELINE * tries))) for w, wins, tries in zip(weights, batch.successes, batch.tries))
+    counted = sum(
+        float(np.sum(w * (wins - BASELINE * tries)))
+        for w, wins, tries in zip(weights, batch.successes, batch.tries)
+    )
     assert abs(counted / num - exact_mean) < 5 * standard_error
 
 
@@ -145,11 +152,14 @@ def test_certificate_is_deterministic_given_seed_and_close_to_exact():
     chain = pivot_chain(horizon=8, num_actions=4, p=0.2)
     policy = uniform_policy(chain.mdp)
     config = CertifyConfig()
-    runs = [cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(7))[0] for _ in range(2)]
+    runs = [
+        cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(7))[0] for _ in range(2)
+    ]
     assert runs[0].certificate == runs[1].certificate
     exact = exact_point(ProblemConfig(), 0.2, "random", 1.0, config)
     counts = [
-        cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(seed))[0].rollouts for seed in range(8)
+        cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(seed))[0].rollouts
+        for seed in range(8)
     ]
     assert 0.7 < np.median(counts) / exact.rollouts < 1.5
     assert all(run.certificate.certified and run.certificate.lower_bound > 0 for run in runs)
@@ -161,7 +171,9 @@ def test_lower_bound_covers_the_exact_advantage():
     policy = uniform_policy(chain.mdp)
     violations = 0
     for seed in range(60):
-        step, _ = cpi_iteration(chain.mdp, policy, "noisy-oracle", 0.1, CertifyConfig(), np.random.default_rng(seed), 0.5)
+        step, _ = cpi_iteration(
+            chain.mdp, policy, "noisy-oracle", 0.1, CertifyConfig(), np.random.default_rng(seed), 0.5
+        )
         violations += step.certificate.lower_bound > step.exact_advantage
     assert violations <= 3  # 5% of 60
 
@@ -197,7 +209,16 @@ def test_slopes_on_a_fast_grid():
 def test_cpi_with_estimated_greedy_improves_and_oracle_stops_when_nothing_is_improvable():
     chain = pivot_chain(horizon=2, num_actions=2, p=0.5)
     config = CertifyConfig()
-    steps = run_cpi(chain.mdp, uniform_policy(chain.mdp), "oracle", 0.3, 400, config, np.random.default_rng(0), proposal_rollouts=200)
+    steps = run_cpi(
+        chain.mdp,
+        uniform_policy(chain.mdp),
+        "oracle",
+        0.3,
+        400,
+        config,
+        np.random.default_rng(0),
+        proposal_rollouts=200,
+    )
     assert all(step.improvement >= -1e-12 for step in steps)
     assert steps[-1].next_objective > steps[0].objective
     assert steps[-1].stopped == "no improvable state left"
@@ -213,12 +234,31 @@ def run_cli(argv: list[str]) -> int:
 def test_cli_writes_json_markdown_and_plots(tmp_path):
     out = tmp_path / "cpi"
     common = ["--out", str(out), "--no-progress"]
-    assert run_cli(["cpi", "measure", "--p-grid", "0.1,0.4", "--q-grid", "0,1", "--seeds", "3", "--bootstrap", "50", *common]) == 0
+    assert (
+        run_cli(
+            [
+                "cpi",
+                "measure",
+                "--p-grid",
+                "0.1,0.4",
+                "--q-grid",
+                "0,1",
+                "--seeds",
+                "3",
+                "--bootstrap",
+                "50",
+                *common,
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "measure.json").read_text())
     assert set(results["slopes"]) >= {"rollouts/random", "improvement/oracle"}
     assert "Fitted log-log slopes" in (out / "measure.md").read_text()
     assert (out / "cpi_measure.png").stat().st_size > 0
-    assert run_cli(["cpi", "run", "--p", "0.4", "--iterations", "3", "--proposal-rollouts", "500", *common]) == 0
+    assert (
+        run_cli(["cpi", "run", "--p", "0.4", "--iterations", "3", "--proposal-rollouts", "500", *common]) == 0
+    )
     assert (out / "cpi_run.png").exists() and json.loads((out / "run.json").read_text())["runs"]
     assert run_cli(["cpi", "exact", "--p", "0.2", *common]) == 0
 

@@ -33,17 +33,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `cpi` and its subcommands to the main CLI."""
     common = argparse.ArgumentParser(add_help=False)
     problem = common.add_argument_group("problem (the pivot chain, see docs/cpi.md)")
-    problem.add_argument("--horizon", type=int, default=ProblemConfig.horizon, help="H, steps per chain (default %(default)s)")
-    problem.add_argument("--actions", type=int, default=ProblemConfig.num_actions, help="|Y|, actions per step (default %(default)s)")
-    problem.add_argument("--success-sound", type=float, default=ProblemConfig.success_sound, help="P(reward 1) of a sound chain (default %(default)s)")
-    problem.add_argument("--success-error", type=float, default=ProblemConfig.success_error, help="P(reward 1) of a derailed chain (default %(default)s)")
-    problem.add_argument("--tau", type=float, default=ProblemConfig.tau, help="improvable: some action has advantage > tau (default %(default)s)")
+    problem.add_argument(
+        "--horizon", type=int, default=ProblemConfig.horizon, help="H, steps per chain (default %(default)s)"
+    )
+    problem.add_argument(
+        "--actions",
+        type=int,
+        default=ProblemConfig.num_actions,
+        help="|Y|, actions per step (default %(default)s)",
+    )
+    problem.add_argument(
+        "--success-sound",
+        type=float,
+        default=ProblemConfig.success_sound,
+        help="P(reward 1) of a sound chain (default %(default)s)",
+    )
+    problem.add_argument(
+        "--success-error",
+        type=float,
+        default=ProblemConfig.success_error,
+        help="P(reward 1) of a derailed chain (default %(default)s)",
+    )
+    problem.add_argument(
+        "--tau",
+        type=float,
+        default=ProblemConfig.tau,
+        help="improvable: some action has advantage > tau (default %(default)s)",
+    )
     certify = common.add_argument_group("certification (see docs/cpi.md)")
-    certify.add_argument("--confidence", type=float, default=CertifyConfig.confidence, help="1 - delta, over all checkpoints (default %(default)s)")
-    certify.add_argument("--margin", type=float, default=CertifyConfig.margin, help="stop when LCB >= margin * estimate (default %(default)s)")
-    certify.add_argument("--max-rollouts", type=float, default=CertifyConfig.max_rollouts, help="give up past this many rollouts (default %(default)g)")
-    common.add_argument("--seed", type=int, default=0, help="base seed; results are a function of it (default %(default)s)")
-    common.add_argument("--out", type=Path, default=Path("runs/cpi"), help="output folder (default %(default)s)")
+    certify.add_argument(
+        "--confidence",
+        type=float,
+        default=CertifyConfig.confidence,
+        help="1 - delta, over all checkpoints (default %(default)s)",
+    )
+    certify.add_argument(
+        "--margin",
+        type=float,
+        default=CertifyConfig.margin,
+        help="stop when LCB >= margin * estimate (default %(default)s)",
+    )
+    certify.add_argument(
+        "--max-rollouts",
+        type=float,
+        default=CertifyConfig.max_rollouts,
+        help="give up past this many rollouts (default %(default)g)",
+    )
+    common.add_argument(
+        "--seed", type=int, default=0, help="base seed; results are a function of it (default %(default)s)"
+    )
+    common.add_argument(
+        "--out", type=Path, default=Path("runs/cpi"), help="output folder (default %(default)s)"
+    )
     common.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     parser = subparsers.add_parser(
@@ -55,24 +96,71 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run, cpi_command=None)
     commands = parser.add_subparsers(dest="cpi_command", metavar="SUBCOMMAND")
 
-    measure = commands.add_parser("measure", parents=[common], help="sweep p and q, fit slopes, write JSON/Markdown/plot")
-    measure.add_argument("--p-grid", default=",".join(f"{p:g}" for p in MeasureConfig.p_grid), help="comma-separated p values (default %(default)s)")
-    measure.add_argument("--noisy-accuracy", type=float, default=MeasureConfig.noisy_accuracy, help="q of the noisy oracle in the p sweep (default %(default)s)")
-    measure.add_argument("--q-grid", default=",".join(f"{q:g}" for q in MeasureConfig.q_grid), help="comma-separated q values (default %(default)s)")
-    measure.add_argument("--q-sweep-p", type=float, default=MeasureConfig.q_sweep_p, help="p at which q is swept (default %(default)s)")
-    measure.add_argument("--seeds", type=int, default=MeasureConfig.seeds, help="certification streams per grid point (default %(default)s)")
-    measure.add_argument("--bootstrap", type=int, default=MeasureConfig.bootstrap, help="bootstrap resamples for slope errors (default %(default)s)")
+    measure = commands.add_parser(
+        "measure", parents=[common], help="sweep p and q, fit slopes, write JSON/Markdown/plot"
+    )
+    measure.add_argument(
+        "--p-grid",
+        default=",".join(f"{p:g}" for p in MeasureConfig.p_grid),
+        help="comma-separated p values (default %(default)s)",
+    )
+    measure.add_argument(
+        "--noisy-accuracy",
+        type=float,
+        default=MeasureConfig.noisy_accuracy,
+        help="q of the noisy oracle in the p sweep (default %(default)s)",
+    )
+    measure.add_argument(
+        "--q-grid",
+        default=",".join(f"{q:g}" for q in MeasureConfig.q_grid),
+        help="comma-separated q values (default %(default)s)",
+    )
+    measure.add_argument(
+        "--q-sweep-p",
+        type=float,
+        default=MeasureConfig.q_sweep_p,
+        help="p at which q is swept (default %(default)s)",
+    )
+    measure.add_argument(
+        "--seeds",
+        type=int,
+        default=MeasureConfig.seeds,
+        help="certification streams per grid point (default %(default)s)",
+    )
+    measure.add_argument(
+        "--bootstrap",
+        type=int,
+        default=MeasureConfig.bootstrap,
+        help="bootstrap resamples for slope errors (default %(default)s)",
+    )
 
     runs = commands.add_parser("run", parents=[common], help="full CPI runs, one per reset distribution")
-    runs.add_argument("--p", type=float, default=0.2, help="probability of reaching the pivot (default %(default)s)")
-    runs.add_argument("--resets", default=",".join(RESETS), help="comma-separated reset distributions (default %(default)s)")
-    runs.add_argument("--oracle-accuracy", type=float, default=0.5, help="q of the noisy oracle (default %(default)s)")
-    runs.add_argument("--iterations", type=int, default=300, help="CPI iterations per run (default %(default)s)")
-    runs.add_argument("--proposal-rollouts", type=int, default=4000, help="reset rollouts to choose the greedy policy (default %(default)s)")
+    runs.add_argument(
+        "--p", type=float, default=0.2, help="probability of reaching the pivot (default %(default)s)"
+    )
+    runs.add_argument(
+        "--resets", default=",".join(RESETS), help="comma-separated reset distributions (default %(default)s)"
+    )
+    runs.add_argument(
+        "--oracle-accuracy", type=float, default=0.5, help="q of the noisy oracle (default %(default)s)"
+    )
+    runs.add_argument(
+        "--iterations", type=int, default=300, help="CPI iterations per run (default %(default)s)"
+    )
+    runs.add_argument(
+        "--proposal-rollouts",
+        type=int,
+        default=4000,
+        help="reset rollouts to choose the greedy policy (default %(default)s)",
+    )
 
     exact = commands.add_parser("exact", parents=[common], help="print the exact quantities of one problem")
-    exact.add_argument("--p", type=float, default=0.1, help="probability of reaching the pivot (default %(default)s)")
-    exact.add_argument("--oracle-accuracy", type=float, default=0.5, help="q of the noisy oracle (default %(default)s)")
+    exact.add_argument(
+        "--p", type=float, default=0.1, help="probability of reaching the pivot (default %(default)s)"
+    )
+    exact.add_argument(
+        "--oracle-accuracy", type=float, default=0.5, help="q of the noisy oracle (default %(default)s)"
+    )
 
 
 def parse_floats(text: str, option: str) -> tuple[float, ...]:
@@ -87,6 +175,8 @@ def parse_floats(text: str, option: str) -> tuple[float, ...]:
 
 
 def _configs(args: argparse.Namespace) -> tuple[ProblemConfig, CertifyConfig]:
+    if args.seed < 0:
+        raise ResetRLError(f"--seed must be a non-negative integer, got {args.seed}")
     problem = ProblemConfig(args.horizon, args.actions, args.success_sound, args.success_error, args.tau)
     certify = CertifyConfig(confidence=args.confidence, margin=args.margin, max_rollouts=args.max_rollouts)
     return problem, certify
@@ -138,8 +228,15 @@ def run(args: argparse.Namespace) -> int:
         for name in resets:
             RESET_DISTRIBUTIONS.get(name)  # an unknown name fails here, listing the known ones
         results = run_comparison(
-            problem, args.p, resets, args.oracle_accuracy, args.iterations, args.proposal_rollouts, certify,
-            args.seed, progress=not args.no_progress,
+            problem,
+            args.p,
+            resets,
+            args.oracle_accuracy,
+            args.iterations,
+            args.proposal_rollouts,
+            certify,
+            args.seed,
+            progress=not args.no_progress,
         )
         report = run_report(results)
         _write(args.out, "run", results, report)

@@ -9,7 +9,8 @@ One iteration, from policy pi:
    obtaining a (1 - delta) lower bound LCB;
 4. step conservatively, pi' = (1 - alpha) pi + alpha pi_hat, with alpha = min(1, LCB / (4 H R_max)):
    Kakade and Langford's alpha = (1 - gamma) A / (4 R) with the horizon H in place of 1/(1 - gamma).
-   It maximises (up to a factor 2) the CPI lower bound alpha H A - alpha^2 H^2 eps with eps <= R_max.
+   It is at most a quarter of the maximiser A / (H eps) of the CPI lower bound
+   alpha H A - alpha^2 H^2 eps / 2 (eps <= R_max), so that bound certifies a positive improvement.
 
 The improvement J(pi') - J(pi) is then computed exactly. With R_max = 1 (a 0/1 terminal reward),
 an iteration that resets at improvable states with probability rho certifies an advantage of about
@@ -33,7 +34,15 @@ from resetrl.cpi.estimate import (
     exact_estimator_moments,
     sample_reset_rollouts,
 )
-from resetrl.cpi.mdp import TIE_TOLERANCE, Evaluation, LayeredMDP, Policy, evaluate, improvable_mask, reach_probability
+from resetrl.cpi.mdp import (
+    TIE_TOLERANCE,
+    Evaluation,
+    LayeredMDP,
+    Policy,
+    evaluate,
+    improvable_mask,
+    reach_probability,
+)
 from resetrl.cpi.resets import improvable_mass, reset_distribution
 
 REWARD_MAX = 1.0  # terminal 0/1 reward, so |A^pi(s, a)| <= 1
@@ -126,8 +135,20 @@ def cpi_iteration(
     reach = reach_probability(mdp, policy, improvable)
     mu = reset_distribution(reset, evaluation, improvable, oracle_accuracy)
     if mu is None:
-        stopped = "no improvable state left"
-        return CPIStep(evaluation.objective, evaluation.objective, reach, 0.0, 0, 0.0, 0.0, 0.0, None, 0.0, stopped), policy
+        nothing = CPIStep(
+            objective=evaluation.objective,
+            next_objective=evaluation.objective,
+            reach=reach,
+            improvable_mass=0.0,
+            rollouts=0,
+            exact_advantage=0.0,
+            exact_variance=0.0,
+            estimator_range=0.0,
+            certificate=None,
+            step_size=0.0,
+            stopped="no improvable state left",
+        )
+        return nothing, policy
 
     spent = 0
     if proposal_rollouts is None:

@@ -15,7 +15,9 @@ scale), whatever the success rates of the problem; without it a reset whose chai
 fails would look less noisy than one whose chain almost surely succeeds.
 
 Samples needed to certify (the lab's definition). Reset rollouts are drawn one stream at a time and
-looked at only at checkpoints n_j = ceil(n_0 g^j) (n_0 = 32, g = 2^(1/4)). At checkpoint j the
+looked at only at checkpoints n_j = ceil(n_0 g^(j + u)) (n_0 = 32, g = 2^(1/4), u ~ Uniform[0, 1)
+drawn once per stream: a grid fixed in advance would round every count up to the same few values and
+bias the slopes against p by where the true counts happen to fall between them). At checkpoint j the
 empirical-Bernstein lower confidence bound (Maurer and Pontil 2009, Theorem 4) at level
 delta_j = delta / ((j + 1)(j + 2)) is computed,
 
@@ -188,8 +190,9 @@ def certify(
     drawn, total, total_squares = 0, 0.0, 0.0
     mean = lower_bound = 0.0
     index = 0
+    grid_offset = rng.random()  # u: the stream's random phase of the checkpoint grid
     while True:
-        target = math.ceil(config.checkpoint(index))
+        target = max(math.ceil(config.checkpoint(index + grid_offset)), drawn + 1)
         if target > config.max_rollouts:
             return Certificate(drawn, mean, lower_bound, certified=False)
         batch = sample_reset_rollouts(evaluation, mu, target - drawn, rng)
@@ -207,10 +210,14 @@ def certify(
         index += 1
 
 
-def exact_rollouts_to_certify(mean: float, variance: float, value_range: float, config: CertifyConfig) -> float:
+def exact_rollouts_to_certify(
+    mean: float, variance: float, value_range: float, config: CertifyConfig
+) -> float:
     """The deterministic equivalent of `certify`: the (real) number of rollouts n at which the stop
     rule fires when the sample mean and variance equal their exact values, with the checkpoint index
-    j = log_g(n / n_0) taken as real. Infinite when the advantage is not positive or n > max_rollouts.
+    j = log_g(n / n_0) taken as real (the random grid phase u makes real-valued stops the right
+    comparison; sampled counts exceed this by about half a grid step on average). Infinite when the
+    advantage is not positive or n > max_rollouts.
 
     Solved by bisection on log n: the slack (1 - margin) mean - sqrt(2 var L_j / n) - 7 B L_j / (3(n-1))
     increases with n (L_j grows like log log n).
@@ -222,8 +229,10 @@ def exact_rollouts_to_certify(mean: float, variance: float, value_range: float, 
         n = math.exp(log_n)
         index = max(0.0, math.log(n / config.first_checkpoint) / math.log(config.growth))
         log_term = config.log_term(index)
-        return (1.0 - config.margin) * mean - math.sqrt(2.0 * variance * log_term / n) - (
-            7.0 * value_range * log_term / (3.0 * (n - 1.0))
+        return (
+            (1.0 - config.margin) * mean
+            - math.sqrt(2.0 * variance * log_term / n)
+            - (7.0 * value_range * log_term / (3.0 * (n - 1.0)))
         )
 
     low, high = math.log(config.first_checkpoint), math.log(config.max_rollouts)

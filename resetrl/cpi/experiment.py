@@ -62,7 +62,9 @@ class ProblemConfig:
     tau: float = 0.1
 
     def __post_init__(self) -> None:
-        pivot_chain(self.horizon, self.num_actions, 1.0, self.success_sound, self.success_error)  # checks them
+        pivot_chain(
+            self.horizon, self.num_actions, 1.0, self.success_sound, self.success_error
+        )  # checks them
         pivot_advantage = (1.0 - 1.0 / self.num_actions) * (self.success_sound - self.success_error)
         if not 0.0 <= self.tau < pivot_advantage:
             raise ResetRLError(
@@ -79,8 +81,9 @@ class MeasureConfig:
     noisy_accuracy: q of the noisy oracle in the p sweep (default 0.5).
     q_grid: oracle accuracies of the q sweep (default 0, 0.1, 0.25, 0.5, 0.75, 1).
     q_sweep_p: the p at which q is swept (default 0.1).
-    seeds: independent certification streams per grid point (default 20).
-    seed: base seed; every stream's generator derives from it and the point's position (default 0).
+    seeds: independent certification streams per grid point (default 50).
+    seed: base seed; every stream's generator derives from it, the point's (reset, p, q) and the seed
+        index (default 0).
     bootstrap: bootstrap resamples for the slopes' standard errors (default 2000).
     """
 
@@ -88,7 +91,7 @@ class MeasureConfig:
     noisy_accuracy: float = 0.5
     q_grid: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
     q_sweep_p: float = 0.1
-    seeds: int = 20
+    seeds: int = 50
     seed: int = 0
     bootstrap: int = 2000
 
@@ -101,6 +104,8 @@ class MeasureConfig:
         for q in (*self.q_grid, self.noisy_accuracy):
             if not 0.0 <= q <= 1.0:
                 raise ResetRLError(f"every oracle accuracy q must be in [0, 1], got {q}")
+        if self.bootstrap < 2:
+            raise ResetRLError(f"bootstrap must be at least 2 resamples, got {self.bootstrap}")
         if self.seeds < 2:
             raise ResetRLError(f"seeds must be at least 2 (slopes need an uncertainty), got {self.seeds}")
 
@@ -144,8 +149,19 @@ class SlopeFit:
     theory: float | None
 
 
+def seed_key(seed: int, reset: str, p: float, q: float) -> list[int]:
+    """Entropy for one grid point's generators: the base seed and the point itself, so a point's
+    streams do not change when other points are added to or removed from a grid."""
+    return [seed, *reset.encode(), round(p * 10**9), round(q * 10**9)]
+
+
 def exact_point(
-    problem: ProblemConfig, p: float, reset: str, q: float, certify_config: CertifyConfig, keep_ties: bool = False
+    problem: ProblemConfig,
+    p: float,
+    reset: str,
+    q: float,
+    certify_config: CertifyConfig,
+    keep_ties: bool = False,
 ) -> ExactPoint:
     """The exact counterpart of a grid point: no sampling, only dynamic programming."""
     chain = pivot_chain(problem.horizon, problem.num_actions, p, problem.success_sound, problem.success_error)
@@ -176,14 +192,14 @@ def measure_point(
     q: float,
     certify_config: CertifyConfig,
     seeds: int,
-    seed_key: list[int],
+    key: list[int],
 ) -> GridPoint:
     """Run the first CPI iteration `seeds` times (independent certification streams)."""
     point = GridPoint(reset, p, q, exact_point(problem, p, reset, q, certify_config))
     chain = pivot_chain(problem.horizon, problem.num_actions, p, problem.success_sound, problem.success_error)
     policy = uniform_policy(chain.mdp)
     for seed_index in range(seeds):
-        rng = np.random.default_rng([*seed_key, seed_index])
+        rng = np.random.default_rng([*key, seed_index])
         step, _ = cpi_iteration(chain.mdp, policy, reset, problem.tau, certify_config, rng, oracle_accuracy=q)
         assert step.certificate is not None
         point.rollouts.append(step.rollouts)
@@ -195,15 +211,24 @@ def measure_point(
 
 
 def fit_loglog(
-    x: np.ndarray, samples: np.ndarray, exact: np.ndarray, rng: np.random.Generator, bootstrap: int, theory: float | None
+    x: np.ndarray,
+    samples: np.ndarray,
+    exact: np.ndarray,
+    rng: np.random.Generator,
+    bootstrap: int,
+    theory: float | None,
 ) -> SlopeFit:
-    """Least-squares slope of log(mean-over-seeds of log y) against log x.
+    """Least-squares slope of the mean over seeds of log y against log x.
 
     samples: (len(x), seeds) positive values; exact: (len(x),). Bootstrap: for each x independently,
     resample its seeds with replacement, refit; the standard error is the spread of those slopes.
     NaN when a sample is not positive (a stream that hit max_rollouts made no step).
     """
-    exact_slope = float(np.polyfit(np.log(x), np.log(exact), 1)[0]) if np.all(np.isfinite(exact) & (exact > 0)) else math.nan
+    exact_slope = (
+        float(np.polyfit(np.log(x), np.log(exact), 1)[0])
+        if np.all(np.isfinite(exact) & (exact > 0))
+        else math.nan
+    )
     if not np.all(np.isfinite(samples) & (samples > 0)):  # an uncertified stream (no step, no improvement)
         return SlopeFit(math.nan, math.nan, (math.nan, math.nan), exact_slope, theory)
     log_x = np.log(x)
@@ -237,11 +262,17 @@ def run_measurement(
 ) -> dict:
     """The p sweep (three resets), the q sweep (noisy oracle), the slopes, as one JSON-able dict."""
     started = time.perf_counter()
-    jobs = [("p", reset, p, measure.noisy_accuracy if reset == "noisy-oracle" else 1.0) for reset in RESETS for p in measure.p_grid]
+    jobs = [
+        ("p", reset, p, measure.noisy_accuracy if reset == "noisy-oracle" else 1.0)
+        for reset in RESETS
+        for p in measure.p_grid
+    ]
     jobs += [("q", "noisy-oracle", measure.q_sweep_p, q) for q in measure.q_grid]
     sweeps: dict[str, list[GridPoint]] = {"p": [], "q": []}
-    for job_index, (sweep, reset, p, q) in enumerate(tqdm(jobs, desc="cpi grid", disable=not progress)):
-        point = measure_point(problem, p, reset, q, certify_config, measure.seeds, [measure.seed, job_index])
+    for sweep, reset, p, q in tqdm(jobs, desc="cpi grid", disable=not progress):
+        point = measure_point(
+            problem, p, reset, q, certify_config, measure.seeds, seed_key(measure.seed, reset, p, q)
+        )
         sweeps[sweep].append(point)
 
     p_grid = np.array(measure.p_grid)
@@ -253,16 +284,23 @@ def run_measurement(
             samples = sampled_values(by_reset[reset], quantity)
             exact = np.array([getattr(pt.exact, quantity) for pt in by_reset[reset]])
             theory = THEORY_SLOPES.get((quantity, reset))
-            slopes[f"{quantity}/{reset}"] = fit_loglog(p_grid, samples, exact, fit_rng, measure.bootstrap, theory)
-    ratio_samples = sampled_values(by_reset["random"], "rollouts") / sampled_values(by_reset["oracle"], "rollouts")
-    ratio_exact = np.array([pr.exact.rollouts / po.exact.rollouts for pr, po in zip(by_reset["random"], by_reset["oracle"])])
+            slopes[f"{quantity}/{reset}"] = fit_loglog(
+                p_grid, samples, exact, fit_rng, measure.bootstrap, theory
+            )
+    ratio_samples = sampled_values(by_reset["random"], "rollouts") / sampled_values(
+        by_reset["oracle"], "rollouts"
+    )
+    ratio_exact = np.array(
+        [pr.exact.rollouts / po.exact.rollouts for pr, po in zip(by_reset["random"], by_reset["oracle"])]
+    )
     slopes["rollouts/ratio random:oracle"] = fit_loglog(
         p_grid, ratio_samples, ratio_exact, fit_rng, measure.bootstrap, THEORY_SLOPES[("rollouts", "ratio")]
     )
 
     # Ablation (exact only): random resets with a learner that leaves states with nothing to gain alone.
     ablation = [
-        {"p": p, **asdict(exact_point(problem, p, "random", 1.0, certify_config, keep_ties=True))} for p in measure.p_grid
+        {"p": p, **asdict(exact_point(problem, p, "random", 1.0, certify_config, keep_ties=True))}
+        for p in measure.p_grid
     ]
     ablation_exact = np.array([row["rollouts"] for row in ablation])
     ablation_slope = float(np.polyfit(np.log(p_grid), np.log(ablation_exact), 1)[0])
@@ -308,9 +346,14 @@ def markdown_report(results: dict) -> str:
     for p in measure["p_grid"]:
         rr, caro, noisy = (points[(reset, p)] for reset in RESETS)
         ratio = geometric_mean(rr["rollouts"]) / geometric_mean(caro["rollouts"])
-        cells = [f"{geometric_mean(pt['rollouts']):.3g} [{pt['exact']['rollouts']:.3g}]" for pt in (rr, caro, noisy)]
+        cells = [
+            f"{geometric_mean(pt['rollouts']):.3g} [{pt['exact']['rollouts']:.3g}]"
+            for pt in (rr, caro, noisy)
+        ]
         lines.append(
-            f"| {p:g} | {rr['exact']['improvable_mass']:.4g} | " + " | ".join(cells) + f" | {ratio:.3g} | {ratio * p * p:.3g} |"
+            f"| {p:g} | {rr['exact']['improvable_mass']:.4g} | "
+            + " | ".join(cells)
+            + f" | {ratio:.3g} | {ratio * p * p:.3g} |"
         )
     lines += [
         "",
@@ -380,8 +423,8 @@ def run_comparison(
     started = time.perf_counter()
     chain = pivot_chain(problem.horizon, problem.num_actions, p, problem.success_sound, problem.success_error)
     runs = {}
-    for reset_index, reset in enumerate(tqdm(resets, desc="cpi runs", disable=not progress)):
-        rng = np.random.default_rng([seed, reset_index])
+    for reset in tqdm(resets, desc="cpi runs", disable=not progress):
+        rng = np.random.default_rng(seed_key(seed, reset, p, oracle_accuracy))
         steps = run_cpi(
             chain.mdp,
             uniform_policy(chain.mdp),
@@ -393,11 +436,7 @@ def run_comparison(
             oracle_accuracy=oracle_accuracy,
             proposal_rollouts=proposal_rollouts,
         )
-        runs[reset] = [
-            {**{k: v for k, v in asdict(step).items() if k != "certificate"}, "improvement": step.improvement,
-             "certificate": None if step.certificate is None else asdict(step.certificate)}
-            for step in steps
-        ]
+        runs[reset] = [{**asdict(step), "improvement": step.improvement} for step in steps]
     return {
         "problem": asdict(problem),
         "certify": asdict(certify_config),

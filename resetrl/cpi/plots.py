@@ -12,7 +12,11 @@ import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first
 import numpy as np  # noqa: E402
 
 COLORS = {"random": "tab:red", "oracle": "tab:blue", "noisy-oracle": "tab:green"}
-LABELS = {"random": "random resets (CPI-RR)", "oracle": "oracle (CPI-CARO)", "noisy-oracle": "noisy oracle (SRPO)"}
+LABELS = {
+    "random": "random resets (CPI-RR)",
+    "oracle": "oracle (CPI-CARO)",
+    "noisy-oracle": "noisy oracle (SRPO)",
+}
 
 
 def _geometric_means(points: list[dict], field: str) -> np.ndarray:
@@ -25,12 +29,19 @@ def plot_measurement(results: dict, path: Path) -> None:
     mean for improvement); lines: exact."""
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     q_accuracy = results["measure"]["noisy_accuracy"]
-    for quantity, field, axis in (("rollouts", "rollouts", axes[0, 0]), ("improvement", "improvements", axes[0, 1])):
+    for quantity, field, axis in (
+        ("rollouts", "rollouts", axes[0, 0]),
+        ("improvement", "improvements", axes[0, 1]),
+    ):
         for reset in COLORS:
             points = [pt for pt in results["p_sweep"] if pt["reset"] == reset]
             p = np.array([pt["p"] for pt in points])
             exact = np.array([pt["exact"][quantity] for pt in points])
-            sampled = _geometric_means(points, field) if quantity == "rollouts" else np.array([np.mean(pt[field]) for pt in points])
+            sampled = (
+                _geometric_means(points, field)
+                if quantity == "rollouts"
+                else np.array([np.mean(pt[field]) for pt in points])
+            )
             fit = results["slopes"][f"{quantity}/{reset}"]
             label = LABELS[reset] + (f", q={q_accuracy:g}" if reset == "noisy-oracle" else "")
             label += f": slope {fit['slope']:.2f} ± {fit['standard_error']:.2f}"
@@ -56,7 +67,11 @@ def plot_measurement(results: dict, path: Path) -> None:
         ("improvement", "improvements", axes[1, 1], "J(pi') - J(pi) (linear: it is linear in q)"),
     ):
         exact = np.array([pt["exact"][quantity] for pt in q_points])
-        sampled = _geometric_means(q_points, field) if quantity == "rollouts" else np.array([np.mean(pt[field]) for pt in q_points])
+        sampled = (
+            _geometric_means(q_points, field)
+            if quantity == "rollouts"
+            else np.array([np.mean(pt[field]) for pt in q_points])
+        )
         axis.plot(q, exact, "-", color=COLORS["noisy-oracle"], alpha=0.5, label="exact")
         average = "geometric mean" if quantity == "rollouts" else "mean"
         axis.plot(q, sampled, "o", color=COLORS["noisy-oracle"], label=f"sampled ({average} over seeds)")
@@ -78,7 +93,9 @@ def plot_runs(results: dict, path: Path) -> None:
     for reset, steps in results["runs"].items():
         rollouts = np.cumsum([0] + [step["rollouts"] for step in steps])
         objective = [steps[0]["objective"]] + [step["next_objective"] for step in steps]
-        axis.plot(np.maximum(rollouts, 1), objective, "-", color=COLORS.get(reset), label=LABELS.get(reset, reset))
+        axis.plot(
+            np.maximum(rollouts, 1), objective, "-", color=COLORS.get(reset), label=LABELS.get(reset, reset)
+        )
     axis.axhline(results["optimal_objective"], color="gray", linestyle=":", label="optimal J")
     axis.set_xscale("log")
     axis.set_xlabel("reset rollouts (cumulative)")

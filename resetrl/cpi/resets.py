@@ -30,7 +30,9 @@ RESET_DISTRIBUTIONS: Registry[ResetFn] = Registry("reset distribution")
 
 
 @RESET_DISTRIBUTIONS.register("random")
-def random_resets(evaluation: Evaluation, improvable: list[np.ndarray], oracle_accuracy: float) -> ResetDistribution:
+def random_resets(
+    evaluation: Evaluation, improvable: list[np.ndarray], oracle_accuracy: float
+) -> ResetDistribution:
     """CPI-RR: a uniformly chosen step of a fresh on-policy chain, mu(h, s) = d^pi_h(s) / H."""
     horizon = len(evaluation.q_values)
     return [occupancy / horizon for occupancy in evaluation.occupancy[:horizon]]
@@ -41,7 +43,9 @@ def oracle_resets(
     evaluation: Evaluation, improvable: list[np.ndarray], oracle_accuracy: float
 ) -> ResetDistribution | None:
     """CPI-CARO: random resets that the oracle admits only at improvable states (rejection)."""
-    admitted = [np.where(mask, mu, 0.0) for mu, mask in zip(random_resets(evaluation, improvable, 1.0), improvable)]
+    admitted = [
+        np.where(mask, mu, 0.0) for mu, mask in zip(random_resets(evaluation, improvable, 1.0), improvable)
+    ]
     total = sum(float(mu.sum()) for mu in admitted)
     if total <= 0.0:
         return None
@@ -60,7 +64,9 @@ def noisy_oracle_resets(
     return [oracle_accuracy * o + (1.0 - oracle_accuracy) * r for o, r in zip(oracle, random)]
 
 
-def reset_distribution(name: str, evaluation: Evaluation, improvable: list[np.ndarray], oracle_accuracy: float):
+def reset_distribution(
+    name: str, evaluation: Evaluation, improvable: list[np.ndarray], oracle_accuracy: float
+):
     """Look up `name` in the registry (the error lists the known names) and build mu."""
     return RESET_DISTRIBUTIONS.get(name)(evaluation, improvable, oracle_accuracy)
 
