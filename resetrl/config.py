@@ -21,6 +21,7 @@ class Section(BaseModel):
 class ModelConfig(Section):
     name: str = Field("tiny", description="Registered model name (tiny, smollm2-135m, micro) or a local transformers folder.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+    device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     lora: bool = Field(True, description="Train a LoRA adapter (peft); false = full fine-tune.")
     lora_rank: int = Field(64, ge=1, description="LoRA rank (reference: 64).")
     lora_alpha: int = Field(64, ge=1, description="LoRA alpha (reference: 64).")

@@ -40,7 +40,7 @@ class Runtime:
 def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     torch.manual_seed(config.train.seed)
     task = create_task(config.task.name, **config.task.options)
-    model, tokenizer = load_model(config.model.name, config.model.dtype)
+    model, tokenizer = load_model(config.model.name, config.model.dtype, config.model.device)
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)

@@ -38,7 +38,7 @@ def _from_folder(folder: Path):
     return model, tokenizer
 
 
-def load_model(name: str, dtype: str = "float32"):
+def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     """(model, tokenizer) for a registered name or a local folder holding a transformers model.
     A path that is not a folder with config.json is an error naming both options."""
     if name in MODELS:
@@ -50,7 +50,12 @@ def load_model(name: str, dtype: str = "float32"):
             f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "
             "nor a local folder with a transformers config.json"
         )
-    model.to(getattr(torch, dtype))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        model.to(device=torch.device(device), dtype=getattr(torch, dtype))
+    except (RuntimeError, AssertionError) as error:  # e.g. "cuda" on a machine without a GPU
+        raise ResetRLError(f"model.device={device!r} is not usable here: {error}") from None
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
