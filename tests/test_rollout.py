@@ -120,3 +120,14 @@ def test_random_reset_in_range(tokenizer):
     result, _, _ = collect(tokenizer, method="rrpo", p_right=0.0, n_problems=8)
     assert all(1 <= p.reset_step <= len(p.thoughts) for p in result.parents)
     assert len({p.reset_step for p in result.parents}) > 1
+
+
+def test_chain_without_thoughts_or_answer_scores_zero(tokenizer):
+    task = create_task("arith_chain")
+    problem = task.problems("test", 1, seed=0)[0]
+    scorer = Scorer(tokenizer, task)
+    empty = scorer.sample(problem, [1], [], "fresh", "eos", 0)
+    assert (empty.reward, empty.thoughts, empty.answer) == (0.0, [], None)
+    no_answer = scorer.sample(problem, [1], tokenizer("3 + 4 = 7</thought>\n", add_special_tokens=False).input_ids,
+                              "fresh", "max_thoughts", 5)
+    assert no_answer.reward == 0.0 and no_answer.answer is None and len(no_answer.thoughts) == 1
