@@ -57,6 +57,8 @@ class RolloutConfig(Section):
     localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
     batch_size: int = Field(64, ge=1, description="Sequences per generation call.")
+    generation_mode: Literal["chain", "thought"] = Field("chain", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls).")
+    prefix_cache_mb: int = Field(1024, ge=0, description="Memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off.")
 
 
 class TrainConfig(Section):

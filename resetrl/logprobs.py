@@ -1,8 +1,14 @@
-"""Per-token log-probabilities of responses, computed only where the loss needs them.
+"""Per-token log-probabilities of the trained tokens, each shared context encoded once.
 
-Rows are left-padded so every response ends at the last position; the LM head then runs on the
-last R positions only (R = the longest response in the micro-batch), so no full-vocabulary logits
-are kept for prompt tokens."""
+The samples of a group share a context (the prompt; for a reset group, prompt + reset prefix) and the
+loss needs the log-probabilities of the trained tokens only. So a micro-batch runs in two stages:
+1. every distinct context (all its tokens but the last) is encoded once, with gradients;
+2. its keys and values are indexed out to the rows that continue it, and each row's own part (the
+   last context token, then its trained tokens) attends to them; the LM head runs on that part only.
+Gradients through a shared context add up over its rows: the gradient of running every row on its
+own, up to rounding, for a fraction of the compute when contexts are long (a 250-token prompt with
+4 to 8 chains of 64 to 256 tokens).
+"""
 
 from __future__ import annotations
 
@@ -13,40 +19,69 @@ import torch
 
 @dataclass
 class TokenBatch:
-    input_ids: torch.Tensor  # [B, L] left-padded prompt + response
-    attention_mask: torch.Tensor  # [B, L]
-    targets: torch.Tensor  # [B, R] response tokens, right-aligned
-    loss_mask: torch.Tensor  # [B, R] 1 on trained tokens (response from train_start on)
+    context_ids: torch.Tensor  # [C, Wc] distinct contexts without their last token, left-padded
+    context_mask: torch.Tensor  # [C, Wc]
+    row_context: torch.Tensor  # [B] the context each row continues
+    tail_ids: torch.Tensor  # [B, Wt] last context token, then the trained tokens; right-padded
+    tail_mask: torch.Tensor  # [B, Wt]
+    tail_positions: torch.Tensor  # [B, Wt] position ids of the tail tokens
+    targets: torch.Tensor  # [B, R] trained tokens, left-aligned (R = Wt - 1)
+    loss_mask: torch.Tensor  # [B, R] 1 on trained tokens
+
+    @property
+    def trained_tokens(self) -> int:
+        return int(self.loss_mask.sum())
 
 
 def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: list[int],
             pad_id: int) -> TokenBatch:
-    width = max(len(p) + len(r) for p, r in zip(prompts, responses))
-    longest = max(max(len(r) for r in responses), 1)
-    batch = len(prompts)
-    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((batch, width), dtype=torch.long)
-    targets = torch.full((batch, longest), pad_id, dtype=torch.long)
-    loss_mask = torch.zeros((batch, longest), dtype=torch.float32)
-    for row, (prompt, response, train_start) in enumerate(zip(prompts, responses, train_starts)):
+    """Rows `prompt + response`, trained on `response[train_start:]`. Rows whose untrained part
+    (prompt + response[:train_start]) is equal share one context."""
+    contexts: dict[tuple[int, ...], int] = {}
+    row_context, tails = [], []
+    for prompt, response, train_start in zip(prompts, responses, train_starts):
         sequence = prompt + response
-        input_ids[row, width - len(sequence):] = torch.tensor(sequence, dtype=torch.long)
-        attention_mask[row, width - len(sequence):] = 1
-        if response:
-            targets[row, longest - len(response):] = torch.tensor(response, dtype=torch.long)
-            loss_mask[row, longest - len(response) + train_start:] = 1.0
-    return TokenBatch(input_ids, attention_mask, targets, loss_mask)
+        split = max(len(prompt) + train_start - 1, 0)  # the last untrained token starts the tail
+        row_context.append(contexts.setdefault(tuple(sequence[:split]), len(contexts)))
+        tails.append(sequence[split:])
+    batch, context_width = len(tails), max(map(len, contexts))
+    tail_width = max(map(len, tails))
+    context_ids = torch.full((len(contexts), context_width), pad_id, dtype=torch.long)
+    context_mask = torch.zeros((len(contexts), context_width), dtype=torch.long)
+    for context, index in contexts.items():
+        if context:
+            context_ids[index, context_width - len(context):] = torch.tensor(context, dtype=torch.long)
+            context_mask[index, context_width - len(context):] = 1
+    context_lengths = {index: len(context) for context, index in contexts.items()}
+    tail_ids = torch.full((batch, tail_width), pad_id, dtype=torch.long)
+    tail_mask = torch.zeros((batch, tail_width), dtype=torch.long)
+    tail_positions = torch.zeros((batch, tail_width), dtype=torch.long)
+    for row, (tail, context) in enumerate(zip(tails, row_context)):
+        tail_ids[row, :len(tail)] = torch.tensor(tail, dtype=torch.long)
+        tail_mask[row, :len(tail)] = 1
+        tail_positions[row, :len(tail)] = torch.arange(context_lengths[context], context_lengths[context] + len(tail))
+    return TokenBatch(context_ids, context_mask, torch.tensor(row_context), tail_ids, tail_mask, tail_positions,
+                      targets=tail_ids[:, 1:].clone(), loss_mask=tail_mask[:, 1:].float())
 
 
 def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
-    """log pi(y_t | context) for the last R tokens of every row: [B, R]."""
+    """log pi(y_t | context) of every row's trained tokens: [B, R], aligned with `batch.loss_mask`."""
     device = next(model.parameters()).device
-    input_ids = batch.input_ids.to(device)
-    attention_mask = batch.attention_mask.to(device)
-    position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    longest = batch.targets.shape[1]
-    # Logits at position t predict token t+1: keep the R+1 last positions, drop the final one.
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                   logits_to_keep=longest + 1, use_cache=False).logits[:, :-1, :].float()
-    targets = batch.targets.to(device)
-    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    cache, context_mask = None, torch.zeros((len(batch.row_context), 0), dtype=torch.long, device=device)
+    if batch.context_ids.shape[1]:
+        context_mask = batch.context_mask.to(device)
+        positions = (context_mask.cumsum(-1) - 1).clamp(min=0)
+        cache = model(input_ids=batch.context_ids.to(device), attention_mask=context_mask, position_ids=positions,
+                      use_cache=True, logits_to_keep=1).past_key_values
+        rows = batch.row_context.to(device)
+        if len(rows) != context_mask.shape[0] or not torch.equal(rows, torch.arange(len(rows), device=device)):
+            cache.batch_select_indices(rows)  # a differentiable gather: each row gets its context's cache
+        context_mask = context_mask[rows]
+    tail_width = batch.tail_ids.shape[1]
+    attention_mask = torch.cat([context_mask.to(device), batch.tail_mask.to(device)], dim=1)
+    logits = model(input_ids=batch.tail_ids.to(device), attention_mask=attention_mask,
+                   position_ids=batch.tail_positions.to(device), past_key_values=cache, use_cache=cache is not None,
+                   logits_to_keep=tail_width).logits[:, :-1, :].float()
+    # log_softmax(x)[y] = x[y] - logsumexp(x), without a second [B, R, vocab] tensor.
+    targets = batch.targets.to(device).unsqueeze(-1)
+    return (logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1))

@@ -44,7 +44,9 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
-    backend = BACKENDS.get(config.rollout.backend)(model, tokenizer, batch_size=config.rollout.batch_size)
+    backend = BACKENDS.get(config.rollout.backend)(model, tokenizer, batch_size=config.rollout.batch_size,
+                                                   mode=config.rollout.generation_mode,
+                                                   prefix_cache_mb=config.rollout.prefix_cache_mb)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
                          config.format.max_total_tokens)

@@ -101,7 +101,9 @@ class Trainer:
         normalizer = len(samples) if self.aggregation == "seq-mean-token-mean" else max(n_tokens, 1)
         # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward.
         active = [s for s in samples if (s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
-        active.sort(key=lambda s: len(s.prompt_ids) + len(s.response_ids))
+        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
+        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
+                                   len(s.response_ids)))
         loss_function = LOSSES.get(self.loss_name)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -204,6 +206,10 @@ class Trainer:
         started = time.perf_counter()
         problems = self.batch_for_step(step)
         result = self.rollout(step, problems)
+        # Contexts the backend kept for reuse within the rollout are stale once the weights change.
+        release_memory = getattr(self.runtime.backend, "release_memory", None)
+        if release_memory:
+            release_memory()
         assign_advantages(result.groups, self.config.train.advantage)
         trained = [s for g in result.groups for s in g.samples]
         update_started = time.perf_counter()

@@ -47,14 +47,18 @@ class ScriptedBackend(GenerationBackend):
                 return problem
         raise AssertionError("unknown question in context")
 
+    def _wrong_from(self, problem, prefix_thoughts: int) -> int | None:
+        """The first wrong step of the next chain, or None for a right one."""
+        # torch's RNG, so a trainer's per-step seeding makes the script reproducible too
+        if torch.rand(1).item() >= self.p_right:
+            return int(torch.randint(prefix_thoughts + 1, len(problem.meta["program"]) + 1, (1,)))
+        return None
+
     def _chain(self, problem, prefix_thoughts: int) -> list[str]:
         """The correct chain, or one whose step `wrong_from` is off by one and carried forward."""
         from resetrl.tasks.arith_chain import OPERATIONS
 
-        wrong_from = None
-        # torch's RNG, so a trainer's per-step seeding makes the script reproducible too
-        if torch.rand(1).item() >= self.p_right:
-            wrong_from = int(torch.randint(prefix_thoughts + 1, len(problem.meta["program"]) + 1, (1,)))
+        wrong_from = self._wrong_from(problem, prefix_thoughts)
         thoughts, value = [], problem.meta["start"]
         for index, (op, operand) in enumerate(problem.meta["program"], start=1):
             result = OPERATIONS[op][1](value, operand) + (1 if index == wrong_from else 0)

@@ -5,15 +5,17 @@ Both arms use the loop's own localizers: thought-structured chains are asked for
 (Thought-ICS's localizer, the trainer's prompt and parser); unstructured chains are asked for a quote,
 which maps to the text segment that holds it (`resetrl.ics.unstructured`). Figures per arm:
 exact, within one step, clean prefix (at or before the true error), the distribution of
-(self - true) offsets, and the rates of a uniformly random guess for reference. "answered" counts only
-usable answers; "all" also counts fallbacks at the step the loop would use (from scratch, e = 1).
+(self - true) offsets, and the rates of a uniformly random guess for reference.
+
+"answered" counts only valid answers: a boxed step number in 1..N or a "Step k" mention, or a quote
+found in the chain. "all" counts every failure at the step the loop would use: an out-of-range boxed
+number clamped to 1..N, and the fallbacks (no error, unparsed, quote not found) at e = 1.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.ics.loop import Located
@@ -22,7 +24,7 @@ from resetrl.ics.metrics import localization_scores
 from resetrl.ics.unstructured import sample_unstructured
 from resetrl.tasks.base import Problem
 
-FALLBACKS = ("no_error->1", "unparsed->1", "quote_not_found->1", "empty->1")
+ANSWERED = ("boxed", "step_mention", "quote:boxed", "quote:quoted")
 
 
 @dataclass
@@ -38,7 +40,7 @@ class LocalizationCase:
 
     @property
     def answered(self) -> bool:
-        return self.status not in FALLBACKS
+        return self.status in ANSWERED
 
 
 def failed_chains(problems: list[Problem], chains: list[list[Attempt]]) -> tuple[list[Problem], list[Attempt]]:
@@ -83,6 +85,7 @@ def arm_summary(arm: str, cases: list[LocalizationCase]) -> dict:
     result[f"{arm}/random/exact"] = _mean(1 / n for n, _ in lengths)
     result[f"{arm}/random/clean_prefix"] = _mean(min(true, n) / n for n, true in lengths)
     result[f"{arm}/offsets"] = dict(sorted(Counter(c.self_step - c.true_step for c in answered).items()))
+    result[f"{arm}/offsets_all"] = dict(sorted(Counter(c.self_step - c.true_step for c in cases).items()))
     result[f"{arm}/mean_steps"] = _mean(len(c.steps) for c in cases)
     return result
 
@@ -94,35 +97,3 @@ def _mean(values) -> float | None:
 
 def case_record(case: LocalizationCase) -> dict:
     return {**asdict(case), "offset": case.self_step - case.true_step, "answered": case.answered}
-
-
-def plot_offsets(summary: dict, path: Path, title: str = "") -> None:
-    """Bar chart of the (self - true) offset distribution, structured vs unstructured chains."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    arms = ("structured", "unstructured")
-    offsets = {arm: {int(k): v for k, v in summary.get(f"{arm}/offsets", {}).items()} for arm in arms}
-    keys = sorted(set().union(*offsets.values())) or [0]
-    xs = list(range(min(keys), max(keys) + 1))
-    figure, axis = plt.subplots(figsize=(6.4, 3.6))
-    width = 0.4
-    for shift, arm, color in ((-width / 2, "structured", "tab:blue"), (width / 2, "unstructured", "tab:orange")):
-        total = max(1, sum(offsets[arm].values()))
-        exact, clean = summary.get(f"{arm}/answered/exact"), summary.get(f"{arm}/answered/clean_prefix")
-        label = (f"{arm} (n={sum(offsets[arm].values())}"
-                 + (f", exact {exact:.0%}, clean prefix {clean:.0%}" if exact is not None else "") + ")")
-        axis.bar([x + shift for x in xs], [offsets[arm].get(x, 0) / total for x in xs], width, label=label,
-                 color=color)
-    axis.axvline(0, color="gray", linewidth=0.8, linestyle=":")
-    axis.set_xticks(xs)
-    axis.set_xlabel("self-localized step - true first error (left of 0: clean prefix)")
-    axis.set_ylabel("fraction of answered failures")
-    axis.set_title(title, fontsize=9)
-    axis.legend(fontsize=8)
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)

@@ -7,6 +7,7 @@
   generation resumes before it (from scratch when the quote is not in the chain).
 - self-refine: the model sees its previous chain and the verdict and writes a revised chain.
 - majority: as many fresh chains as the loop's budget (max_iters + 1), majority vote on the answers.
+- oracle-ics (analysis, not in Paper B's list): Thought-ICS with the true first error as localizer.
 
 The localizers reuse the trainer's localization prompt and parser (`resetrl.localization`). The level
 adds one sentence to it: L1 shows the correct answer; L3 allows "no error" (`\\boxed{0}`), which ends
@@ -95,6 +96,17 @@ class ThoughtICS(StructuredCorrector):
     def resume(self, problems, attempts, located):
         return self.engine.resume_chains(problems, attempts, [where.step for where in located],
                                          self.settings.sampling(self.settings.resample_temperature))
+
+
+class OracleLocalizedICS(ThoughtICS):
+    """Analysis: Thought-ICS with the task's true first erroneous thought as the localizer (an upper
+    bound on what better self-localization could give; e = 1 where the task cannot tell)."""
+
+    name = "oracle-ics"
+
+    def locate(self, problems, attempts):
+        return [Located(attempt.first_error, "oracle") if attempt.first_error else Located(1, "oracle:unknown->1")
+                for attempt in attempts]
 
 
 class FullRegeneration(StructuredCorrector):
@@ -192,7 +204,7 @@ def _loop(corrector_class: type) -> Callable[..., list[Trajectory]]:
     return run
 
 
-for _corrector in (ThoughtICS, FullRegeneration, TokenICS, SelfRefine):
+for _corrector in (ThoughtICS, OracleLocalizedICS, FullRegeneration, TokenICS, SelfRefine):
     ICS_METHODS.register(_corrector.name)(_loop(_corrector))
 
 

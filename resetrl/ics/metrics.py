@@ -11,6 +11,7 @@ from collections import Counter
 from resetrl.ics.loop import Trajectory
 
 VARIANTS = ("S", "A")
+NOT_LOCALIZED = ("regenerate", "refine")  # statuses of baselines that do not localize
 
 
 def _mean(values) -> float | None:
@@ -43,10 +44,10 @@ def summarize(trajectories: list[Trajectory]) -> dict:
     summary["chains/mean"] = _mean(len(t.iterations) for t in trajectories)
     summary["tokens/mean"] = _mean(trajectory_tokens(t) for t in trajectories)
 
-    # Localization events: a localizer answered about a wrong chain whose true first error is known.
+    # Localization events (not the baselines that always start over), each with the chain that followed.
     events = [(it, t.iterations[k + 1].attempt if k + 1 < len(t.iterations) else None)
               for t in trajectories for k, it in enumerate(t.iterations)
-              if it.located is not None and it.located.text is not None]
+              if it.located is not None and it.located.status not in NOT_LOCALIZED]
     if events:
         statuses = Counter(it.located.status for it, _ in events)
         summary.update({f"localize/status/{status}": count for status, count in sorted(statuses.items())})
@@ -106,3 +107,20 @@ def comparison_table(summaries: dict[str, dict], variant: str) -> str:
             f"{_percent(s[f'accuracy/{other}'])} | {_points(s[f'lift/{other}'])} | {exits} | "
             f"{s['chains/mean']:.1f} | {s['tokens/mean']:.0f} |")
     return "\n".join(lines)
+
+
+def localization_table(summaries: dict[str, dict]) -> str:
+    """Where the loop resampled from, against the true first error, and how often that fixed the
+    answer (methods that localize, on tasks that know the true first error)."""
+    header = ("| method | localizations | exact | within one | clean prefix | fixed from clean prefix | "
+              "fixed from dirty prefix |")
+    lines = [header, "|" + "---|" * (header.count("|") - 1)]
+    for method, s in summaries.items():
+        if not s.get("localize/n"):
+            continue
+        lines.append(
+            f"| {method} | {s['localize/n']} | {_percent(s['localize/exact'])} | {_percent(s['localize/within_one'])} | "
+            f"{_percent(s['localize/clean_prefix'])} | {_percent(s['fix_rate/clean_prefix'])} "
+            f"(n={s['fix_rate/clean_prefix_n']}) | {_percent(s['fix_rate/dirty_prefix'])} "
+            f"(n={s['fix_rate/dirty_prefix_n']}) |")
+    return "\n".join(lines) if len(lines) > 2 else ""

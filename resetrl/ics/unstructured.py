@@ -19,7 +19,7 @@ import re
 from resetrl.generation.base import ChainRequest, SamplingParams
 from resetrl.ics.engine import Attempt, ChainEngine
 from resetrl.tasks.base import Problem
-from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits, extract_boxed
+from resetrl.thoughts import THOUGHT_END, ChainLimits, extract_boxed
 
 UNSTRUCTURED_INSTRUCTIONS = (
     "Solve the problem. Reason step by step in plain text, then write the final answer as "
@@ -173,17 +173,18 @@ def _tokens_at_least(ids: list[int], decode, n_characters: int) -> int:
 
 
 def _first_answer_end(text: str) -> int | None:
-    """End of the first complete `\\boxed{...}`: a free-text chain ends with its first answer."""
-    start = text.find(BOXED)
-    while start != -1:
-        depth, position = 1, start + len(BOXED)
-        while position < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[position], 0)
-            position += 1
-        if depth == 0:
-            return position
-        start = text.find(BOXED, position)
-    return None
+    """End of the first complete `\\boxed{...}` (a free-text chain ends with its first answer): the
+    shortest prefix in which the thought format's own `extract_boxed` finds an answer."""
+    if extract_boxed(text) is None:
+        return None
+    low, high = 0, len(text)
+    while low < high:  # "holds a complete box" only turns true as the prefix grows
+        middle = (low + high) // 2
+        if extract_boxed(text[:middle]) is None:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def unstructured_limits(limits: ChainLimits) -> ChainLimits:
@@ -200,6 +201,7 @@ def unstructured_attempt(engine: ChainEngine, problem: Problem, prompt_ids: list
     if answer_end is not None and answer_end < len(text.rstrip()):
         keep = _tokens_at_least(response_ids, engine.decode, answer_end)
         response_ids, text = response_ids[:keep], engine.decode(response_ids[:keep])
+        stop_reason = "answer"  # what came after the answer was generated but is not part of the chain
     steps = segments(text)
     answer = extract_boxed(text)
     return Attempt(prompt_ids, response_ids, text, steps, answer, engine.task.score(answer, problem),

@@ -41,10 +41,13 @@ def prompt_phrases() -> list[str]:
     return [INSTRUCTIONS] + [s for s in segments if len(s) >= MIN_PHRASE_CHARS]
 
 
-def tokenizer_corpus(task: Task, size: int = 2000, seed: int = 0) -> list[str]:
-    """Solver and localization texts of `size` training problems: every word the testbed uses."""
-    texts = []
+def tokenizer_corpus(task: Task, size: int = 500, seed: int = 0) -> list[str]:
+    """Solver and localization texts of `size` training problems: every word the testbed uses,
+    also where a prompt phrase token swallows the space before it ("Problem: " + "Start") and the
+    chat template's role names."""
+    texts = ["user\nassistant\n"]
     for problem in task.problems("train", size, seed):
+        texts.append(problem.question)
         chain = task.reference_chain(problem)
         texts.append(question_block(problem.question, None) + format_chain(chain))
         texts.append(localization_prompt(problem.question, chain) + f"\\boxed{{{len(chain)}}}")

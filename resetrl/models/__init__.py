@@ -28,6 +28,23 @@ def _smollm2():
     return _from_folder(smollm2_folder())
 
 
+def _register_micro_models() -> None:
+    """`micro` and its registered variants (resetrl.micro.REGISTERED_NAMES): the cached folders
+    `resetrl micro build` writes; loading one that was never built says how to build it."""
+    from resetrl.micro import REGISTERED_NAMES
+
+    for name in REGISTERED_NAMES:
+        def load(name: str = name):
+            from resetrl.micro.model import load_micro
+
+            return load_micro(name)
+
+        MODELS.register(name)(load)
+
+
+_register_micro_models()
+
+
 def _from_folder(folder: Path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

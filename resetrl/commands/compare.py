@@ -1,0 +1,47 @@
+"""`resetrl compare`: every method at the same rollout budget, several seeds, one report folder.
+
+    resetrl compare --preset micro --methods grpo,rrpo,srpo,oracle --seeds 5 --out runs/compare-micro
+
+writes results.json, results.md (tables with 95% CIs), curves.png and runs/<method>-seed<s>/ (the
+core trainer's run folders). Runs already finished with the same config are reused.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from resetrl.commands import add_config_arguments
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("compare", help="run methods x seeds at the same budget; tables with CIs and curves")
+    add_config_arguments(parser)
+    parser.add_argument("--methods", default="grpo,rrpo,srpo,oracle", help="comma-separated methods (default: all four)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per method (train.seed = first-seed .. first-seed+N-1)")
+    parser.add_argument("--first-seed", type=int, default=0, help="first train.seed (default 0)")
+    parser.add_argument("--out", help="output folder (default: runs/compare-<preset or config>)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, in worker processes with one torch thread each (default 1)")
+    parser.add_argument("--reference", default="grpo", help="method whose final accuracy the others must reach (default grpo)")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from resetrl.compare.grid import ConfigSource
+    from resetrl.compare.pipeline import compare_methods, parse_methods
+    from resetrl.errors import ResetRLError
+
+    methods = parse_methods(args.methods)
+    if args.seeds < 1:
+        raise ResetRLError("--seeds must be at least 1")
+    if not args.config and not args.preset:
+        print("resetrl: no --config or --preset given; using the defaults (`resetrl presets` lists presets)")
+    source = ConfigSource(args.config, args.preset, tuple(args.overrides))
+    base = args.preset or (Path(args.config).stem if args.config else "default")
+    out = Path(args.out) if args.out else Path("runs") / f"compare-{base}"
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference)
+    print((out / "results.md").read_text())
+    print(f"resetrl: compared {', '.join(methods)} over {len(seeds)} seeds; results in {out}/ "
+          "(results.md, results.json, curves.png, runs/)")
+    return 0 if summary["series"] else 1

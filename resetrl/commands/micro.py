@@ -1,0 +1,112 @@
+"""`resetrl micro`: the micro testbed (docs/micro.md).
+
+    resetrl micro build [--seed S] [--localizer-noise X]   # train a micro model (a few minutes)
+    resetrl micro info [NAME ...]                          # what a built model measured
+    resetrl micro sweep --noise 0,0.5,1 --seeds 3          # SRPO against localization accuracy
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from resetrl.commands import add_config_arguments
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("micro", help="the micro testbed: build a tiny model with both skills, sweep localization")
+    commands = parser.add_subparsers(dest="micro_command", metavar="SUBCOMMAND")
+
+    build = commands.add_parser("build", help="train a micro model from scratch (deterministic from --seed)")
+    build.add_argument("--seed", type=int, default=0, help="build seed (default 0; other seeds add -seed<S> to the name)")
+    build.add_argument("--localizer-noise", type=float, default=0.0,
+                       help="fraction of localization labels replaced by a random step (0 = clean, 1 = no skill)")
+    build.add_argument("--preset", default="micro", help="preset whose task and prompt format the model learns")
+    build.add_argument("--solver-steps", type=int, help="phase-1 steps (default 800)")
+    build.add_argument("--localizer-steps", type=int, help="phase-2 steps (default 300)")
+    build.set_defaults(func=run_build)
+
+    info = commands.add_parser("info", help="print what built micro models measured")
+    info.add_argument("names", nargs="*", help="model names (default: every built one)")
+    info.set_defaults(func=run_info)
+
+    sweep = commands.add_parser("sweep", help="SRPO final accuracy against measured localization accuracy")
+    add_config_arguments(sweep)
+    sweep.add_argument("--noise", default="0,0.5,1", help="localizer-noise levels to build and run (default 0,0.5,1)")
+    sweep.add_argument("--seeds", type=int, default=3, help="RL seeds per point (default 3)")
+    sweep.add_argument("--out", default="runs/micro-sweep", help="output folder (default runs/micro-sweep)")
+    sweep.add_argument("--jobs", type=int, default=1, help="runs at once (worker processes, one thread each)")
+    sweep.add_argument("--no-grpo", action="store_true", help="leave out the GRPO reference line")
+    sweep.set_defaults(func=run_sweep)
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+
+def run_build(args) -> int:
+    from resetrl.micro.build import BuildPlan, build_micro
+
+    changes = {"seed": args.seed, "localizer_noise": args.localizer_noise, "preset": args.preset}
+    if args.solver_steps:
+        changes["solver_steps"] = args.solver_steps
+    if args.localizer_steps:
+        changes["localizer_steps"] = args.localizer_steps
+    folder, info = build_micro(BuildPlan(**changes))
+    print(describe(info))
+    print(f"resetrl: built {info['name']} in {info['seconds']['total'] / 60:.1f} min; saved to {folder} "
+          f"(use it with --set model.name={info['name'] if _is_registered(info['name']) else folder})")
+    return 0
+
+
+def _is_registered(name: str) -> bool:
+    from resetrl.models import MODELS
+
+    return name in MODELS
+
+
+def describe(info: dict) -> str:
+    """A few lines: the model, its base accuracy, its localization accuracy against chance."""
+    skills, chance = info["skills"], info["skills"]["chance_localization"]
+    localization = skills["localization"]
+    return "\n".join([
+        f"{info['name']}: {info['parameters'] / 1e6:.2f}M parameters, task {info['task']['options']}, "
+        f"localizer noise {info['plan']['localizer_noise']}",
+        f"  solving   : greedy accuracy {skills['accuracy']:.3f}, sampled (T=0.7) {skills['sampled_accuracy']:.3f} "
+        f"on {skills['test_problems']} test problems",
+        f"  localizing: {skills['failed_chains']} own failed chains; exact {localization['exact']:.3f} "
+        f"(chance {chance['exact']:.3f}), within one {localization['within_one']:.3f} "
+        f"(chance {chance['within_one']:.3f}), clean prefix {localization['clean_prefix']:.3f} "
+        f"(chance {chance['clean_prefix']:.3f}); answers {localization['parsed']}",
+        f"  time      : solver {info['seconds']['solver']:.0f} s, localizer {info['seconds']['localizer']:.0f} s, "
+        f"measure {info['seconds']['measure']:.0f} s",
+    ])
+
+
+def run_info(args) -> int:
+    from resetrl.cache import cache_dir
+    from resetrl.micro.model import BUILD_INFO
+
+    folders = [cache_dir("models") / name for name in args.names] if args.names else sorted(
+        p.parent for p in cache_dir("models").glob(f"micro*/{BUILD_INFO}"))
+    shown = 0
+    for folder in folders:
+        path = folder / BUILD_INFO
+        info = json.loads(path.read_text()) if path.exists() else {}
+        if "skills" in info:
+            print(describe(info))
+            shown += 1
+        elif args.names:
+            print(f"{folder.name}: not built (run `resetrl micro build`)")
+    if not shown and not args.names:
+        print("no micro model built yet; run `resetrl micro build`")
+    return 0
+
+
+def run_sweep(args) -> int:
+    from resetrl.compare.grid import ConfigSource
+    from resetrl.compare.sweep import localizer_sweep, parse_noise_levels
+
+    source = ConfigSource(args.config, args.preset or ("micro" if not args.config else None), tuple(args.overrides))
+    result = localizer_sweep(source, parse_noise_levels(args.noise), list(range(args.seeds)), Path(args.out),
+                             jobs=args.jobs, with_grpo=not args.no_grpo)
+    print(result["markdown"])
+    print(f"resetrl: sweep results in {args.out}/ (sweep.md, sweep.json, sweep.png, runs/)")
+    return 0

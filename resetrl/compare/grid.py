@@ -1,0 +1,104 @@
+"""Running a grid of (method, seed) runs of the core trainer, each into its own run folder.
+
+Every run gets the same config except `method` and `train.seed` (plus, for sweeps, a per-series
+override such as `model.name`), so all methods share the steps, prompts per step, rollout budget per
+prompt (rollout.group_size = layout budget = 8 trained rollouts), loss and evaluation problems.
+A finished run whose config.yaml matches is reused; an interrupted one resumes from its checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from resetrl.config import Config, load_config
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a method, a seed, and the series it belongs to (`label`, the method by default)."""
+
+    method: str
+    seed: int
+    label: str = ""
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def series(self) -> str:
+        return self.label or self.method
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.series}-seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class ConfigSource:
+    """Where every run's config starts: a file and/or a preset, then `--set` overrides."""
+
+    config_path: str | None = None
+    preset: str | None = None
+    overrides: tuple[str, ...] = ()
+
+    def config_for(self, spec: RunSpec) -> Config:
+        return load_config(self.config_path, self.preset,
+                           [*self.overrides, *spec.overrides, f"method={spec.method}", f"train.seed={spec.seed}"])
+
+
+def method_grid(methods: list[str], seeds: list[int]) -> list[RunSpec]:
+    return [RunSpec(method, seed) for seed in seeds for method in methods]
+
+
+def is_complete(run_dir: Path, config: Config) -> bool:
+    """Done with this exact config: summary.json written and config.yaml unchanged."""
+    saved = run_dir / "config.yaml"
+    return (run_dir / "summary.json").exists() and saved.exists() and saved.read_text() == config.to_yaml()
+
+
+def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
+    """Train one run (resuming a checkpoint of the same config); returns wall seconds."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    from resetrl.checkpoint import latest_checkpoint
+    from resetrl.trainer import Trainer
+
+    saved = run_dir / "config.yaml"
+    resume = saved.exists() and saved.read_text() == config.to_yaml() and latest_checkpoint(run_dir) is not None
+    started = time.perf_counter()
+    Trainer(config, run_dir).run(resume=resume)
+    seconds = time.perf_counter() - started
+    (run_dir / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
+    return seconds
+
+
+def _run_in_worker(config_data: dict, run_dir: str, threads: int) -> float:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    return run_one(Config.model_validate(config_data), Path(run_dir), threads)
+
+
+def run_grid(specs: list[RunSpec], source: ConfigSource, runs_dir: Path, jobs: int = 1) -> dict[RunSpec, Path]:
+    """Run every spec not already complete; `jobs` > 1 runs that many at once in worker processes,
+    one torch thread each (small models on few cores gain more from parallel runs than threads)."""
+    folders = {spec: runs_dir / spec.folder_name for spec in specs}
+    configs = {spec: source.config_for(spec) for spec in specs}  # every config validated before any run
+    todo = [spec for spec in specs if not is_complete(folders[spec], configs[spec])]
+    done = len(specs) - len(todo)
+    if done:
+        print(f"resetrl: {done} of {len(specs)} runs already complete in {runs_dir}; reusing them")
+    if jobs <= 1:
+        for index, spec in enumerate(todo, start=1):
+            print(f"resetrl: run {index}/{len(todo)}: {spec.folder_name}")
+            run_one(configs[spec], folders[spec])
+        return folders
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+        futures = {spec: pool.submit(_run_in_worker, configs[spec].model_dump(), str(folders[spec]), 1) for spec in todo}
+        for index, (spec, future) in enumerate(futures.items(), start=1):
+            seconds = future.result()
+            print(f"resetrl: run {index}/{len(todo)} done: {spec.folder_name} ({seconds:.0f} s)")
+    return folders

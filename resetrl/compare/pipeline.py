@@ -1,0 +1,62 @@
+"""`compare_methods`: run the grid, then write results.json, results.md and curves.png in one folder."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from resetrl.compare.aggregate import load_results, summarize, write_json
+from resetrl.compare.grid import ConfigSource, RunSpec, method_grid, run_grid
+from resetrl.compare.plots import plot_curves
+from resetrl.compare.report import markdown_report
+from resetrl.config import Config
+from resetrl.errors import ResetRLError
+from resetrl.groups import layout_for
+
+METHODS = ("grpo", "rrpo", "srpo", "oracle")
+
+
+def parse_methods(text: str) -> list[str]:
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if not methods or unknown:
+        raise ResetRLError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(METHODS)}")
+    return list(dict.fromkeys(methods))
+
+
+def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> dict:
+    """What every run shares, for the report's header."""
+    budgets = {m: layout_for(m, config.rollout.layout, config.rollout.group_size).budget for m in methods}
+    loss = config.train.loss if not config.train.grpo_loss else f"{config.train.loss} ({config.train.grpo_loss} for grpo)"
+    return {
+        "config": " + ".join(filter(None, [source.preset and f"preset {source.preset}", source.config_path])) or "defaults",
+        "overrides": " ".join(source.overrides) or "none",
+        "model": config.model.name + (" + LoRA" if config.model.lora else " (full fine-tune)"),
+        "task": f"{config.task.name} {config.task.options}, {config.task.train_size} train / "
+                f"{config.eval.size or config.task.test_size} held-out problems",
+        "steps": f"{config.train.steps} x {config.train.prompts_per_step} prompts, eval every {config.eval.every or config.train.steps}",
+        "trained rollouts per prompt": ", ".join(f"{m} {b}" for m, b in budgets.items())
+                                       + f" (reset layout {config.rollout.layout})",
+        "loss": f"{loss}, advantage {config.train.advantage}, lr {config.train.lr}",
+        "sampling": f"temperature {config.rollout.temperature}, top-p {config.rollout.top_p}; "
+                    f"localization temperature {config.rollout.localize_temperature}",
+    }
+
+
+def compare_methods(source: ConfigSource, methods: list[str], seeds: list[int], out: Path, jobs: int = 1,
+                    reference: str = "grpo", specs: list[RunSpec] | None = None) -> dict:
+    """Run (or reuse) every run, aggregate, and write the report files into `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    specs = specs or method_grid(methods, seeds)
+    started = time.perf_counter()
+    folders = run_grid(specs, source, out / "runs", jobs)
+    results = load_results(folders, specs)
+    summary = summarize(results, reference)
+    setup = describe_setup(source.config_for(specs[0]), source, methods)
+    setup["wall time"] = f"{(time.perf_counter() - started) / 60:.1f} min for the runs done now"
+    write_json(out / "results.json", {"setup": setup, "summary": summary,
+                                      "runs": [{**asdict(spec), "run_dir": str(folders[spec])} for spec in specs]})
+    (out / "results.md").write_text(markdown_report(summary, setup))
+    plot_curves(summary, out / "curves.png")
+    return summary

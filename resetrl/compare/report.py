@@ -1,0 +1,65 @@
+"""The comparison as Markdown: accuracy per eval point, final accuracy against GRPO, generated tokens,
+tokens to reach GRPO's final accuracy, and localization accuracy of the reset methods."""
+
+from __future__ import annotations
+
+
+def _pm(mean: float, half_width: float, digits: int = 3) -> str:
+    return f"{mean:.{digits}f} ± {half_width:.{digits}f}"
+
+
+def _tokens(value: float | None) -> str:
+    if value is None:
+        return "not reached"
+    return f"{value / 1000:.1f}k" if value >= 1000 else f"{value:.0f}"
+
+
+def markdown_report(summary: dict, setup: dict) -> str:
+    series = summary["series"]
+    reference, target = summary.get("reference"), summary.get("target_accuracy")
+    n_seeds = max(len(entry["seeds"]) for entry in series.values())
+    lines = [f"# Comparison: {', '.join(series)}", ""]
+    lines += [f"- {key}: {value}" for key, value in setup.items()]
+    lines += [f"- seeds: {n_seeds}; every cell is the mean ± the half-width of its 95% confidence interval "
+              "(Student's t over seeds)", ""]
+
+    steps = next(iter(series.values()))["eval_steps"]
+    lines += ["## Held-out accuracy (greedy pass@1) at each eval step", "",
+              "| method | " + " | ".join(f"step {s}" for s in steps) + " |",
+              "|---" * (len(steps) + 1) + "|"]
+    for name, entry in series.items():
+        cells = [_pm(m, h) for m, h in zip(entry["accuracy_mean"], entry["accuracy_ci95"])]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    lines += ["", "## Final accuracy, gain and generated tokens per run", ""]
+    header = "| method | final accuracy | gain over step 0 |"
+    if reference:
+        header += f" minus {reference} (paired) |"
+    header += " tokens fresh | tokens reset | tokens localization | tokens total |"
+    if reference:
+        header += f" tokens to reach {reference}'s final ({target:.3f}) |"
+    lines += [header, "|" + "---|" * (header.count("|") - 1)]
+    for name, entry in series.items():
+        cells = [_pm(entry["final_accuracy"], entry["final_accuracy_ci95"]), _pm(*entry["gain"])]
+        if reference:
+            difference = entry.get("final_minus_reference")
+            cells.append("-" if name == reference or not difference else _pm(*difference))
+        cells += [_tokens(entry["tokens_total"][kind][0]) for kind in ("fresh", "reset", "localization", "total")]
+        if reference:
+            reached = entry["seeds_reaching_reference_final"]
+            cells.append(f"{_tokens(entry['tokens_to_reference_final'])} (mean curve; {reached}/{len(entry['seeds'])} seeds reach it)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    localized = {name: entry for name, entry in series.items() if "localization" in entry}
+    if localized:
+        lines += ["", "## Reset point against the step checker's first error (all parents of all steps)", "",
+                  "| method | exact | within one | clean prefix (at or before) | parents |", "|---|---|---|---|---|"]
+        for name, entry in localized.items():
+            cells = [_pm(*entry["localization"][key]) for key in ("exact", "within_one", "clean_prefix")]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {entry['parents']} |")
+    lines += ["", "Token accounting: `fresh` counts every chain sampled from the prompt alone (the trained fresh "
+              "group, the parent, which is sampled but never trained, and draws made while looking for a failure "
+              "that were not needed); `reset` counts only the continuations' new tokens (the prefix is re-entered, "
+              "not generated); `localization` counts SRPO's generated localization answers (their prompts are "
+              "not counted). Evaluation tokens are not counted. Every method trains 8 rollouts per prompt."]
+    return "\n".join(lines) + "\n"
