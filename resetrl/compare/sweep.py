@@ -84,7 +84,8 @@ def localizer_sweep(source: ConfigSource, noise_levels: list[float], seeds: list
 
 def sweep_markdown(rows: list[dict], n_seeds: int, source: ConfigSource) -> str:
     def pm(pair) -> str:
-        return "-" if not pair else f"{pair[0]:.3f} ± {pair[1]:.3f}"
+        # No value, or none measured (GRPO has no reset point): a dash, not "nan".
+        return "-" if not pair or pair[0] != pair[0] else f"{pair[0]:.3f} ± {pair[1]:.3f}"
 
     lines = ["# SRPO against localization accuracy", "",
              f"Config: {source.preset or source.config_path} {' '.join(source.overrides)}; {n_seeds} seeds per row; "
@@ -96,5 +97,6 @@ def sweep_markdown(rows: list[dict], n_seeds: int, source: ConfigSource) -> str:
         noise = "-" if row["noise"] is None else f"{row['noise']:g}"
         build = "-" if row["build_exact"] is None else f"{row['build_exact']:.3f}"
         lines.append(f"| {row['series']} | {noise} | {build} | {pm(row['exact'])} | {pm(row['within_one'])} | "
-                     f"{pm(row['clean_prefix'])} | {pm(row['final'])} | {pm(row['gain'])} | {pm(row['minus_grpo'])} |")
+                     f"{pm(row['clean_prefix'])} | {pm(row['final'])} | {pm(row['gain'])} | "
+                     f"{'-' if row['series'] == 'grpo' else pm(row['minus_grpo'])} |")
     return "\n".join(lines) + "\n"
