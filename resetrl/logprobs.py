@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from resetrl.generation.cache_keyword import cache_keyword, output_cache
+
 
 @dataclass
 class TokenBatch:
@@ -71,8 +73,8 @@ def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
     if batch.context_ids.shape[1]:
         context_mask = batch.context_mask.to(device)
         positions = (context_mask.cumsum(-1) - 1).clamp(min=0)
-        cache = model(input_ids=batch.context_ids.to(device), attention_mask=context_mask, position_ids=positions,
-                      use_cache=True, logits_to_keep=1).past_key_values
+        cache = output_cache(model(input_ids=batch.context_ids.to(device), attention_mask=context_mask,
+                                   position_ids=positions, use_cache=True, logits_to_keep=1))
         rows = batch.row_context.to(device)
         if len(rows) != context_mask.shape[0] or not torch.equal(rows, torch.arange(len(rows), device=device)):
             cache.batch_select_indices(rows)  # a differentiable gather: each row gets its context's cache
@@ -80,7 +82,7 @@ def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
     tail_width = batch.tail_ids.shape[1]
     attention_mask = torch.cat([context_mask.to(device), batch.tail_mask.to(device)], dim=1)
     logits = model(input_ids=batch.tail_ids.to(device), attention_mask=attention_mask,
-                   position_ids=batch.tail_positions.to(device), past_key_values=cache, use_cache=cache is not None,
+                   position_ids=batch.tail_positions.to(device), **{cache_keyword(model): cache}, use_cache=cache is not None,
                    logits_to_keep=tail_width).logits[:, :-1, :].float()
     # log_softmax(x)[y] = x[y] - logsumexp(x), without a second [B, R, vocab] tensor.
     targets = batch.targets.to(device).unsqueeze(-1)

@@ -25,6 +25,7 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from resetrl.generation.base import BACKENDS, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams
+from resetrl.generation.cache_keyword import cache_keyword
 from resetrl.generation.prefix_cache import BatchKVCache, PrefixStore, supports_batch_cache
 from resetrl.generation.sampling import sample_next_tokens
 from resetrl.thoughts import THOUGHT_END, ChainLimits, closed_thought_stop
@@ -264,7 +265,7 @@ class HFBackend(GenerationBackend):
             column = cache.length
             mask[:, column] = True
             logits = self.model(input_ids=tokens.unsqueeze(-1), attention_mask=mask[:, :column + 1],
-                                position_ids=positions.unsqueeze(-1), past_key_values=cache, use_cache=True,
+                                position_ids=positions.unsqueeze(-1), **{cache_keyword(self.model): cache}, use_cache=True,
                                 logits_to_keep=1).logits[:, -1]
             positions += 1
 
@@ -301,7 +302,7 @@ class HFBackend(GenerationBackend):
             mask[row, width - len(tail):width] = True
         cache.set_length(reused_width)
         logits = self.model(input_ids=input_ids.to(device), attention_mask=mask[:, :width],
-                            position_ids=position_ids.to(device), past_key_values=cache, use_cache=True,
+                            position_ids=position_ids.to(device), **{cache_keyword(self.model): cache}, use_cache=True,
                             logits_to_keep=1).logits[:, -1]
         self.encoded_tokens += sum(len(tail) for tail in tails)
         for row, context in enumerate(contexts):
