@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from resetrl.cli import main
-from resetrl.config import load_config
+from resetrl.config import load_config, preset_names
 from resetrl.errors import ResetRLError
 from resetrl.runtime import build_runtime
 from resetrl.trainer import Trainer
@@ -116,6 +116,13 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
     assert "not valid YAML" in capsys.readouterr().err
     assert main(["train", "--preset", "smoke", "--set", "model.name=gpt-99", "--out", str(tmp_path)]) == 2
     assert "tiny" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("preset", preset_names())
+def test_every_preset_is_a_valid_config(preset):
+    config = load_config(preset=preset)
+    assert config.method in ("grpo", "rrpo", "srpo", "oracle")
+    assert config.task.name and config.model.name
 
 
 def test_cli_smoke_run(tmp_path, capsys):
