@@ -82,8 +82,8 @@ def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
     tail_width = batch.tail_ids.shape[1]
     attention_mask = torch.cat([context_mask.to(device), batch.tail_mask.to(device)], dim=1)
     logits = model(input_ids=batch.tail_ids.to(device), attention_mask=attention_mask,
-                   position_ids=batch.tail_positions.to(device), **{cache_keyword(model): cache}, use_cache=cache is not None,
-                   logits_to_keep=tail_width).logits[:, :-1, :].float()
+                   position_ids=batch.tail_positions.to(device), **{cache_keyword(model): cache},
+                   use_cache=cache is not None, logits_to_keep=tail_width).logits[:, :-1, :].float()
     # log_softmax(x)[y] = x[y] - logsumexp(x), without a second [B, R, vocab] tensor.
     targets = batch.targets.to(device).unsqueeze(-1)
     return (logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1))

@@ -1,7 +1,8 @@
 """How a transformers causal LM takes and returns its KV cache, across versions.
 
-transformers 5.x renamed the forward argument `past_key_values` to `cache` (the old name is
-deprecated, to be removed in 5.40) and the output field likewise; 4.x knows only the old names.
+Recent transformers 5.x releases (5.24 here) renamed the forward argument `past_key_values` to
+`cache` (the old name warns and is to be removed in 5.40) and the output field likewise; older
+releases know only the old names. Both are supported (tested on 5.0 and 5.24).
 """
 
 from __future__ import annotations

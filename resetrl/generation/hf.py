@@ -265,8 +265,8 @@ class HFBackend(GenerationBackend):
             column = cache.length
             mask[:, column] = True
             logits = self.model(input_ids=tokens.unsqueeze(-1), attention_mask=mask[:, :column + 1],
-                                position_ids=positions.unsqueeze(-1), **{cache_keyword(self.model): cache}, use_cache=True,
-                                logits_to_keep=1).logits[:, -1]
+                                position_ids=positions.unsqueeze(-1), **{cache_keyword(self.model): cache},
+                                use_cache=True, logits_to_keep=1).logits[:, -1]
             positions += 1
 
     def _encode(self, contexts: list[list[int]], max_new: int, remember: list[bool]):
