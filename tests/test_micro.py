@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 from resetrl.config import load_config
 from resetrl.errors import ResetRLError
@@ -137,3 +138,21 @@ def test_tiny_build_end_to_end(tmp_path, monkeypatch):
     assert (tmp_path / "models" / "micro-solver" / "config.json").exists()  # phase 1 cached for other noise levels
     model, tokenizer = load_model("micro-noisy-0.25")
     assert model.config.hidden_size == 32 and len(tokenizer(INSTRUCTIONS, add_special_tokens=False).input_ids) == 1
+
+
+def test_build_is_deterministic_from_its_seed(tmp_path, monkeypatch):
+    """Two builds with the same plan on the same machine give the same weights and measurements."""
+    from resetrl.micro.build import BuildPlan, build_micro
+    from resetrl.models import load_model
+
+    plan = BuildPlan(hidden_size=32, layers=1, batch_size=4, solver_problems=40, solver_steps=3,
+                     own_chain_problems=6, own_chain_samples=2, localizer_steps=2, measure_problems=6)
+    weights, skills = [], []
+    for name in ("a", "b"):
+        monkeypatch.setenv("RESETRL_CACHE", str(tmp_path / name))
+        _, info = build_micro(plan)
+        model, _ = load_model("micro")
+        weights.append([parameter.detach().clone() for parameter in model.parameters()])
+        skills.append(info["skills"])
+    assert all(torch.equal(a, b) for a, b in zip(*weights))
+    assert skills[0] == skills[1]
