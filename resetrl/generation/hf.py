@@ -302,8 +302,8 @@ class HFBackend(GenerationBackend):
             mask[row, width - len(tail):width] = True
         cache.set_length(reused_width)
         logits = self.model(input_ids=input_ids.to(device), attention_mask=mask[:, :width],
-                            position_ids=position_ids.to(device), **{cache_keyword(self.model): cache}, use_cache=True,
-                            logits_to_keep=1).logits[:, -1]
+                            position_ids=position_ids.to(device), **{cache_keyword(self.model): cache},
+                            use_cache=True, logits_to_keep=1).logits[:, -1]
         self.encoded_tokens += sum(len(tail) for tail in tails)
         for row, context in enumerate(contexts):
             if remember[row] and self.store is not None:
