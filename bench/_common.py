@@ -21,7 +21,7 @@ import torch
 from resetrl.generation.base import GeneratedChain
 from resetrl.generation.hf import HFBackend, _Work
 from resetrl.models import load_model
-from resetrl.rollout import Scorer
+from resetrl.chains import Scorer
 from resetrl.tasks import create_task
 from resetrl.thoughts import build_prompt
 
@@ -126,7 +126,7 @@ class FixedLengthBackend(HFBackend):
         work = [_Work(r.context_ids, r.n, limits.max_total_tokens - r.prefix_tokens, remember=r.prefix_tokens == 0)
                 for r in requests]
         outputs = self._run(work, sampling, None)
-        return [[GeneratedChain(ids=ids, stop_reason="max_tokens") for ids, _ in rows] for rows in outputs]
+        return [[GeneratedChain(ids, "max_tokens", logprobs) for ids, _, logprobs in rows] for rows in outputs]
 
 
 def resetrl_overrides(method: str, prompts: int, generations: int, tokens: int, lora: bool = False,

@@ -42,7 +42,7 @@ def child(variant: str, tuning: str, prompts: int, generations: int, tokens: int
         common.backend_and_logprobs_before(runtime, trainer_module)
     else:
         runtime.backend = common.FixedLengthBackend(runtime.model, runtime.tokenizer,
-                                                    prefix_cache_mb=config.rollout.prefix_cache_mb)
+                                                    prefix_cache_mb=config.generation.prefix_cache_mb)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)
         trainer.scorer = common.DigitShareScorer(runtime.tokenizer, runtime.task)

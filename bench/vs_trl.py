@@ -103,7 +103,7 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
         common.backend_and_logprobs_before(runtime, trainer_module)
     else:
         runtime.backend = common.FixedLengthBackend(runtime.model, runtime.tokenizer,
-                                                    prefix_cache_mb=config.rollout.prefix_cache_mb)
+                                                    prefix_cache_mb=config.generation.prefix_cache_mb)
     seconds = []
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)

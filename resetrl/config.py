@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from resetrl.errors import ResetRLError
 
@@ -46,7 +46,6 @@ class FormatConfig(Section):
 
 
 class RolloutConfig(Section):
-    backend: str = Field("hf", description="Generation backend (hf).")
     temperature: float = Field(0.7, ge=0, description="Sampling temperature of rollouts (reference: 0.7).")
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling (reference: 0.95).")
     top_k: int = Field(0, ge=0, description="Top-k filter; 0 = off.")
@@ -56,9 +55,44 @@ class RolloutConfig(Section):
     localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
     localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
-    batch_size: int = Field(64, ge=1, description="Sequences per generation call.")
-    generation_mode: Literal["chain", "thought"] = Field("chain", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls).")
-    prefix_cache_mb: int = Field(1024, ge=0, description="Memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved_fields(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            moved = [f"rollout.{old} -> generation.{new}" for old, new in MOVED_TO_GENERATION.items() if old in data]
+            if moved:
+                raise ValueError("moved to the generation section: " + ", ".join(moved))
+        return data
+
+
+# Fields that lived in `rollout` before the generation section existed (old name -> new name).
+MOVED_TO_GENERATION = {"backend": "backend", "batch_size": "batch_size", "generation_mode": "mode",
+                       "prefix_cache_mb": "prefix_cache_mb"}
+
+
+class VLLMConfig(Section):
+    kv_cache_gb: float = Field(2.0, gt=0, description="Memory for vLLM's KV cache in GiB (CPU: taken from RAM; more lets more chains run at once).")
+    max_model_len: int | None = Field(None, ge=16, description="Longest prompt + response the engine accepts; default: the model's context length, at most 4096.")
+    enforce_eager: bool = Field(True, description="Run without torch.compile / CUDA graphs. True on CPU: compiled mode costs 90-170 s at every start here; false on GPUs for speed.")
+    weight_sync: Literal["auto", "full", "lora"] = Field("auto", description="How new weights reach the engine after an update: full (the whole state dict, LoRA merged in, reloaded in place) or lora (the adapter through a LoRARequest); auto = full, measured faster on CPU (bench/weight_sync.py).")
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="GPU only: share of GPU memory vLLM may take (the trainer needs the rest).")
+
+
+class GenerationConfig(Section):
+    backend: str = Field("hf", description="Generation backend: hf (the project's transformers engine) or vllm (rollouts on vLLM; install: README).")
+    mode: Literal["chain", "thought"] = Field("chain", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls).")
+    batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
+    prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, value: str) -> str:
+        from resetrl.generation import BACKENDS
+
+        BACKENDS.get(value)
+        return value
 
 
 class TrainConfig(Section):
@@ -68,6 +102,7 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (reference: 0.01).")
     grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip (reference: 1.0).")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
+    updates_per_rollout: int = Field(1, ge=1, description="Optimizer passes over one step's rollouts (TRL num_iterations, verl ppo_epochs); > 1 needs loss=clip for the ratio to correct the drift.")
     advantage: str = Field("group_norm", description="Advantage estimator: group_norm, mean_only, rloo.")
     loss: str = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
     grpo_loss: str | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
@@ -126,6 +161,7 @@ class Config(Section):
     task: TaskConfig = Field(default_factory=TaskConfig)
     format: FormatConfig = Field(default_factory=FormatConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

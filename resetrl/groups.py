@@ -28,6 +28,7 @@ class Sample:
     reset_source: str | None = None  # how reset_step was chosen, e.g. "self:boxed", "random"
     first_error: int | None = None  # the task's true first erroneous thought (parents), where known
     advantage: float = 0.0
+    logprobs: list[float] | None = None  # engine log pi of each response token when sampled (the loss's old_logprobs)
 
     @property
     def trained_tokens(self) -> int:
@@ -36,7 +37,7 @@ class Sample:
     def record(self, step: int) -> dict:
         """One line of rollouts.jsonl (token ids left out; thoughts are the readable form)."""
         row = asdict(self)
-        for key in ("prompt_ids", "response_ids", "spans"):
+        for key in ("prompt_ids", "response_ids", "spans", "logprobs"):
             row.pop(key)
         row["step"] = step
         row["suffix_start"] = self.train_start

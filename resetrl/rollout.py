@@ -14,11 +14,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Group, Layout, Sample
 from resetrl.resets import ResetContext, ResetStrategy
-from resetrl.tasks.base import Problem, Task
-from resetrl.thoughts import ChainLimits, extract_boxed, split_thoughts, thought_spans
+from resetrl.tasks.base import Problem
+from resetrl.thoughts import ChainLimits
+
+__all__ = ["RolloutCollector", "RolloutResult", "Scorer", "rollout_stats"]
 
 
 @dataclass
@@ -30,25 +33,6 @@ class RolloutResult:
 
     def all_samples(self) -> list[Sample]:
         return [s for g in self.groups for s in g.samples] + self.parents + self.unused
-
-
-class Scorer:
-    """Turns generated ids into a scored Sample: thoughts, spans, answer, reward."""
-
-    def __init__(self, tokenizer, task: Task):
-        self.tokenizer, self.task = tokenizer, task
-        self.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
-
-    def sample(self, problem: Problem, prompt_ids: list[int], response_ids: list[int], kind: str,
-               stop_reason: str, new_tokens: int, train_start: int = 0) -> Sample:
-        text = self.decode(response_ids)
-        answer = extract_boxed(text)
-        return Sample(
-            problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
-            train_start=train_start, spans=thought_spans(response_ids, self.decode),
-            thoughts=split_thoughts(text), answer=answer, reward=self.task.score(answer, problem),
-            stop_reason=stop_reason, new_tokens=new_tokens,
-        )
 
 
 class RolloutCollector:
@@ -64,13 +48,9 @@ class RolloutCollector:
     def _draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]
               ) -> dict[str, list[Sample]]:
         wanted = [p for p in problems if counts.get(p.id, 0) > 0]
-        requests = [ChainRequest(prompts[p.id], counts[p.id]) for p in wanted]
-        outputs = self.backend.generate_chains(requests, self.sampling, self.limits)
-        return {
-            problem.id: [self.scorer.sample(problem, prompts[problem.id], chain.ids, "fresh",
-                                            chain.stop_reason, len(chain.ids)) for chain in chains]
-            for problem, chains in zip(wanted, outputs)
-        }
+        jobs = [ChainJob(p, prompts[p.id], counts[p.id]) for p in wanted]
+        outputs = sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits)
+        return {problem.id: samples for problem, samples in zip(wanted, outputs)}
 
     def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
         layout, timings = self.layout, {}
@@ -131,24 +111,21 @@ class RolloutCollector:
         choices = self.reset_strategy.choose(parents, self.reset_context) if parents else []
         timings["localize"] = time.perf_counter() - started
         started = time.perf_counter()
-        requests, prefixes = [], []
+        jobs = []
         for parent, choice in zip(parents, choices):
             n_thoughts = len(parent.spans)
             reset_step = min(max(choice.step, 1), max(n_thoughts, 1))
             prefix_end = parent.spans[reset_step - 2][1] if reset_step >= 2 else 0
-            prefix = parent.response_ids[:prefix_end]
-            prefixes.append((reset_step, prefix))
             parent.reset_step, parent.reset_source = reset_step, choice.source
-            requests.append(ChainRequest(parent.prompt_ids + prefix, layout.continuations,
-                                         prefix_thoughts=reset_step - 1, prefix_tokens=len(prefix)))
-        outputs = self.backend.generate_chains(requests, self.sampling, self.limits) if requests else []
-        for parent, (reset_step, prefix), chains in zip(parents, prefixes, outputs):
-            group = Group(len(groups), parent.problem_id, "reset", reset_step=reset_step)
-            for chain in chains:
-                sample = self.scorer.sample(
-                    by_id[parent.problem_id], parent.prompt_ids, prefix + chain.ids, "reset",
-                    chain.stop_reason, len(chain.ids), train_start=len(prefix) if self.mask_prefix else 0)
-                sample.reset_step, sample.reset_source = reset_step, parent.reset_source
+            jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, layout.continuations,
+                                 prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
+                                 prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))
+        outputs = sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits, kind="reset",
+                                train_prefix=not self.mask_prefix)
+        for parent, samples in zip(parents, outputs):
+            group = Group(len(groups), parent.problem_id, "reset", reset_step=parent.reset_step)
+            for sample in samples:
+                sample.reset_step, sample.reset_source = parent.reset_step, parent.reset_source
                 group.samples.append(sample)
             groups.append(group)
         timings["reset"] = time.perf_counter() - started

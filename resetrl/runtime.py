@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import torch
 
 from resetrl.config import Config
-from resetrl.generation.base import BACKENDS, GenerationBackend, SamplingParams
-from resetrl.generation import hf  # noqa: F401  (registers the hf backend)
+from resetrl.generation import build_backend
+from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
 from resetrl.tasks import Problem, Task, create_task
 from resetrl.thoughts import ChainLimits, build_prompt
@@ -44,9 +44,7 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
-    backend = BACKENDS.get(config.rollout.backend)(model, tokenizer, batch_size=config.rollout.batch_size,
-                                                   mode=config.rollout.generation_mode,
-                                                   prefix_cache_mb=config.rollout.prefix_cache_mb)
+    backend = build_backend(model, tokenizer, config.generation)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
                          config.format.max_total_tokens)

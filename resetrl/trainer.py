@@ -28,7 +28,8 @@ from resetrl.losses import LOSSES, LossInputs
 from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
 from resetrl.plots import plot_run
 from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
-from resetrl.rollout import RolloutCollector, Scorer
+from resetrl.chains import Scorer
+from resetrl.rollout import RolloutCollector
 from resetrl.runtime import build_runtime
 from resetrl.sft import supervised_warmup
 from resetrl.tasks import Task
@@ -59,6 +60,10 @@ class Trainer:
         self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
         self.aggregation = cfg.train.loss_aggregation or (
             "token-mean" if self.loss_name == "clip" else "seq-mean-token-mean")
+        if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
+            print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
+                  f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "
+                  "weights them by the ratio to the sampling policy")
         # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
         self.reference = None
         if cfg.train.kl_coef > 0 and not cfg.model.lora:
@@ -95,39 +100,76 @@ class Trainer:
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample]) -> dict[str, float]:
-        """One AdamW step on the trained samples (method.md section 3, item 6)."""
-        cfg, model = self.config.train, self.runtime.model
+        """`train.updates_per_rollout` AdamW steps on the trained samples (method.md section 3, item 6).
+
+        The loss's `old_logprobs` are the sampling engine's log-probabilities of each token; where a
+        backend gives none, the trainer's own from the first pass (taken before any step, so the same
+        policy). Their difference to the trainer's first-pass log-probabilities is logged."""
+        cfg = self.config.train
         n_tokens = sum(s.trained_tokens for s in samples)
         normalizer = len(samples) if self.aggregation == "seq-mean-token-mean" else max(n_tokens, 1)
         # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward.
         active = [s for s in samples if (s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
-        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
-        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
-                                   len(s.response_ids)))
-        loss_function = LOSSES.get(self.loss_name)
-        model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        total_loss = 0.0
-        for start in range(0, len(active), cfg.micro_batch_size):
-            micro = active[start:start + cfg.micro_batch_size]
-            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                            [s.train_start for s in micro], self.runtime.pad_id)
-            logprobs = response_logprobs(model, batch)
-            reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
-            inputs = LossInputs(
-                logprobs=logprobs, old_logprobs=logprobs.detach(),
-                advantages=torch.tensor([s.advantage for s in micro], device=logprobs.device),
-                mask=batch.loss_mask.to(logprobs.device), ref_logprobs=reference_logprobs, normalizer=normalizer)
-            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef)
-            loss.backward()
-            total_loss += loss.item()
         if not active:
             return {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0,
                     "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0}
+        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
+        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
+                                   len(s.response_ids)))
+        micro_batches = [active[start:start + cfg.micro_batch_size]
+                         for start in range(0, len(active), cfg.micro_batch_size)]
+        old_logprobs: list[torch.Tensor | None] = [None] * len(micro_batches)  # filled by the first pass
+        mismatch: list[torch.Tensor] = []
+        for update in range(cfg.updates_per_rollout):
+            loss, grad_norm, ratio_deviation = self._optimizer_step(micro_batches, old_logprobs, normalizer, mismatch)
+            if update == 0:
+                values = {"update/loss": loss, "update/grad_norm": grad_norm}
+        values.update({"update/skipped": 0.0, "update/trained_tokens": float(n_tokens),
+                       "update/active_sequences": float(len(active)), "update/last_pass_loss": loss,
+                       "update/ratio_max_deviation": ratio_deviation})
+        if mismatch:
+            differences = torch.cat(mismatch)
+            values["logprobs/engine_vs_trainer_mean_abs"] = float(differences.mean())
+            values["logprobs/engine_vs_trainer_max_abs"] = float(differences.max())
+        return values
+
+    def _optimizer_step(self, micro_batches: list[list[Sample]], old_logprobs: list[torch.Tensor | None],
+                        normalizer: float, mismatch: list[torch.Tensor]) -> tuple[float, float, float]:
+        """One pass of gradient accumulation and one optimizer step; returns loss, gradient norm and
+        the largest |ratio - 1| on a trained token. The first pass (weights not yet stepped: the policy
+        that sampled) fills `old_logprobs` with the engine's log-probabilities where the backend gave
+        them, else the trainer's own, and records their difference in `mismatch`."""
+        cfg, model = self.config.train, self.runtime.model
+        loss_function = LOSSES.get(self.loss_name)
+        model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        total_loss, ratio_deviation = 0.0, 0.0
+        for index, micro in enumerate(micro_batches):
+            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                            [s.train_start for s in micro], self.runtime.pad_id)
+            logprobs = response_logprobs(model, batch)
+            mask = batch.loss_mask.to(logprobs.device)
+            if old_logprobs[index] is None:
+                old_logprobs[index] = logprobs.detach().clone()
+                engine = _engine_logprobs(micro, logprobs.shape)
+                if engine is not None:
+                    engine, trained = engine.to(logprobs.device), mask.bool()
+                    mismatch.append((engine - old_logprobs[index])[trained].abs().cpu())
+                    old_logprobs[index] = torch.where(trained, engine, old_logprobs[index])
+            reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
+            inputs = LossInputs(
+                logprobs=logprobs, old_logprobs=old_logprobs[index],
+                advantages=torch.tensor([s.advantage for s in micro], device=logprobs.device),
+                mask=mask, ref_logprobs=reference_logprobs, normalizer=normalizer)
+            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef)
+            loss.backward()
+            total_loss += loss.item()
+            with torch.no_grad():
+                deviation = ((logprobs - old_logprobs[index]).exp() - 1).abs() * mask
+                ratio_deviation = max(ratio_deviation, float(deviation.max()))
         grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip)
         self.optimizer.step()
-        return {"update/loss": total_loss, "update/grad_norm": float(grad_norm), "update/skipped": 0.0,
-                "update/trained_tokens": float(n_tokens), "update/active_sequences": float(len(active))}
+        return total_loss, float(grad_norm), ratio_deviation
 
     @torch.no_grad()
     def _reference_logprobs(self, batch) -> torch.Tensor:
@@ -216,6 +258,9 @@ class Trainer:
         values = dict(result.stats)
         values.update(self.update(trained))
         values["time/update"] = time.perf_counter() - update_started
+        # An engine with its own copy of the weights (vLLM) gets the new ones now (timed there).
+        self.runtime.backend.sync_weights()
+        values.update(self.runtime.backend.take_stats())
         values["time/step"] = time.perf_counter() - started
         generated = values["tokens/fresh"] + values["tokens/reset"] + values["tokens/localization"]
         rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
@@ -234,3 +279,17 @@ class Trainer:
                 "final_accuracy": evals[-1][1] if evals else None,
                 "steps": self.config.train.steps,
                 "peak_rss_gb": peak_memory_gb()}
+
+
+def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:
+    """The sampling engine's log-probabilities of the trained tokens, [B, R] as `collate` aligns them;
+    None when a sample has none (a backend that does not report them)."""
+    if any(s.logprobs is None or len(s.logprobs) != len(s.response_ids) for s in micro):
+        return None
+    values = torch.zeros(shape, dtype=torch.float32)
+    for row, sample in enumerate(micro):
+        trained = sample.logprobs[sample.train_start:]
+        if any(value != value for value in trained):  # NaN: a prefix whose log-probabilities are unknown
+            return None
+        values[row, :len(trained)] = torch.tensor(trained, dtype=torch.float32)
+    return values

@@ -14,7 +14,22 @@ import torch
 from resetrl.generation.base import GeneratedChain, GenerationBackend
 from resetrl.models.tiny import build_tiny
 from resetrl.tasks import create_task
-from resetrl.thoughts import format_chain
+from resetrl.thoughts import BOXED, THOUGHT_END, format_chain
+
+
+def chaotic_tiny(seed: int = 2, std: float = 0.3, thought_scale: float = 3.0, boxed_scale: float = 2.0):
+    """The tiny model with large random weights and loud delimiter embeddings: greedy chains that
+    close thoughts, box answers and hit every cap, instead of one token repeated."""
+    model, tokenizer = build_tiny()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            if parameter.dim() == 2:
+                parameter.normal_(0, std)
+        embeddings = model.get_input_embeddings().weight
+        for text, scale in ((THOUGHT_END, thought_scale), (BOXED, boxed_scale)):
+            embeddings[tokenizer(text, add_special_tokens=False).input_ids] *= scale
+    return model.eval(), tokenizer
 
 
 @pytest.fixture(scope="session")

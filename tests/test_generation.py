@@ -13,21 +13,12 @@ from resetrl.models.tiny import build_tiny
 from resetrl.tasks import create_task
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits, question_block, thought_spans
 
+from tests.conftest import chaotic_tiny
+
 
 @pytest.fixture(scope="module")
 def chaotic():
-    """The tiny model with large random weights and loud delimiter embeddings: greedy chains that
-    close thoughts, box answers and hit every cap, instead of one token repeated."""
-    model, tokenizer = build_tiny()
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            if parameter.dim() == 2:
-                parameter.normal_(0, 0.3)
-        embeddings = model.get_input_embeddings().weight
-        for text, scale in ((THOUGHT_END, 2.5), (BOXED, 1.6)):
-            embeddings[tokenizer(text, add_special_tokens=False).input_ids] *= scale
-    return model.eval(), tokenizer
+    return chaotic_tiny()
 
 
 def prompts(tokenizer, n=4):

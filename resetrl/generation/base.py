@@ -1,7 +1,9 @@
 """The generation backend interface: sampling chains (fresh or from a reset prefix) and free text.
 
 A backend gets token ids and returns token ids, so a reset prefix is re-entered exactly as the parent
-generated it. The HF transformers backend is in `hf.py`; a vLLM backend plugs in beside it.
+generated it, with the log-probability of every sampled token (the loss's `old_logprobs`). The HF
+transformers backend is in `hf.py`, the vLLM one in `vllm.py`; `resetrl.chains.sample_chains` is the
+one entry point that turns their output into scored samples.
 """
 
 from __future__ import annotations
@@ -36,9 +38,19 @@ class ChainRequest:
 class GeneratedChain:
     ids: list[int]  # new tokens only, stop token excluded when it is end-of-sequence
     stop_reason: str  # answer | max_thoughts | thought_cap | max_tokens | eos
+    logprobs: list[float] | None = None  # log pi(token) at temperature 1 under the sampling weights
 
 
 class GenerationBackend:
+    """Samples from the model it was built with. A backend that holds its own copy of the weights
+    (vLLM) follows the model: `sync_weights` pushes them after an update, and a call made with stale
+    weights pushes them first."""
+
+    @classmethod
+    def from_config(cls, model, tokenizer, config) -> "GenerationBackend":
+        """The backend for `config` (a `GenerationConfig`)."""
+        raise NotImplementedError
+
     def generate_chains(
         self, requests: list[ChainRequest], sampling: SamplingParams, limits: ChainLimits
     ) -> list[list[GeneratedChain]]:
@@ -50,6 +62,13 @@ class GenerationBackend:
     ) -> list[list[int]]:
         """Free-form completions (localization, verification), ended by end-of-sequence or the cap."""
         raise NotImplementedError
+
+    def sync_weights(self) -> None:
+        """Make the next call sample from the model's current weights (a no-op when it shares them)."""
+
+    def take_stats(self) -> dict[str, float]:
+        """Counters since the last call (e.g. `tokens/discarded`, `time/weight_sync`), then reset."""
+        return {}
 
 
 BACKENDS: Registry[type] = Registry("generation backend")

@@ -1,6 +1,6 @@
 """Generation with Hugging Face transformers models, on CPU or GPU.
 
-Two modes (`rollout.generation_mode`):
+Two modes (`generation.mode`):
 - `chain` (default): a whole chain in one batched call; every row is stopped by its own thought-format
   rules (RowStopper): answer, thought count, per-thought cap, total cap, end-of-sequence.
 - `thought`: one batched call per thought, every row stopped at `</thought>` (the reference code's
@@ -44,6 +44,7 @@ class RowStopper(StoppingCriteria):
         self.decode, self.eos_ids, self.max_new, self.limits = decode, eos_ids, max_new, limits
         self.stop_at_thought_end = stop_at_thought_end
         self.generated: list[list[int]] = [[] for _ in max_new]
+        self.logprobs: list[list[float]] = [[] for _ in max_new]  # of generated tokens, when pushed with them
         self.reasons: list[str | None] = [None] * len(max_new)
         self.thought_start = [0] * len(max_new)
         self.thoughts = list(prefix_thoughts)
@@ -56,11 +57,19 @@ class RowStopper(StoppingCriteria):
             self.push(row, token)
         return torch.tensor([reason is not None for reason in self.reasons], device=input_ids.device)
 
-    def push(self, row: int, token: int) -> str | None:
+    def push(self, row: int, token: int, logprob: float | None = None) -> str | None:
         """Record the row's next token; the row's stop reason once it has one (None: keep going)."""
         if self.reasons[row] is None:
+            kept = len(self.generated[row])
             self.reasons[row] = self._step(row, token)
+            if logprob is not None and len(self.generated[row]) > kept:
+                self.logprobs[row].append(logprob)
         return self.reasons[row]
+
+    def row_logprobs(self, row: int) -> list[float] | None:
+        """The row's token log-probabilities, or None when they were not recorded for every token."""
+        values = self.logprobs[row]
+        return values if len(values) == len(self.generated[row]) else None
 
     def _step(self, row: int, token: int) -> str | None:
         if token in self.eos_ids:
@@ -121,6 +130,11 @@ class HFBackend(GenerationBackend):
         self.batches = 0  # batched generation runs (a call makes one per `batch_size` rows, per thought round)
         self.encoded_tokens = 0  # context tokens run through the model (not reused, not duplicated)
 
+    @classmethod
+    def from_config(cls, model, tokenizer, config) -> "HFBackend":
+        return cls(model, tokenizer, batch_size=config.batch_size, mode=config.mode,
+                   prefix_cache_mb=config.prefix_cache_mb)
+
     # -- the interface --------------------------------------------------------------------------
     def generate_chains(self, requests: list[ChainRequest], sampling: SamplingParams,
                         limits: ChainLimits) -> list[list[GeneratedChain]]:
@@ -132,7 +146,7 @@ class HFBackend(GenerationBackend):
             outputs = self._by_thought(work, sampling, limits)
         else:
             outputs = self._run(work, sampling, limits)
-        return [[GeneratedChain(ids=ids, stop_reason=reason) for ids, reason in rows] for rows in outputs]
+        return [[GeneratedChain(ids, reason, logprobs) for ids, reason, logprobs in rows] for rows in outputs]
 
     def generate_text(self, prompts: list[list[int]], sampling: SamplingParams,
                       max_new_tokens: int) -> list[list[int]]:
@@ -150,7 +164,7 @@ class HFBackend(GenerationBackend):
     def _by_thought(self, work: list[_Work], sampling: SamplingParams,
                     limits: ChainLimits) -> list[list[tuple[list[int], str]]]:
         """One call per thought: every open chain samples its next thought, stopped at `</thought>`."""
-        chains = [[([], None) for _ in range(item.n)] for item in work]  # (ids so far, final reason)
+        chains = [[([], None, []) for _ in range(item.n)] for item in work]  # (ids, final reason, logprobs)
         thoughts = [[item.prior_thoughts] * item.n for item in work]
         # First round: the chains of a context still share it, so it is encoded once for all of them.
         round_work = list(work)
@@ -163,19 +177,21 @@ class HFBackend(GenerationBackend):
             kept_keys = added
             next_work, next_owners = [], []
             for rows, row_owners in zip(outputs, owners):
-                for (ids, reason), (index, copy) in zip(rows, row_owners):
+                for (ids, reason, logprobs), (index, copy) in zip(rows, row_owners):
                     so_far = chains[index][copy][0] + ids
+                    previous = chains[index][copy][2]
+                    logprobs_so_far = None if previous is None or logprobs is None else previous + logprobs
                     if reason == "thought":
                         thoughts[index][copy] += 1
-                        chains[index][copy] = (so_far, None)
+                        chains[index][copy] = (so_far, None, logprobs_so_far)
                         cap = work[index].cap - len(so_far)
                         next_work.append(_Work(work[index].context + so_far, 1, cap, thoughts[index][copy]))
                         next_owners.append([(index, copy)])
                     else:
-                        chains[index][copy] = (so_far, reason)
+                        chains[index][copy] = (so_far, reason, logprobs_so_far)
             round_work, owners = next_work, next_owners
         self._forget(kept_keys)
-        return [[(ids, reason) for ids, reason in rows] for rows in chains]
+        return chains
 
     def _forget(self, keys: list[tuple[int, ...]]) -> None:
         for key in keys:
@@ -186,8 +202,8 @@ class HFBackend(GenerationBackend):
     @torch.no_grad()
     def _run(self, work: list[_Work], sampling: SamplingParams, limits: ChainLimits | None,
              stop_at_thought_end: bool = False,
-             remember_continuing: list | None = None) -> list[list[tuple[list[int], str]]]:
-        """For each work item, its n (new token ids, stop reason). Rows are sorted by context length
+             remember_continuing: list | None = None) -> list[list[tuple[list[int], str, list[float] | None]]]:
+        """For each work item, its n (new token ids, stop reason, token log-probabilities). Rows are sorted by context length
         (less padding) and cut into batches of `batch_size` rows; a context split over two batches is
         encoded again in the second (from the PrefixStore when it is on)."""
         # Equal contexts end up side by side, so they are encoded once even across work items.
@@ -216,7 +232,7 @@ class HFBackend(GenerationBackend):
             self.batches += 1
             for position, (index, copy) in enumerate(chunk):
                 ids = stopper.generated[position]
-                outputs[index][copy] = (ids, stopper.reasons[position] or "max_tokens")
+                outputs[index][copy] = (ids, stopper.reasons[position] or "max_tokens", stopper.row_logprobs(position))
                 self.tokens_generated += len(ids)
         self.model.train(was_training)
         return outputs
@@ -237,11 +253,14 @@ class HFBackend(GenerationBackend):
         finished = 0
         for _ in range(max_new):
             tokens = sample_next_tokens(logits, sampling)
+            # log pi(token) at temperature 1, as the trainer computes it: the loss's old_logprobs.
+            scores = logits.float()
+            logprobs = (scores.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(scores, dim=-1)).tolist()
             for batch_row, token in enumerate(tokens.tolist()):
                 row = live[batch_row]
                 if row is None:
                     continue
-                reason = stopper.push(row, token)
+                reason = stopper.push(row, token, logprobs[batch_row])
                 if reason is None:
                     continue
                 if reason == "thought" and remember_continuing is not None and self.store is not None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.generation.base import GenerationBackend, SamplingParams
+from resetrl.groups import Sample
 from resetrl.resets import chat_prompt_ids
-from resetrl.rollout import Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
 
@@ -118,44 +119,37 @@ class ChainEngine:
 
     # -- structured (thought) chains ------------------------------------------------------------
 
-    def structured_attempt(self, problem: Problem, prompt_ids: list[int], response_ids: list[int],
-                           stop_reason: str, new_tokens: int, resumed_from: int | None = None,
-                           prefix_tokens: int = 0) -> Attempt:
-        sample = self.scorer.sample(problem, prompt_ids, response_ids, "ics", stop_reason, new_tokens)
-        return Attempt(prompt_ids, response_ids, self.decode(response_ids), sample.thoughts, sample.answer,
-                       sample.reward, self.task.first_error(problem, sample.thoughts), stop_reason, new_tokens,
-                       structured=True, spans=sample.spans, resumed_from=resumed_from,
-                       prefix_tokens=prefix_tokens)
+    def structured_attempt(self, problem: Problem, sample: Sample, resumed_from: int | None = None) -> Attempt:
+        """An Attempt from a sample scored by the trainer's `Scorer` (thoughts, spans and answer as in training)."""
+        prefix_tokens = sample.train_start
+        return Attempt(sample.prompt_ids, sample.response_ids, self.decode(sample.response_ids), sample.thoughts,
+                       sample.answer, sample.reward, self.task.first_error(problem, sample.thoughts),
+                       sample.stop_reason, sample.new_tokens, structured=True, spans=sample.spans,
+                       resumed_from=resumed_from, prefix_tokens=prefix_tokens)
 
     def sample_chains(self, problems: list[Problem], prompts: list[list[int]], n: int,
                       sampling: SamplingParams) -> list[list[Attempt]]:
         """n fresh thought chains per problem after its prompt, in one batched call."""
-        outputs = self.backend.generate_chains([ChainRequest(p, n) for p in prompts], sampling, self.limits)
+        jobs = [ChainJob(problem, prompt, n) for problem, prompt in zip(problems, prompts)]
         attempts = []
-        for problem, prompt, chains in zip(problems, prompts, outputs):
-            self.tokens["chains"] += sum(len(c.ids) for c in chains)
-            attempts.append([self.structured_attempt(problem, prompt, c.ids, c.stop_reason, len(c.ids),
-                                                     resumed_from=None) for c in chains])
+        for problem, samples in zip(problems, sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
+            self.tokens["chains"] += sum(s.new_tokens for s in samples)
+            attempts.append([self.structured_attempt(problem, s) for s in samples])
         return attempts
 
     def resume_chains(self, problems: list[Problem], parents: list[Attempt], reset_steps: list[int],
                       sampling: SamplingParams) -> list[Attempt]:
         """Keep thoughts 1..e-1 of each parent and resample the rest (method.md section 5: `prefix(chain,
         e-1) + generate(q, prefix)`); the prefix is re-entered as the parent's own tokens."""
-        requests, prefixes = [], []
         reset_steps = [clamp_step(step, len(parent.spans)) for parent, step in zip(parents, reset_steps)]
-        for parent, step in zip(parents, reset_steps):
-            prefix = parent.response_ids[:reset_prefix_end(parent.spans, step)]
-            prefixes.append(prefix)
-            requests.append(ChainRequest(parent.prompt_ids + prefix, 1, prefix_thoughts=step - 1,
-                                         prefix_tokens=len(prefix)))
-        outputs = self.backend.generate_chains(requests, sampling, self.limits)
+        jobs = [ChainJob(problem, parent.prompt_ids, 1,
+                         prefix_ids=parent.response_ids[:reset_prefix_end(parent.spans, step)], prefix_thoughts=step - 1)
+                for problem, parent, step in zip(problems, parents, reset_steps)]
         attempts = []
-        for problem, parent, step, prefix, (chain,) in zip(problems, parents, reset_steps, prefixes, outputs):
-            self.tokens["chains"] += len(chain.ids)
-            attempts.append(self.structured_attempt(problem, parent.prompt_ids, prefix + chain.ids,
-                                                    chain.stop_reason, len(chain.ids), resumed_from=step,
-                                                    prefix_tokens=len(prefix)))
+        for problem, step, (sample,) in zip(problems, reset_steps,
+                                            sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
+            self.tokens["chains"] += sample.new_tokens
+            attempts.append(self.structured_attempt(problem, sample, resumed_from=step))
         return attempts
 
     # -- free text (localization, verification, quotes) -----------------------------------------

@@ -18,10 +18,10 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.localization import localization_prompt
 from resetrl.resets import chat_prompt_ids
-from resetrl.rollout import Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import BOXED, ChainLimits, format_chain
 
@@ -77,11 +77,10 @@ def sample_own_failures(backend: GenerationBackend, tokenizer, task: Task, promp
     failures, total = [], 0
     for start in tqdm(range(0, len(problems), chunk), desc="own chains", unit="chunk"):
         batch = problems[start:start + chunk]
-        requests = [ChainRequest(prompt_ids(p), samples_per_problem) for p in batch]
-        for problem, chains in zip(batch, backend.generate_chains(requests, sampling, limits)):
-            for chain in chains:
+        jobs = [ChainJob(p, prompt_ids(p), samples_per_problem) for p in batch]
+        for problem, samples in zip(batch, sample_chains(backend, scorer, jobs, sampling, limits)):
+            for sample in samples:
                 total += 1
-                sample = scorer.sample(problem, [], chain.ids, "fresh", chain.stop_reason, len(chain.ids))
                 if sample.reward >= 1.0 or not sample.thoughts:
                     continue
                 first_error = task.first_error(problem, sample.thoughts)

@@ -13,10 +13,9 @@ from __future__ import annotations
 import random
 from collections import Counter
 
+from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.evaluation import evaluate
-from resetrl.generation.base import ChainRequest
 from resetrl.resets import ResetContext, SelfLocalizedReset
-from resetrl.rollout import Scorer
 from resetrl.runtime import Runtime
 
 
@@ -35,12 +34,10 @@ def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, see
     config = runtime.config
     greedy, _ = evaluate(runtime, problems)
     scorer = Scorer(runtime.tokenizer, runtime.task)
-    requests = [ChainRequest(runtime.prompt_ids(p), samples_per_problem) for p in problems]
-    outputs = runtime.backend.generate_chains(requests, runtime.sampling, runtime.limits)
+    jobs = [ChainJob(p, runtime.prompt_ids(p), samples_per_problem) for p in problems]
     sampled, parents = [], []
-    for problem, request, chains in zip(problems, requests, outputs):
-        for chain in chains:
-            sample = scorer.sample(problem, request.context_ids, chain.ids, "fresh", chain.stop_reason, len(chain.ids))
+    for problem, samples in zip(problems, sample_chains(runtime.backend, scorer, jobs, runtime.sampling, runtime.limits)):
+        for sample in samples:
             sampled.append(sample.reward)
             if sample.reward < 1.0 and sample.thoughts:
                 sample.first_error = runtime.task.first_error(problem, sample.thoughts)

@@ -29,8 +29,8 @@ def build_tiny(seed: int = 0, hidden_size: int = 64, layers: int = 2, vocab_size
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
         num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=2,  # head size 32: the smallest vLLM's CPU attention kernels accept
+        num_key_value_heads=1,
         max_position_embeddings=4096,
         pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id,

@@ -1,0 +1,80 @@
+"""Sampling and scoring chains: the one entry point every sampler of the project goes through.
+
+Training rollouts (fresh chains and reset continuations), evaluation, Thought-ICS, the micro
+testbed's data and its measurements all ask `sample_chains` for scored `Sample`s, so a generation
+backend added once (HF, vLLM) serves all of them, and a chain is read (thoughts, spans, answer,
+reward, engine log-probabilities) the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
+from resetrl.groups import Sample
+from resetrl.tasks.base import Problem, Task
+from resetrl.thoughts import ChainLimits, extract_boxed, split_thoughts, thought_spans
+
+
+class Scorer:
+    """Turns generated ids into a scored Sample: thoughts, spans, answer, reward."""
+
+    def __init__(self, tokenizer, task: Task):
+        self.tokenizer, self.task = tokenizer, task
+        self.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
+
+    def sample(self, problem: Problem, prompt_ids: list[int], response_ids: list[int], kind: str,
+               stop_reason: str, new_tokens: int, train_start: int = 0) -> Sample:
+        text = self.decode(response_ids)
+        answer = extract_boxed(text)
+        return Sample(
+            problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
+            train_start=train_start, spans=thought_spans(response_ids, self.decode),
+            thoughts=split_thoughts(text), answer=answer, reward=self.task.score(answer, problem),
+            stop_reason=stop_reason, new_tokens=new_tokens,
+        )
+
+
+@dataclass
+class ChainJob:
+    """`n` chains for `problem` after its prompt, continuing `prefix_ids` (the first `prefix_thoughts`
+    thoughts of a parent, its exact tokens) when resuming from a reset point."""
+
+    problem: Problem
+    prompt_ids: list[int]
+    n: int
+    prefix_ids: list[int] = field(default_factory=list)
+    prefix_thoughts: int = 0
+    prefix_logprobs: list[float] | None = None  # the parent's, for a prefix that is trained on
+
+    def request(self) -> ChainRequest:
+        return ChainRequest(self.prompt_ids + self.prefix_ids, self.n, prefix_thoughts=self.prefix_thoughts,
+                            prefix_tokens=len(self.prefix_ids))
+
+
+def sample_chains(backend: GenerationBackend, scorer: Scorer, jobs: list[ChainJob], sampling: SamplingParams,
+                  limits: ChainLimits, kind: str = "fresh", train_prefix: bool = False) -> list[list[Sample]]:
+    """Each job's n scored samples, from one batched backend call. A resumed sample's response is
+    prefix + new tokens; it is trained from the suffix start unless `train_prefix`."""
+    outputs = backend.generate_chains([job.request() for job in jobs], sampling, limits) if jobs else []
+    samples = []
+    for job, chains in zip(jobs, outputs):
+        row = []
+        for chain in chains:
+            sample = scorer.sample(job.problem, job.prompt_ids, job.prefix_ids + chain.ids, kind, chain.stop_reason,
+                                   len(chain.ids), train_start=0 if train_prefix else len(job.prefix_ids))
+            sample.logprobs = _joined_logprobs(job, chain.logprobs)
+            row.append(sample)
+        samples.append(row)
+    return samples
+
+
+def _joined_logprobs(job: ChainJob, new: list[float] | None) -> list[float] | None:
+    """Log-probabilities of the whole response (prefix + new tokens); the prefix's are only known when
+    the parent's were passed (a prefix that is not trained on needs none: NaN placeholders)."""
+    if new is None:
+        return None
+    if not job.prefix_ids:
+        return list(new)
+    prefix = job.prefix_logprobs if job.prefix_logprobs is not None else [float("nan")] * len(job.prefix_ids)
+    return list(prefix) + list(new)

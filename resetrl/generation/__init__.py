@@ -1,0 +1,10 @@
+"""Generation backends: `hf` (the project's transformers engine) and `vllm`, one registry."""
+
+from resetrl.generation.base import BACKENDS, GenerationBackend
+from resetrl.generation import hf  # noqa: F401  (registers "hf")
+from resetrl.generation import vllm  # noqa: F401  (registers "vllm"; imports vLLM only when used)
+
+
+def build_backend(model, tokenizer, config) -> GenerationBackend:
+    """The backend named by `config.backend` (a `GenerationConfig`), sampling from `model`."""
+    return BACKENDS.get(config.backend).from_config(model, tokenizer, config)

