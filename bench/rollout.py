@@ -8,9 +8,10 @@ Throughput = new tokens / wall time, prompt encoding included.
 Ceiling: the fp32 matmul rate measured in this run (1024x1024, median, measured before every
 generation run) divided by 2 x parameters FLOPs per new token. Variants, alternated in one process:
   before: transformers `generate`, every row carries its own copy of the prompt, full-vocab top-p;
-  after:  the cached engine (prompt encoded once per prompt, preallocated KV, finished rows leave).
+  after:  the cached engine (prompt encoded once per prompt, preallocated KV, finished rows leave);
+  vllm:   the vLLM backend (eager mode, prefix caching; left out when vLLM is not installed).
 
-    python bench/rollout.py [--tokens 128] [--repeats 1] [--batches 1,8,32,64]
+    python bench/rollout.py [--tokens 128] [--repeats 1] [--batches 1,8,32,64] [--engines before,after,vllm]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--batches", default="1,8,32,64")
     parser.add_argument("--per-prompt", type=int, default=8, help="chains per prompt")
+    parser.add_argument("--engines", default="before,after,vllm", help="variants to run, comma-separated")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -40,9 +42,13 @@ def main() -> None:
     kv_bytes_per_token = 2 * config.num_hidden_layers * config.num_key_value_heads * config.head_dim * 4
     prompts = common.task_prompts(tokenizer, 8)
     sampling = SamplingParams(temperature=0.7, top_p=0.95)
-    engines = {"before": common.backend(model, tokenizer, "generate"),
-               "after": common.backend(model, tokenizer, "cached")}
-    engines["after"].generate_text([prompts[0][:8]], sampling, 4)  # warm-up
+    wanted = args.engines.split(",")
+    engines = {name: backend for name, backend in (
+        ("before", common.backend(model, tokenizer, "generate") if "before" in wanted else None),
+        ("after", common.backend(model, tokenizer, "cached") if "after" in wanted else None),
+        ("vllm", common.vllm_backend(model, tokenizer) if "vllm" in wanted else None)) if backend is not None}
+    for backend in engines.values():
+        backend.generate_text([prompts[0][:8]], sampling, 4)  # warm-up
 
     print(f"smollm2-135m: {parameters / 1e6:.1f}M parameters, {flops_per_token / 1e9:.3f} GFLOP per token, "
           f"{weight_bytes / 1e6:.0f} MB of fp32 weights read per decoding step; prompts of "
@@ -76,27 +82,32 @@ def main() -> None:
         return common.median(rates[(name, batch, clock)])
 
     def ceiling(batch, clock):
-        return common.median(rates[("before", batch, f"ceiling {clock}")] + rates[("after", batch, f"ceiling {clock}")])
+        return common.median([value for name in engines for value in rates[(name, batch, f"ceiling {clock}")]])
 
     batches = sorted({batch for _, batch, _ in rates})
     for clock in ("wall", "cpu"):
         title = "wall clock" if clock == "wall" else "CPU time per thread (as on dedicated cores)"
-        print(f"\n{title}\nbatch | before tok/s | after tok/s | after/before | FLOP ceiling tok/s | after/ceiling")
+        print(f"\n{title}\nbatch | " + " | ".join(f"{name} tok/s" for name in engines)
+              + " | FLOP ceiling tok/s | " + " | ".join(f"{name}/ceiling" for name in engines))
         for batch in batches:
-            before, after = rate("before", batch, clock), rate("after", batch, clock)
             bound = ceiling(batch, clock)
-            print(f"{batch:5d} | {before:12.1f} | {after:11.1f} | {after / before:12.2f} | {bound:18.0f} | "
-                  f"{after / bound:13.1%}")
+            print(f"{batch:5d} | " + " | ".join(f"{rate(name, batch, clock):8.1f}" for name in engines)
+                  + f" | {bound:8.0f} | " + " | ".join(f"{rate(name, batch, clock) / bound:8.1%}" for name in engines))
+    if "vllm" in engines and "after" in engines:
+        print("\nvllm / HF cached engine, wall clock: "
+              + ", ".join(f"batch {b}: {rate('vllm', b, 'wall') / rate('after', b, 'wall'):.2f}x" for b in batches))
     print("\nbound if only memory traffic counted (weights + KV read once per step at the measured read "
           "bandwidth, wall clock):")
     for batch in batches:
-        bound = common.median(rates[("after", batch, "bandwidth bound")])
-        print(f"  batch {batch:2d}: {bound:6.1f} tokens/s; after = {rate('after', batch, 'wall') / bound:.0%} of it")
+        bound = common.median(rates[(next(iter(engines)), batch, "bandwidth bound")])
+        print(f"  batch {batch:2d}: {bound:6.1f} tokens/s; " + ", ".join(
+            f"{name} = {rate(name, batch, 'wall') / bound:.0%} of it" for name in engines))
     top = 32 if 32 in batches else batches[-1]  # the target is stated at batch 32
-    wall_share = rate("after", top, "wall") / ceiling(top, "wall")
-    cpu_share = rate("after", top, "cpu") / ceiling(top, "cpu")
-    print(f"\nbatch {top} generation at {wall_share:.1%} (wall clock) / {cpu_share:.1%} (CPU time) of the matmul "
-          f"ceiling (target >= 50%)")
+    for name in engines:
+        wall_share = rate(name, top, "wall") / ceiling(top, "wall")
+        cpu_share = rate(name, top, "cpu") / ceiling(top, "cpu")
+        print(f"batch {top} generation, {name}: {wall_share:.1%} (wall clock) / {cpu_share:.1%} (CPU time) of the "
+              f"matmul ceiling (target >= 50%)")
 
 
 if __name__ == "__main__":

@@ -17,7 +17,10 @@ pays the one-time costs; on this shared 2-core machine one step per process keep
   2. SRPO 1x4 (per prompt: 5 fresh chains, 4 trained + 1 parent, self-localization, 4 continuations
      from the reset prefix; 8 trained rollouts) vs TRL's GRPO with 8 generations per prompt.
 
-    python bench/vs_trl.py [--repeats 2] [--tokens 64] [--steps 1] [--comparisons grpo,srpo] [--before]
+With `--vllm`, resetrl also runs with its vLLM backend (the same fixed-length rows; its weights pushed
+after the update, inside the timed step).
+
+    python bench/vs_trl.py [--repeats 2] [--tokens 64] [--steps 1] [--comparisons grpo,srpo] [--before] [--vllm]
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def trl_step(generations: int, tokens: int, steps: int) -> dict:
     return {"seconds": timer.seconds, "completions": PROMPTS * generations}
 
 
-def resetrl_step(method: str, generations: int, tokens: int, steps: int, before: bool = False) -> dict:
+def resetrl_step(method: str, generations: int, tokens: int, steps: int, before: bool = False, vllm: bool = False) -> dict:
     import resetrl.trainer as trainer_module
     from resetrl.config import load_config
     from resetrl.runtime import build_runtime
@@ -101,6 +104,8 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
     runtime = build_runtime(config)
     if before:
         common.backend_and_logprobs_before(runtime, trainer_module)
+    elif vllm:
+        runtime.backend = common.fixed_length_vllm(runtime.model, runtime.tokenizer)
     else:
         runtime.backend = common.FixedLengthBackend(runtime.model, runtime.tokenizer,
                                                     prefix_cache_mb=config.generation.prefix_cache_mb)
@@ -109,7 +114,7 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)
         trainer.scorer = common.DigitShareScorer(runtime.tokenizer, runtime.task)
         for step in range(1, steps + 1):
-            calls, batches = runtime.backend.calls, runtime.backend.batches
+            calls, batches = runtime.backend.calls, getattr(runtime.backend, "batches", 0)
             started = time.perf_counter()
             values = trainer.train_step(step)
             seconds.append(time.perf_counter() - started)
@@ -117,7 +122,9 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
         "time/fresh", "time/localize", "time/reset", "time/update", "tokens/fresh", "tokens/reset",
         "tokens/localization", "update/active_sequences")}
     details["generate_calls"] = runtime.backend.calls - calls
-    details["generate_batches"] = runtime.backend.batches - batches
+    details["generate_batches"] = getattr(runtime.backend, "batches", 0) - batches
+    if vllm:
+        details["time/weight_sync"] = round(values.get("time/weight_sync", 0.0), 2)
     return {"seconds": seconds, "details": details}
 
 
@@ -137,19 +144,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1, help="steps per process; the last one is timed")
     parser.add_argument("--comparisons", default="grpo,srpo")
     parser.add_argument("--before", action="store_true", help="also run resetrl as at commit 995c2d0")
+    parser.add_argument("--vllm", action="store_true", help="also run resetrl with its vLLM backend")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, method, generations = args.child[0], args.child[1], int(args.child[2])
         record = (trl_step(generations, args.tokens, args.steps) if kind == "trl"
-                  else resetrl_step(method, generations, args.tokens, args.steps, before=kind == "before"))
+                  else resetrl_step(method, generations, args.tokens, args.steps, before=kind == "before",
+                                    vllm=kind == "vllm"))
         print(json.dumps(record))
         return
 
     known = {"grpo": ("GRPO 4x4", ("grpo", "4"), ("grpo", "4")),
              "srpo": ("SRPO 1x4 vs GRPO 4x8", ("grpo", "8"), ("srpo", "8"))}
     comparisons = [known[name] for name in args.comparisons.split(",")]
-    sides = ["trl", "resetrl"] + (["before"] if args.before else [])
+    sides = ["trl", "resetrl"] + (["before"] if args.before else []) + (["vllm"] if args.vllm else [])
     flags = ["--tokens", str(args.tokens), "--steps", str(args.steps)]
     results: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.repeats):
@@ -169,11 +178,17 @@ def main() -> None:
         if args.before:
             before = common.median(times["before"])
             line += f" | {before:21.1f} | {trl / before:11.2f}x"
+        if args.vllm:
+            on_vllm = common.median(times["vllm"])
+            line += f" | vllm {on_vllm:.1f} s/step | TRL / vllm {trl / on_vllm:.2f}x"
         print(line)
     name = comparisons[0][0]
     times = results[name]
     print(f"\n{name}: resetrl step is {common.median(times['trl']) / common.median(times['resetrl']):.2f}x faster "
           f"than TRL's (target >= 2x)")
+    if args.vllm:
+        print(f"{name}: resetrl on vLLM is {common.median(times['trl']) / common.median(times['vllm']):.2f}x faster "
+              f"than TRL's (target >= 4x)")
 
 
 if __name__ == "__main__":

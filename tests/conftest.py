@@ -47,8 +47,10 @@ class ScriptedBackend(GenerationBackend):
     step on. Continuations from a prefix keep the prefix and write the rest the same way.
     `localization_answers` are returned (cycled) for free-text calls."""
 
-    def __init__(self, tokenizer, problems, p_right=0.5, seed=0, localization_answers=("\\boxed{2}",)):
+    def __init__(self, tokenizer, problems, p_right=0.5, seed=0, localization_answers=("\\boxed{2}",),
+                 token_logprob=None):
         self.tokenizer, self.p_right = tokenizer, p_right
+        self.token_logprob = token_logprob  # reported for every token (as an engine would), or none
         self.task = create_task("arith_chain")
         torch.manual_seed(seed)
         self.localization_answers = list(localization_answers)
@@ -92,7 +94,8 @@ class ScriptedBackend(GenerationBackend):
             for _ in range(request.n):
                 ids = self.tokenizer(format_chain(self._chain(problem, request.prefix_thoughts)),
                                      add_special_tokens=False).input_ids
-                chains.append(GeneratedChain(ids=ids, stop_reason="answer"))
+                logprobs = None if self.token_logprob is None else [self.token_logprob] * len(ids)
+                chains.append(GeneratedChain(ids=ids, stop_reason="answer", logprobs=logprobs))
             results.append(chains)
         return results
 

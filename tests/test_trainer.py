@@ -13,12 +13,12 @@ from resetrl.trainer import Trainer
 from tests.conftest import ScriptedBackend
 
 
-def scripted_trainer(run_dir, method="srpo", steps=3, overrides=()):
+def scripted_trainer(run_dir, method="srpo", steps=3, overrides=(), token_logprob=None):
     config = load_config(preset="smoke", overrides=[f"method={method}", f"train.steps={steps}", "warmup.steps=0",
                                                     "task.options={steps: 3}", *overrides])
     runtime = build_runtime(config)
     problems = runtime.task.problems("train", config.task.train_size, 0) + runtime.task.problems("test", 4, 0)
-    runtime.backend = ScriptedBackend(runtime.tokenizer, problems, p_right=0.5)
+    runtime.backend = ScriptedBackend(runtime.tokenizer, problems, p_right=0.5, token_logprob=token_logprob)
     return Trainer(config, run_dir, runtime=runtime)
 
 
@@ -148,3 +148,37 @@ def test_paper_asymmetric_grpo_loss(tmp_path):
     assert trainer.loss_name == "clip" and trainer.aggregation == "token-mean"
     srpo = scripted_trainer(tmp_path / "s", method="srpo", steps=1, overrides=["train.grpo_loss=clip"])
     assert srpo.loss_name == "pg"
+
+
+def test_engine_logprobs_are_the_old_logprobs_and_updates_per_rollout(tmp_path):
+    """The sampling engine's log-probabilities reach the loss as old_logprobs (the ratio is not 1 when
+    they differ from the trainer's), their mismatch is logged, and later passes over the same rollout
+    move the ratio away from 1 (what clipping acts on)."""
+    clip = ["train.loss=clip", "train.lr=1e-2"]
+
+    def last_row(folder):
+        return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+
+    scripted_trainer(tmp_path / "own", steps=1, overrides=clip).run()
+    own = last_row(tmp_path / "own")
+    assert own["update/ratio_max_deviation"] == 0.0  # one pass, old = the trainer's own: ratio 1
+    assert "logprobs/engine_vs_trainer_mean_abs" not in own
+
+    scripted_trainer(tmp_path / "engine", steps=1, overrides=clip, token_logprob=-1.0).run()
+    engine = last_row(tmp_path / "engine")
+    assert engine["logprobs/engine_vs_trainer_mean_abs"] > 0.5  # the tiny model is far from log p = -1
+    assert engine["update/ratio_max_deviation"] > 0.1
+
+    scripted_trainer(tmp_path / "passes", steps=1, overrides=clip + ["train.updates_per_rollout=3"]).run()
+    passes = last_row(tmp_path / "passes")
+    assert passes["update/ratio_max_deviation"] > 0.0
+    assert passes["update/last_pass_loss"] != passes["update/loss"]
+
+
+def test_moved_generation_fields_name_their_new_home():
+    from resetrl.errors import ResetRLError
+
+    with pytest.raises(ResetRLError, match="rollout.batch_size -> generation.batch_size"):
+        load_config(preset="smoke", overrides=["rollout.batch_size=8"])
+    with pytest.raises(ResetRLError, match="unknown generation backend 'vlm'; known: hf, vllm"):
+        load_config(preset="smoke", overrides=["generation.backend=vlm"])

@@ -198,3 +198,17 @@ def test_a_training_run_on_vllm(tmp_path):
     assert updated, "some step should have trained tokens"
     assert all(row["logprobs/engine_vs_trainer_max_abs"] < TOLERANCE for row in updated)
     assert all("tokens/discarded" in row for row in steps)
+
+
+def test_commands_take_the_vllm_backend(tmp_path, capsys):
+    from resetrl.cli import main
+
+    vllm = ["--set", "generation.backend=vllm", "--set", "generation.vllm.kv_cache_gb=0.25",
+            "--set", "generation.vllm.max_model_len=1024"]
+    assert main(["eval", "--preset", "smoke", *vllm, "--out", str(tmp_path / "eval.json")]) == 0
+    assert json.loads((tmp_path / "eval.json").read_text())["eval/n"] == 4
+    assert main(["ics", "--preset", "smoke", *vllm, "--n", "2", "--max-iters", "1", "--out", str(tmp_path / "ics")]) == 0
+    assert main(["localize", "--preset", "smoke", *vllm, "--n", "2", "--samples", "1",
+                 "--out", str(tmp_path / "localize")]) == 0
+    assert main(["compare", "--preset", "smoke", *vllm, "--methods", "grpo,srpo", "--seeds", "1",
+                 "--out", str(tmp_path / "compare")]) == 0

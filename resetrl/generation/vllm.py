@@ -83,6 +83,7 @@ class VLLMBackend(GenerationBackend):
             raise ResetRLError(f"generation.vllm.weight_sync must be auto, full or lora, got {weight_sync!r}")
         vllm = import_vllm()
         self.model, self.tokenizer, self.mode = model, tokenizer, mode
+        self.ignore_eos = False  # benchmarks: every row runs to its token cap
         # auto: the full state dict, measured faster than an adapter on CPU (bench/weight_sync.py).
         self.weight_sync = "full" if weight_sync == "auto" or not has_lora(model) else weight_sync
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
@@ -198,7 +199,8 @@ class VLLMBackend(GenerationBackend):
         return self._vllm.SamplingParams(
             n=n, temperature=0.0 if greedy else sampling.temperature, top_p=1.0 if greedy else sampling.top_p,
             top_k=0 if greedy else sampling.top_k, seed=None if greedy else seed, max_tokens=max(1, max_tokens),
-            stop=stop, stop_token_ids=sorted(self.eos_ids), include_stop_str_in_output=True, logprobs=0,
+            stop=stop, stop_token_ids=[] if self.ignore_eos else sorted(self.eos_ids), ignore_eos=self.ignore_eos,
+            include_stop_str_in_output=True, logprobs=0,
             skip_special_tokens=False, detokenize=bool(stop))
 
     def _generate(self, prompts: list[list[int]], params: list) -> list:
