@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from resetrl.config import Config
-from resetrl.generation import build_backend
+from resetrl.generation import build_backend, resolve_backend_name
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
 from resetrl.tasks import Problem, Task, create_task
@@ -44,6 +44,9 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
+    if config.generation.backend == "auto":  # recorded resolved, so the run folder says which engine ran
+        config.generation.backend = resolve_backend_name("auto")
+        print(f"resetrl: generation.backend=auto -> {config.generation.backend}")
     backend = build_backend(model, tokenizer, config.generation)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,

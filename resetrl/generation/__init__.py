@@ -5,6 +5,13 @@ from resetrl.generation import hf  # noqa: F401  (registers "hf")
 from resetrl.generation import vllm  # noqa: F401  (registers "vllm"; imports vLLM only when used)
 
 
+def resolve_backend_name(name: str) -> str:
+    """`auto`: vllm where it is installed (measured faster, docs/vllm.md), else hf."""
+    if name != "auto":
+        return name
+    return "vllm" if vllm.vllm_available() else "hf"
+
+
 def build_backend(model, tokenizer, config) -> GenerationBackend:
     """The backend named by `config.backend` (a `GenerationConfig`), sampling from `model`."""
-    return BACKENDS.get(config.backend).from_config(model, tokenizer, config)
+    return BACKENDS.get(resolve_backend_name(config.backend)).from_config(model, tokenizer, config)

@@ -309,7 +309,7 @@ class VLLMBackend(GenerationBackend):
         texts = []
         for output in outputs:
             ids = list(output.outputs[0].token_ids)
-            if ids and ids[-1] in self.eos_ids:
+            if ids and ids[-1] in self.eos_ids and not self.ignore_eos:
                 ids = ids[:-1]
             self.tokens_generated += len(ids)
             texts.append(ids)
