@@ -72,6 +72,18 @@ def engine_lora_rank(rank: int) -> int:
                        "lower model.lora_rank or set generation.vllm.weight_sync=full")
 
 
+def engine_folder(model_bytes: int) -> Path:
+    """A fresh folder for the engine's weights and adapters: in RAM (/dev/shm) when it has room for
+    three copies, else on disk. Folders left by killed runs (their process gone) are removed first."""
+    shm = Path("/dev/shm")
+    for stale in shm.glob("resetrl-vllm-*") if shm.is_dir() else []:
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(stale, ignore_errors=True)
+    roomy = shm.is_dir() and shutil.disk_usage(shm).free > 3 * model_bytes
+    return Path(tempfile.mkdtemp(prefix=f"resetrl-vllm-{os.getpid()}-", dir=shm if roomy else None))
+
+
 @BACKENDS.register("vllm")
 class VLLMBackend(GenerationBackend):
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "chain", kv_cache_gb: float = 2.0,
@@ -89,7 +101,7 @@ class VLLMBackend(GenerationBackend):
         eos = model.generation_config.eos_token_id if model.generation_config is not None else None
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {token for token in eos + [tokenizer.eos_token_id] if token is not None}
-        self.folder = Path(tempfile.mkdtemp(prefix="resetrl-vllm-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+        self.folder = engine_folder(sum(p.numel() * p.element_size() for p in model.parameters()))
         atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
         self._save_engine_folder()
         config = base_model(model).config
