@@ -9,9 +9,8 @@ from resetrl.generation.base import ChainRequest, SamplingParams
 from resetrl.generation.hf import HFBackend, RowStopper
 from resetrl.generation.prefix_cache import PrefixStore
 from resetrl.generation.sampling import sample_next_tokens
-from resetrl.models.tiny import build_tiny
 from resetrl.tasks import create_task
-from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits, question_block, thought_spans
+from resetrl.thoughts import THOUGHT_END, ChainLimits, question_block, thought_spans
 
 from tests.conftest import chaotic_tiny
 

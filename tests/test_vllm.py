@@ -16,10 +16,9 @@ from resetrl.errors import ResetRLError
 from resetrl.generation.base import ChainRequest, SamplingParams
 from resetrl.generation.hf import HFBackend
 from resetrl.generation.vllm import vllm_available
-from resetrl.tasks import create_task
-from resetrl.thoughts import ChainLimits, question_block, thought_spans
 
 from tests.conftest import chaotic_tiny
+from tests.test_generation import LIMITS, prompts, requests_with_resets
 
 if not vllm_available():
     if os.environ.get("RESETRL_REQUIRE_VLLM") == "1":
@@ -29,25 +28,7 @@ if not vllm_available():
 
 from resetrl.generation.vllm import VLLMBackend  # noqa: E402
 
-LIMITS = ChainLimits(max_thoughts=5, max_thought_tokens=10, max_total_tokens=40)
 TOLERANCE = 1e-4
-
-
-def prompts(tokenizer, n=4):
-    task = create_task("arith_chain", steps=3)
-    return [tokenizer(question_block(p.question, None)).input_ids for p in task.problems("test", n, 0)]
-
-
-def fresh_and_reset_requests(tokenizer, backend):
-    fresh = [ChainRequest(p, 2) for p in prompts(tokenizer)]
-    resets = []
-    for request, (chain, *_) in zip(fresh, backend.generate_chains(fresh, SamplingParams(0.0), LIMITS)):
-        spans = thought_spans(chain.ids, tokenizer.decode)
-        if len(spans) >= 2:
-            prefix = chain.ids[:spans[0][1]]
-            resets.append(ChainRequest(request.context_ids + prefix, 3, prefix_thoughts=1, prefix_tokens=len(prefix)))
-    assert resets, "the chaotic model should write multi-thought chains"
-    return fresh + resets
 
 
 def assert_same_chains(expected, got):
@@ -68,7 +49,7 @@ def engines():
 @pytest.mark.parametrize("mode", ["chain", "thought"])
 def test_greedy_chains_equal_the_hf_backend(engines, mode):
     model, tokenizer, hf, vllm = engines
-    requests = fresh_and_reset_requests(tokenizer, hf)
+    requests = requests_with_resets(tokenizer, hf, LIMITS)
     expected = hf.generate_chains(requests, SamplingParams(0.0), LIMITS)
     assert {c.stop_reason for chains in expected for c in chains} >= {"answer", "max_thoughts", "thought_cap"}
     vllm.mode = mode
