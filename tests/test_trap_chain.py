@@ -108,8 +108,8 @@ def test_build_names_follow_the_preset():
     assert BuildPlan().name() == "micro" and BuildPlan(seed=2, localizer_noise=0.5).name() == "micro-noisy-0.5-seed2"
     assert BuildPlan(preset="trap").name() == "trap"
     assert BuildPlan(preset="trap", overrides=("task.options.slip_noise=0.15",)).name() == "trap-slip0.15"
-    assert BuildPlan(preset="trap", hidden_size=64, layers=2).name() == "trap-h64l2"
-    assert BuildPlan(preset="trap", solver_steps=100).name() == "trap-s100x20000"
+    assert BuildPlan(preset="trap", hidden_size=64, solver_steps=100).name() == "trap"  # sizes: in micro_build.json
+    assert BuildPlan(preset="trap", seed=1, overrides=("task.options.trap_wrong=0.5",)).name() == "trap-trapwrong0.5-seed1"
     config = micro_config(BuildPlan(preset="trap", overrides=("task.options.slip_noise=0.03",)))
     assert config.task.name == "trap_chain" and config.task.options["slip_noise"] == 0.03
     with pytest.raises(ResetRLError, match="needs an arith_chain or trap_chain preset"):

@@ -61,19 +61,14 @@ class BuildPlan:
     overrides: tuple[str, ...] = ()  # `--set` changes to the preset's config (e.g. task.options.slip_noise=0.15)
 
     def name(self) -> str:
-        """The variant's model name: the preset's name (`micro` for the micro preset), what differs
-        from the preset and the default plan as a tag, the localizer noise, the seed."""
+        """The variant's model name: the preset's name (`micro` for the micro preset), the `--set`
+        changes to the preset as a tag (`trap-slip0.15`), the localizer noise, the seed."""
         return variant_name(self.seed, self.localizer_noise, self.preset, self.tag())
 
     def tag(self) -> str:
-        parts = [key.rsplit(".", 1)[-1].replace("_noise", "").replace("_", "") + value.strip()
-                 for key, value in (o.split("=", 1) for o in self.overrides)]
-        default = BuildPlan()
-        if (self.hidden_size, self.layers) != (default.hidden_size, default.layers):
-            parts.append(f"h{self.hidden_size}l{self.layers}")
-        if (self.solver_steps, self.solver_problems) != (default.solver_steps, default.solver_problems):
-            parts.append(f"s{self.solver_steps}x{self.solver_problems}")
-        return "-".join(parts)
+        # Sizes and budgets are not in the name (as for `micro`): they are in micro_build.json.
+        return "-".join(key.rsplit(".", 1)[-1].replace("_noise", "").replace("_", "") + value.strip()
+                        for key, value in (o.split("=", 1) for o in self.overrides))
 
     def solver_key(self) -> dict:
         """The fields phase 1 depends on (a cached phase-1 model is reused when they match)."""

@@ -1,0 +1,110 @@
+"""Why a comparison came out as it did: where the policy's chains fail, and how much of each
+method's budget carries a learning signal, read back from the runs' rollouts.jsonl.
+
+    python -m resetrl.compare.diagnose runs/compare-trap        # writes diagnose.md and diagnose.json
+
+Per series, over every step and seed (the step checker re-run on every trained chain):
+- fresh chains: accuracy; share of failures whose first error is the last thought (the trap of the
+  `trap` preset); the rate at which a chain that reaches the last thought with a clean prefix gets it
+  right (the *fix rate at the trap*);
+- reset groups: continuation accuracy (the fix rate from the reset point), split by whether the reset
+  step is the true first error; the share of reset groups with a mixed outcome (non-zero variance);
+- all trained groups: the share with non-zero reward variance (the others carry no gradient), and the
+  trained sequences and tokens with a non-zero advantage per prompt.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from resetrl.config import Config
+from resetrl.metrics import read_jsonl
+from resetrl.tasks import create_task
+
+
+def _mean(values) -> float | None:
+    values = list(values)
+    return sum(values) / len(values) if values else None
+
+
+def diagnose_run(run_dir: Path) -> dict:
+    import yaml
+
+    config = Config.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    task = create_task(config.task.name, **config.task.options)
+    problems = {p.id: p for p in task.problems("train", config.task.train_size, config.task.seed)}
+    rows = read_jsonl(run_dir / "rollouts.jsonl")
+    trained = [r for r in rows if r["kind"] in ("fresh", "reset")]
+    for row in trained:
+        row["first_error"] = task.first_error(problems[row["problem_id"]], row["thoughts"])
+    fresh = [r for r in trained if r["kind"] == "fresh" and not r["suffix_start"]]
+    last = max((len(p.meta.get("program", [])) for p in problems.values()), default=0)
+    # A fresh chain reaches the last thought clean when its first error is the last thought or none.
+    at_trap = [r for r in fresh if r["first_error"] in (0, last)]
+    failed = [r for r in fresh if r["reward"] < 1]
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for row in trained:
+        groups[(row["step"], row["group_id"])].append(row)
+    reset_groups = [g for g in groups.values() if all(r["kind"] == "reset" for r in g)]
+    parents = {(r["step"], r["problem_id"]): r for r in rows if r["kind"] == "parent"}
+    exact, other = [], []
+    for group in reset_groups:
+        parent = parents.get((group[0]["step"], group[0]["problem_id"]))
+        hit = parent is not None and parent.get("first_error") == group[0]["reset_step"]
+        (exact if hit else other).extend(r["reward"] for r in group)
+    mixed = [len({r["reward"] for r in g}) > 1 for g in groups.values()]
+    metrics = [m for m in read_jsonl(run_dir / "metrics.jsonl") if "update/active_sequences" in m]
+    prompts = config.train.prompts_per_step
+    return {
+        "fresh_accuracy": _mean(r["reward"] for r in fresh),
+        "failures_at_last_thought": _mean(r["first_error"] == last for r in failed),
+        "fix_rate_at_trap": _mean(r["reward"] for r in at_trap),
+        "reach_trap_clean": _mean(r["first_error"] in (0, last) for r in fresh),
+        "reset_accuracy_at_first_error": _mean(exact),
+        "reset_accuracy_elsewhere": _mean(other),
+        "reset_groups_mixed": _mean(len({r["reward"] for r in g}) > 1 for g in reset_groups),
+        "groups_mixed": _mean(mixed),
+        "active_sequences_per_prompt": _mean(m["update/active_sequences"] / prompts for m in metrics),
+        "grad_norm": _mean(m["update/grad_norm"] for m in metrics),
+    }
+
+
+LABELS = {
+    "fresh_accuracy": "fresh accuracy",
+    "reach_trap_clean": "fresh chains reaching the last thought clean",
+    "fix_rate_at_trap": "of those, right at the last thought (fix rate at the trap)",
+    "failures_at_last_thought": "failed fresh chains whose first error is the last thought",
+    "reset_accuracy_at_first_error": "reset continuations right, reset at the true first error",
+    "reset_accuracy_elsewhere": "reset continuations right, reset elsewhere",
+    "reset_groups_mixed": "reset groups with a mixed outcome",
+    "groups_mixed": "all trained groups with a mixed outcome",
+    "active_sequences_per_prompt": "trained sequences with a non-zero advantage per prompt",
+    "grad_norm": "gradient norm before clipping",
+}
+
+
+def diagnose(compare_dir: Path) -> dict:
+    runs = sorted((compare_dir / "runs").iterdir())
+    by_series: dict[str, list[dict]] = defaultdict(list)
+    for run_dir in runs:
+        if (run_dir / "rollouts.jsonl").exists():
+            by_series[run_dir.name.rsplit("-seed", 1)[0]].append(diagnose_run(run_dir))
+    table = {series: {key: _mean(v[key] for v in values if v[key] is not None) for key in LABELS}
+             for series, values in by_series.items()}
+    names = list(table)
+    lines = ["# Diagnosis: where chains fail and what carries signal (mean over seeds and steps)", "",
+             "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+    for key, label in LABELS.items():
+        cells = ["-" if table[n][key] is None else f"{table[n][key]:.3f}" for n in names]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    markdown = "\n".join(lines) + "\n"
+    (compare_dir / "diagnose.md").write_text(markdown)
+    (compare_dir / "diagnose.json").write_text(json.dumps({"series": table, "runs": {k: len(v) for k, v in by_series.items()}}, indent=1))
+    return {"table": table, "markdown": markdown}
+
+
+if __name__ == "__main__":
+    print(diagnose(Path(sys.argv[1]))["markdown"])
