@@ -8,6 +8,7 @@ import torch
 
 from resetrl.cli import main
 from resetrl.compare.aggregate import RunResult, detectable_difference, reference_series, summarize
+from resetrl.compare.diagnose import diagnose
 from resetrl.compare.pipeline import parse_arms
 from resetrl.config import load_config
 from resetrl.errors import ResetRLError
@@ -96,3 +97,7 @@ def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
     report = (out / "results.md").read_text()
     assert "sampled pass@1" in report and "| oracle+sgd |" in report and "Paired difference" in report
     assert (out / "curves.png").stat().st_size > 1000
+    table = diagnose(out)["table"]
+    assert set(table) == {"grpo", "oracle", "grpo+sgd", "oracle+sgd"}
+    assert 0 <= table["oracle"]["groups_mixed"] <= 1 and table["grpo"]["reset_groups_mixed"] is None
+    assert (out / "diagnose.md").exists()
