@@ -9,8 +9,10 @@ Per series, over every step and seed (the step checker re-run on every trained c
   right (the *fix rate at the trap*);
 - reset groups: continuation accuracy (the fix rate from the reset point), split by whether the reset
   step is the true first error; the share of reset groups with a mixed outcome (non-zero variance);
-- all trained groups: the share with non-zero reward variance (the others carry no gradient), and the
-  trained sequences and tokens with a non-zero advantage per prompt.
+- all trained groups: the share with non-zero reward variance (the others carry no gradient), the
+  trained sequences with a non-zero advantage per prompt, and which thoughts the update weighs: the
+  share of sum |A| that falls on the last thought when each sequence spreads its weight evenly over
+  its trained thoughts (seq-mean-token-mean, thoughts taken as equally long).
 """
 
 from __future__ import annotations
@@ -58,6 +60,16 @@ def diagnose_run(run_dir: Path) -> dict:
     mixed = [len({r["reward"] for r in g}) > 1 for g in groups.values()]
     metrics = [m for m in read_jsonl(run_dir / "metrics.jsonl") if "update/active_sequences" in m]
     prompts = config.train.prompts_per_step
+    # Weight of the update on the last thought under seq-mean-token-mean: a sequence weighs |A|,
+    # spread over its trained thoughts (taken as equally long).
+    on_last, total = 0.0, 0.0
+    for row in trained:
+        skipped = row["reset_step"] - 1 if row["kind"] == "reset" and row["suffix_start"] else 0
+        n_trained = len(row["thoughts"]) - skipped
+        if row["advantage"] and n_trained > 0:
+            total += abs(row["advantage"])
+            on_last += abs(row["advantage"]) / n_trained if len(row["thoughts"]) == last else 0.0
+    steps = len({r["step"] for r in trained}) or 1
     return {
         "fresh_accuracy": _mean(r["reward"] for r in fresh),
         "failures_at_last_thought": _mean(r["first_error"] == last for r in failed),
@@ -69,6 +81,8 @@ def diagnose_run(run_dir: Path) -> dict:
         "groups_mixed": _mean(mixed),
         "active_sequences_per_prompt": _mean(m["update/active_sequences"] / prompts for m in metrics),
         "grad_norm": _mean(m["update/grad_norm"] for m in metrics),
+        "weight_on_last_thought": on_last / total if total else None,
+        "last_thought_weight_per_prompt": on_last / (steps * prompts),
     }
 
 
@@ -83,6 +97,8 @@ LABELS = {
     "groups_mixed": "all trained groups with a mixed outcome",
     "active_sequences_per_prompt": "trained sequences with a non-zero advantage per prompt",
     "grad_norm": "gradient norm before clipping",
+    "weight_on_last_thought": "share of the update's weight on the last thought (sum of abs(A) x its share of trained thoughts)",
+    "last_thought_weight_per_prompt": "update weight on the last thought per prompt (sum of abs(A) / trained thoughts)",
 }
 
 
