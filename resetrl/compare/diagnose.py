@@ -4,7 +4,7 @@ method's budget carries a learning signal, read back from the runs' rollouts.jso
     python -m resetrl.compare.diagnose runs/compare-trap        # writes diagnose.md and diagnose.json
 
 Per series, over every step and seed (the step checker re-run on every trained chain):
-- fresh chains: accuracy; share of failures whose first error is the last thought (the trap of the
+- fresh chains (every chain sampled from the prompt alone, parents and unused draws included): accuracy; share of failures whose first error is the last thought (the trap of the
   `trap` preset); the rate at which a chain that reaches the last thought with a clean prefix gets it
   right (the *fix rate at the trap*);
 - reset groups: continuation accuracy (the fix rate from the reset point), split by whether the reset
@@ -39,10 +39,12 @@ def diagnose_run(run_dir: Path) -> dict:
     task = create_task(config.task.name, **config.task.options)
     problems = {p.id: p for p in task.problems("train", config.task.train_size, config.task.seed)}
     rows = read_jsonl(run_dir / "rollouts.jsonl")
-    trained = [r for r in rows if r["kind"] in ("fresh", "reset")]
-    for row in trained:
+    for row in rows:
         row["first_error"] = task.first_error(problems[row["problem_id"]], row["thoughts"])
-    fresh = [r for r in trained if r["kind"] == "fresh" and not r["suffix_start"]]
+    trained = [r for r in rows if r["kind"] in ("fresh", "reset")]
+    # Every chain sampled from the prompt alone (the parent and unused draws too: leaving out the
+    # parent, a failure, would bias the reset methods' figures upwards).
+    fresh = [r for r in rows if r["kind"] in ("fresh", "parent", "unused")]
     last = max((len(p.meta.get("program", [])) for p in problems.values()), default=0)
     # A fresh chain reaches the last thought clean when its first error is the last thought or none.
     at_trap = [r for r in fresh if r["first_error"] in (0, last)]
