@@ -132,7 +132,8 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
     by_series = {name: sorted([r for r in results if r.series == name], key=lambda r: r.seed) for name in series_names}
     reference_runs = by_series.get(reference, [])
     target = mean_ci([r.final_accuracy for r in reference_runs])[0] if reference_runs else None
-    summary: dict = {"reference": reference if reference_runs else None, "target_accuracy": target, "series": {}}
+    summary: dict = {"reference": reference if reference_runs else None, "target_accuracy": target,
+                     "reference_method": reference, "series": {}}
     for name, runs in by_series.items():
         own_reference = reference_series(name, runs[0].method, reference)
         reference_runs = by_series.get(own_reference, [])

@@ -17,6 +17,8 @@ def _tokens(value: float | None) -> str:
 def markdown_report(summary: dict, setup: dict) -> str:
     series = summary["series"]
     reference, target = summary.get("reference"), summary.get("target_accuracy")
+    if reference is None:  # only arms: each series is paired with the reference method of its arm
+        reference = summary.get("reference_method") if any("reference" in e for e in series.values()) else None
     n_seeds = max(len(entry["seeds"]) for entry in series.values())
     lines = [f"# Comparison: {', '.join(series)}", ""]
     lines += [f"- {key}: {value}" for key, value in setup.items()]
