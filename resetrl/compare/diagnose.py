@@ -2,6 +2,7 @@
 method's budget carries a learning signal, read back from the runs' rollouts.jsonl.
 
     python -m resetrl.compare.diagnose runs/compare-trap        # writes diagnose.md and diagnose.json
+    resetrl eval --preset trap --out step0.json && python -m resetrl.compare.diagnose runs/compare-trap step0.json
 
 Per series, over every step and seed (the step checker re-run on every trained chain):
 - fresh chains (every chain sampled from the prompt alone, parents and unused draws included): accuracy; share of failures whose first error is the last thought (the trap of the
@@ -9,6 +10,9 @@ Per series, over every step and seed (the step checker re-run on every trained c
   right (the *fix rate at the trap*);
 - reset groups: continuation accuracy (the fix rate from the reset point), split by whether the reset
   step is the true first error; the share of reset groups with a mixed outcome (non-zero variance);
+- held-out greedy chains at the end (each run's eval.json; extra eval.json files as more columns,
+  e.g. the model before RL): the share reaching the last thought with a clean prefix, and the share of
+  those right at it;
 - all trained groups: the share with non-zero reward variance (the others carry no gradient), the
   trained sequences with a non-zero advantage per prompt, and which thoughts the update weighs: the
   share of sum |A| that falls on the last thought when each sequence spreads its weight evenly over
@@ -32,10 +36,27 @@ def _mean(values) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def diagnose_run(run_dir: Path) -> dict:
+def _config(run_dir: Path) -> Config:
     import yaml
 
-    config = Config.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    return Config.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+
+
+def held_out_decomposition(config: Config, eval_path: Path) -> dict:
+    """Greedy held-out chains of an eval.json, split by the step checker: reaching the last thought
+    clean, and right at it given a clean prefix."""
+    task = create_task(config.task.name, **config.task.options)
+    problems = {p.id: p for p in task.problems("test", config.eval.size or config.task.test_size, config.task.seed)}
+    records = json.loads(eval_path.read_text())["records"]
+    last = max(len(p.meta.get("program", [])) for p in problems.values())
+    first_errors = [task.first_error(problems[r["problem_id"]], r["thoughts"]) for r in records]
+    clean = [f in (0, last) for f in first_errors]
+    return {"eval_reach_trap_clean": _mean(clean),
+            "eval_right_at_trap": _mean(f == 0 for f, c in zip(first_errors, clean) if c)}
+
+
+def diagnose_run(run_dir: Path) -> dict:
+    config = _config(run_dir)
     task = create_task(config.task.name, **config.task.options)
     problems = {p.id: p for p in task.problems("train", config.task.train_size, config.task.seed)}
     rows = read_jsonl(run_dir / "rollouts.jsonl")
@@ -85,6 +106,7 @@ def diagnose_run(run_dir: Path) -> dict:
         "grad_norm": _mean(m["update/grad_norm"] for m in metrics),
         "weight_on_last_thought": on_last / total if total else None,
         "last_thought_weight_per_prompt": on_last / (steps * prompts),
+        **held_out_decomposition(config, run_dir / "eval.json"),
     }
 
 
@@ -98,20 +120,23 @@ LABELS = {
     "reset_groups_mixed": "reset groups with a mixed outcome",
     "groups_mixed": "all trained groups with a mixed outcome",
     "active_sequences_per_prompt": "trained sequences with a non-zero advantage per prompt",
+    "eval_reach_trap_clean": "held-out greedy chains reaching the last thought clean (end of training)",
+    "eval_right_at_trap": "of those, right at the last thought",
     "grad_norm": "gradient norm before clipping",
     "weight_on_last_thought": "share of the update's weight on the last thought (sum of abs(A) x its share of trained thoughts)",
     "last_thought_weight_per_prompt": "update weight on the last thought per prompt (sum of abs(A) / trained thoughts)",
 }
 
 
-def diagnose(compare_dir: Path) -> dict:
-    runs = sorted((compare_dir / "runs").iterdir())
+def diagnose(compare_dir: Path, extra_evals: list[Path] = ()) -> dict:
+    runs = sorted(p for p in (compare_dir / "runs").iterdir() if (p / "rollouts.jsonl").exists())
     by_series: dict[str, list[dict]] = defaultdict(list)
     for run_dir in runs:
-        if (run_dir / "rollouts.jsonl").exists():
-            by_series[run_dir.name.rsplit("-seed", 1)[0]].append(diagnose_run(run_dir))
-    table = {series: {key: _mean(v[key] for v in values if v[key] is not None) for key in LABELS}
+        by_series[run_dir.name.rsplit("-seed", 1)[0]].append(diagnose_run(run_dir))
+    table = {series: {key: _mean(v[key] for v in values if v.get(key) is not None) for key in LABELS}
              for series, values in by_series.items()}
+    for path in extra_evals:  # e.g. the model before RL, evaluated greedily on the same problems
+        table[path.name] = {key: None for key in LABELS} | held_out_decomposition(_config(runs[0]), path)
     names = list(table)
     lines = ["# Diagnosis: where chains fail and what carries signal (mean over seeds and steps)", "",
              "| | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
@@ -125,4 +150,4 @@ def diagnose(compare_dir: Path) -> dict:
 
 
 if __name__ == "__main__":
-    print(diagnose(Path(sys.argv[1]))["markdown"])
+    print(diagnose(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])["markdown"])
