@@ -55,6 +55,7 @@ class RolloutConfig(Section):
     localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
     localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
+    merge_empty_prefix: bool = Field(False, description="A reset group whose reset step is 1 (empty prefix, same context as the fresh group) joins the prompt's fresh group as one group (false: two groups, as in the paper).")
 
     @model_validator(mode="before")
     @classmethod
@@ -99,7 +100,8 @@ class GenerationConfig(Section):
 class TrainConfig(Section):
     steps: int = Field(24, ge=0, description="RL steps (reference: 24 = 2 epochs x 400 problems / 32).")
     prompts_per_step: int = Field(32, ge=1, description="Prompts per step (reference: 32).")
-    lr: float = Field(5e-5, gt=0, description="AdamW learning rate (reference: 5e-5).")
+    optimizer: Literal["adamw", "sgd"] = Field("adamw", description="adamw (reference) or sgd (plain gradient steps, no momentum: the update keeps how many sequences carry signal).")
+    lr: float = Field(5e-5, gt=0, description="Learning rate (AdamW reference: 5e-5; SGD needs a much larger one).")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (reference: 0.01).")
     grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip (reference: 1.0).")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
@@ -149,6 +151,8 @@ class WarmupConfig(Section):
 class EvalConfig(Section):
     every: int = Field(0, ge=0, description="Evaluate every k steps (0: only before and after training).")
     size: int | None = Field(None, ge=1, description="Problems evaluated; default: task.test_size.")
+    temperature: float = Field(0.0, ge=0, description="0: greedy pass@1; > 0: eval/accuracy is sampled pass@1 at this temperature (rollout.top_p), and greedy is reported as eval/accuracy_greedy.")
+    samples: int = Field(1, ge=1, description="Samples per problem for sampled pass@1 (eval.temperature > 0).")
 
 
 class CheckpointConfig(Section):

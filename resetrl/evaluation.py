@@ -1,4 +1,6 @@
-"""Evaluation: greedy pass@1 with plain chain generation and no resets (method.md section 3)."""
+"""Evaluation: greedy pass@1 with plain chain generation and no resets (method.md section 3), or
+sampled pass@1 (`eval.temperature` > 0, `eval.samples` per problem) with greedy as a second figure:
+a mean over samples sees effects a greedy answer flips on only at its mode."""
 
 from __future__ import annotations
 
@@ -7,8 +9,27 @@ from resetrl.generation.base import SamplingParams
 from resetrl.tasks import Problem
 
 
-def evaluate(runtime, problems: list[Problem]) -> tuple[dict[str, float], list[dict]]:
-    """Accuracy and format figures over `problems`, and one record per problem."""
+def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples: int = 1
+             ) -> tuple[dict[str, float], list[dict]]:
+    """Accuracy and format figures over `problems`, and one record per problem. With `temperature`
+    > 0, `eval/accuracy` is the mean reward of `samples` chains per problem at that temperature
+    (rollout top-p) and the greedy figures get the suffix `_greedy`."""
+    summary, records = _greedy(runtime, problems)
+    if temperature <= 0:
+        return summary, records
+    scorer = Scorer(runtime.tokenizer, runtime.task)
+    sampling = SamplingParams(temperature=temperature, top_p=runtime.sampling.top_p, top_k=runtime.sampling.top_k)
+    jobs = [ChainJob(p, runtime.prompt_ids(p), samples) for p in problems]
+    rewards = []
+    for record, scored in zip(records, sample_chains(runtime.backend, scorer, jobs, sampling, runtime.limits, "eval")):
+        record["sampled_rewards"] = [sample.reward for sample in scored]
+        rewards += record["sampled_rewards"]
+    sampled = {f"{key}_greedy" if key != "eval/n" else key: value for key, value in summary.items()}
+    sampled.update({"eval/accuracy": sum(rewards) / max(len(rewards), 1), "eval/samples": float(len(rewards))})
+    return sampled, records
+
+
+def _greedy(runtime, problems: list[Problem]) -> tuple[dict[str, float], list[dict]]:
     scorer = Scorer(runtime.tokenizer, runtime.task)
     jobs = [ChainJob(p, runtime.prompt_ids(p), 1) for p in problems]
     outputs = sample_chains(runtime.backend, scorer, jobs, SamplingParams(temperature=0.0), runtime.limits, kind="eval")

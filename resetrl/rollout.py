@@ -39,11 +39,12 @@ class RolloutCollector:
     def __init__(self, backend: GenerationBackend, scorer: Scorer, layout: Layout,
                  reset_strategy: ResetStrategy | None, reset_context: ResetContext | None,
                  sampling: SamplingParams, limits: ChainLimits, max_fresh_attempts: int = 12,
-                 mask_prefix: bool = True):
+                 mask_prefix: bool = True, merge_empty_prefix: bool = False):
         self.backend, self.scorer, self.layout = backend, scorer, layout
         self.reset_strategy, self.reset_context = reset_strategy, reset_context
         self.sampling, self.limits = sampling, limits
         self.max_fresh_attempts, self.mask_prefix = max_fresh_attempts, mask_prefix
+        self.merge_empty_prefix = merge_empty_prefix
 
     def _draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]
               ) -> dict[str, list[Sample]]:
@@ -127,6 +128,11 @@ class RolloutCollector:
             for sample in samples:
                 sample.reset_step, sample.reset_source = parent.reset_step, parent.reset_source
                 group.samples.append(sample)
+            # An empty prefix shares the fresh group's context: optionally one group of 8, not two of 4.
+            fresh = next((g for g in groups if g.problem_id == parent.problem_id and g.kind == "fresh"), None)
+            if self.merge_empty_prefix and parent.reset_step == 1 and fresh is not None:
+                fresh.samples += group.samples
+                continue
             groups.append(group)
         timings["reset"] = time.perf_counter() - started
 
@@ -156,7 +162,7 @@ def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timin
         "groups/zero_variance": float(sum(len({s.reward for s in g.samples}) <= 1 for g in result.groups)),
         "groups/total": float(len(result.groups)),
         "tokens/fresh": float(sum(s.new_tokens for s in everything if s.kind in ("fresh", "parent", "unused"))),
-        "tokens/reset": float(sum(s.new_tokens for s in reset)),
+        "tokens/reset": float(sum(s.new_tokens for s in everything if s.kind == "reset")),
         "tokens/localization": float(sum(c.localization_tokens for c in choices)),
         "chains/no_answer": float(sum(s.answer is None for s in everything)),
         "chains/no_thoughts": float(sum(not s.thoughts for s in everything)),

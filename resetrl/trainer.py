@@ -53,7 +53,10 @@ class Trainer:
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
         self.parameters = [p for p in rt.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        if cfg.train.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.layout = layout_for(cfg.method, cfg.rollout.layout, cfg.rollout.group_size)
         self.reset_strategy = RESET_STRATEGIES.get(METHOD_RESETS[cfg.method])()
         self.scorer = Scorer(rt.tokenizer, rt.task)
@@ -96,7 +99,8 @@ class Trainer:
         context = ResetContext(rt.backend, rt.tokenizer, rt.task, {p.id: p for p in problems}, self._seed_step(step),
                                cfg.rollout.localize_temperature, cfg.rollout.localize_max_tokens)
         collector = RolloutCollector(rt.backend, self.scorer, self.layout, self.reset_strategy, context,
-                                     rt.sampling, rt.limits, cfg.rollout.max_fresh_attempts, cfg.rollout.mask_prefix)
+                                     rt.sampling, rt.limits, cfg.rollout.max_fresh_attempts, cfg.rollout.mask_prefix,
+                                     cfg.rollout.merge_empty_prefix)
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample]) -> dict[str, float]:
@@ -182,7 +186,10 @@ class Trainer:
     # -- the run ------------------------------------------------------------------------------
     def evaluate(self, step: int) -> tuple[dict[str, float], list[dict]]:
         started = time.perf_counter()
-        summary, records = evaluate(self.runtime, self.test_problems)
+        # Sampled evaluation draws from its own seed, so it does not depend on what training sampled.
+        torch.manual_seed(self.config.train.seed * 1_000_003 + 500_000 + step)
+        summary, records = evaluate(self.runtime, self.test_problems, self.config.eval.temperature,
+                                    self.config.eval.samples)
         summary["time/eval"] = time.perf_counter() - started
         return summary, records
 

@@ -14,7 +14,7 @@ from tests.conftest import ScriptedBackend
 
 
 def collect(tokenizer, method="srpo", layout="1x4", p_right=0.5, n_problems=4, answers=("\\boxed{2}",), seed=0,
-            strategy=None, mask_prefix=True):
+            strategy=None, mask_prefix=True, merge_empty_prefix=False):
     task = create_task("arith_chain", steps=3)
     problems = task.problems("train", n_problems, seed=0)
     backend = ScriptedBackend(tokenizer, problems, p_right=p_right, seed=seed, localization_answers=answers)
@@ -23,7 +23,8 @@ def collect(tokenizer, method="srpo", layout="1x4", p_right=0.5, n_problems=4, a
     collector = RolloutCollector(
         backend, Scorer(tokenizer, task), layout_for(method, layout, 8),
         RESET_STRATEGIES.get(strategy_name)(), context,
-        SamplingParams(), ChainLimits(), max_fresh_attempts=12, mask_prefix=mask_prefix)
+        SamplingParams(), ChainLimits(), max_fresh_attempts=12, mask_prefix=mask_prefix,
+        merge_empty_prefix=merge_empty_prefix)
     prompts = {p.id: tokenizer(build_prompt(p.question, tokenizer)).input_ids for p in problems}
     return collector.collect(problems, prompts), backend, problems
 

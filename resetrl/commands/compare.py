@@ -22,16 +22,21 @@ def register(subparsers) -> None:
     parser.add_argument("--out", help="output folder (default: runs/compare-<preset or config>)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at once, in worker processes with one torch thread each (default 1)")
+    parser.add_argument("--arm", dest="arms", action="append", default=[], metavar="'NAME: KEY=VALUE ...'",
+                        help="another arm of the grid: every method and seed again with these overrides, series "
+                             "<method>+NAME, paired with <reference>+NAME (repeatable)")
+    parser.add_argument("--no-base-arm", action="store_true", help="run only the --arm arms, not the config as given")
     parser.add_argument("--reference", default="grpo", help="method whose final accuracy the others must reach (default grpo)")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
     from resetrl.compare.grid import ConfigSource
-    from resetrl.compare.pipeline import compare_methods, parse_methods
+    from resetrl.compare.pipeline import compare_methods, parse_arms, parse_methods
     from resetrl.errors import ResetRLError
 
     methods = parse_methods(args.methods)
+    arms = parse_arms(args.arms, with_base=not args.no_base_arm)
     if args.seeds < 1:
         raise ResetRLError("--seeds must be at least 1")
     if not args.config and not args.preset:
@@ -40,7 +45,7 @@ def run(args) -> int:
     base = args.preset or (Path(args.config).stem if args.config else "default")
     out = Path(args.out) if args.out else Path("runs") / f"compare-{base}"
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference)
+    summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference, arms=arms)
     print((out / "results.md").read_text())
     print(f"resetrl: compared {', '.join(methods)} over {len(seeds)} seeds; results in {out}/ "
           "(results.md, results.json, curves.png, runs/)")

@@ -22,7 +22,7 @@ def run(args) -> int:
 
     runtime = build_runtime(config, with_lora=False)
     problems = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
-    summary, records = evaluate(runtime, problems)
+    summary, records = evaluate(runtime, problems, config.eval.temperature, config.eval.samples)
     print(json.dumps(summary, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps({**summary, "records": records}, indent=1))

@@ -1,6 +1,7 @@
 """`resetrl micro`: the micro testbed (docs/micro.md).
 
     resetrl micro build [--seed S] [--localizer-noise X]   # train a micro model (a few minutes)
+    resetrl micro build --preset trap --set task.options.slip_noise=0.15   # the trap testbed's model
     resetrl micro info [NAME ...]                          # what a built model measured
     resetrl micro sweep --noise 0,0.5,1 --seeds 3          # SRPO against localization accuracy
 """
@@ -21,7 +22,14 @@ def register(subparsers) -> None:
     build.add_argument("--seed", type=int, default=0, help="build seed (default 0; other seeds add -seed<S> to the name)")
     build.add_argument("--localizer-noise", type=float, default=0.0,
                        help="fraction of localization labels replaced by a random step (0 = clean, 1 = no skill)")
-    build.add_argument("--preset", default="micro", help="preset whose task and prompt format the model learns")
+    build.add_argument("--preset", default="micro", help="preset whose task and prompt format the model learns "
+                       "(the model is named after it: micro, trap, ...)")
+    build.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="change the preset's config for this build, e.g. --set task.options.slip_noise=0.15 "
+                            "(repeatable; named in the model's name: trap-slip0.15)")
+    build.add_argument("--hidden-size", type=int, help="model width (default 128)")
+    build.add_argument("--layers", type=int, help="transformer layers (default 4)")
+    build.add_argument("--solver-problems", type=int, help="distinct phase-1 training problems (default 20000)")
     build.add_argument("--solver-steps", type=int, help="phase-1 steps (default 800)")
     build.add_argument("--localizer-steps", type=int, help="phase-2 steps (default 300)")
     build.set_defaults(func=run_build)
@@ -42,13 +50,17 @@ def register(subparsers) -> None:
 
 
 def run_build(args) -> int:
+    from resetrl.errors import ResetRLError
     from resetrl.micro.build import BuildPlan, build_micro
 
-    changes = {"seed": args.seed, "localizer_noise": args.localizer_noise, "preset": args.preset}
-    if args.solver_steps:
-        changes["solver_steps"] = args.solver_steps
-    if args.localizer_steps:
-        changes["localizer_steps"] = args.localizer_steps
+    changes = {"seed": args.seed, "localizer_noise": args.localizer_noise, "preset": args.preset,
+               "overrides": tuple(args.overrides)}
+    for field in ("hidden_size", "layers", "solver_problems", "solver_steps", "localizer_steps"):
+        value = getattr(args, field)
+        if value is not None:
+            if value < 1:
+                raise ResetRLError(f"--{field.replace('_', '-')} must be at least 1, got {value}")
+            changes[field] = value
     folder, info = build_micro(BuildPlan(**changes))
     print(describe(info))
     print(f"resetrl: built {info['name']} in {info['seconds']['total'] / 60:.1f} min; saved to {folder} "
@@ -57,9 +69,9 @@ def run_build(args) -> int:
 
 
 def _is_registered(name: str) -> bool:
-    from resetrl.models import MODELS
+    from resetrl.models import MODELS, _is_built_micro
 
-    return name in MODELS
+    return name in MODELS or _is_built_micro(name)
 
 
 def describe(info: dict) -> str:

@@ -52,6 +52,7 @@ class RunResult:
     localization: dict[str, float] = field(default_factory=dict)  # over all parents of the run
     parents: int = 0
     wall_seconds: float | None = None
+    greedy: list[float] = field(default_factory=list)  # greedy pass@1 when eval/accuracy is sampled
 
     @property
     def final_accuracy(self) -> float:
@@ -67,7 +68,7 @@ def read_run(run_dir: Path, series: str, method: str, seed: int) -> RunResult:
     if not rows or "eval/accuracy" not in rows[0]:
         raise ValueError(f"{run_dir}: no metrics (did the run start?)")
     cumulative = {kind: 0.0 for kind in TOKEN_KINDS}
-    steps, accuracy, tokens = [], [], []
+    steps, accuracy, tokens, greedy = [], [], [], []
     weighted = {key: 0.0 for key in LOCALIZATION_KEYS}
     parents = 0
     for row in rows:
@@ -82,11 +83,31 @@ def read_run(run_dir: Path, series: str, method: str, seed: int) -> RunResult:
         if "eval/accuracy" in row:
             steps.append(row["step"])
             accuracy.append(row["eval/accuracy"])
+            if "eval/accuracy_greedy" in row:
+                greedy.append(row["eval/accuracy_greedy"])
             tokens.append({**cumulative, "total": sum(cumulative.values())})
     localization = {key: weighted[key] / parents for key in LOCALIZATION_KEYS} if parents else {}
     wall = run_dir / "wall_seconds.txt"
     return RunResult(series, method, seed, steps, accuracy, tokens, localization, parents,
-                     float(wall.read_text()) if wall.exists() else None)
+                     float(wall.read_text()) if wall.exists() else None, greedy)
+
+
+def detectable_difference(differences: list[float], power_z: float = 0.8416) -> float | None:
+    """Smallest true mean difference a paired two-sided 5% test over these seeds detects with 80%
+    power: (t_0.975 + z_0.8) * sd / sqrt(n), with the observed sd of the paired differences."""
+    n = len(differences)
+    if n < 2:
+        return None
+    mean = sum(differences) / n
+    std = math.sqrt(sum((d - mean) ** 2 for d in differences) / (n - 1))
+    t = T_975[n - 2] if n - 1 <= len(T_975) else 1.96
+    return (t + power_z) * std / math.sqrt(n)
+
+
+def reference_series(name: str, method: str, reference: str) -> str:
+    """The series a series is paired with: the reference method in the same arm (`oracle+sgd` ->
+    `grpo+sgd`; a series named after its method alone -> the reference)."""
+    return reference + name[len(method):] if name.startswith(method) else reference
 
 
 def tokens_to_reach(target: float, accuracy: list[float], tokens: list[float]) -> float | None:
@@ -104,13 +125,19 @@ def tokens_to_reach(target: float, accuracy: list[float], tokens: list[float]) -
 
 def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
     """Per series: accuracy mean and CI at each eval step, tokens, tokens to reach the reference's
-    final mean accuracy, paired final-accuracy difference to the reference, localization."""
+    final mean accuracy, paired differences to the reference (final and at each eval step, with the
+    smallest detectable difference), localization. Each series is paired with the reference method
+    of its own arm (`reference_series`)."""
     series_names = list(dict.fromkeys(r.series for r in results))
     by_series = {name: sorted([r for r in results if r.series == name], key=lambda r: r.seed) for name in series_names}
     reference_runs = by_series.get(reference, [])
     target = mean_ci([r.final_accuracy for r in reference_runs])[0] if reference_runs else None
-    summary: dict = {"reference": reference if reference_runs else None, "target_accuracy": target, "series": {}}
+    summary: dict = {"reference": reference if reference_runs else None, "target_accuracy": target,
+                     "reference_method": reference, "series": {}}
     for name, runs in by_series.items():
+        own_reference = reference_series(name, runs[0].method, reference)
+        reference_runs = by_series.get(own_reference, [])
+        target = mean_ci([r.final_accuracy for r in reference_runs])[0] if reference_runs else None
         steps = runs[0].eval_steps
         if any(r.eval_steps != steps for r in runs):
             raise ValueError(f"{name}: runs were evaluated at different steps; were they run with different configs?")
@@ -131,13 +158,22 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
             "tokens_total": {kind: mean_ci([r.total_tokens[kind] for r in runs]) for kind in (*TOKEN_KINDS, "total")},
             "wall_seconds": mean_ci([r.wall_seconds for r in runs if r.wall_seconds is not None]),
         }
+        if all(len(r.greedy) == len(steps) for r in runs):
+            entry["greedy_mean"] = [mean_ci([r.greedy[i] for r in runs])[0] for i in range(len(steps))]
+            entry["greedy_final"] = mean_ci([r.greedy[-1] for r in runs])
         if target is not None:
+            entry["reference"], entry["target_accuracy"] = own_reference, target
             entry["tokens_to_reference_final"] = tokens_to_reach(target, entry["accuracy_mean"], tokens_curve["total"])
             per_seed = [tokens_to_reach(target, r.accuracy, [t["total"] for t in r.tokens_at_eval]) for r in runs]
             entry["seeds_reaching_reference_final"] = sum(t is not None for t in per_seed)
             paired = {r.seed: r.final_accuracy for r in reference_runs}
             differences = [r.final_accuracy - paired[r.seed] for r in runs if r.seed in paired]
             entry["final_minus_reference"] = mean_ci(differences) if differences else None
+            entry["detectable_difference"] = detectable_difference(differences)
+            by_seed = {r.seed: r.accuracy for r in reference_runs}
+            entry["minus_reference_by_step"] = [
+                mean_ci([r.accuracy[i] - by_seed[r.seed][i] for r in runs if r.seed in by_seed])
+                for i in range(len(steps))] if all(len(a) == len(steps) for a in by_seed.values()) else None
         if any(r.localization for r in runs):
             entry["localization"] = {key: mean_ci([r.localization[key] for r in runs if r.localization])
                                      for key in LOCALIZATION_KEYS}

@@ -49,8 +49,12 @@ class ConfigSource:
                            [*self.overrides, *spec.overrides, f"method={spec.method}", f"train.seed={spec.seed}"])
 
 
-def method_grid(methods: list[str], seeds: list[int]) -> list[RunSpec]:
-    return [RunSpec(method, seed) for seed in seeds for method in methods]
+def method_grid(methods: list[str], seeds: list[int], arms: dict[str, tuple[str, ...]] | None = None) -> list[RunSpec]:
+    """Every method x seed, once per arm: an arm is a name and `--set` overrides shared by its runs
+    (series `<method>+<arm>`); the arm named "" is the config as given (series `<method>`)."""
+    arms = arms or {"": ()}
+    return [RunSpec(method, seed, f"{method}+{arm}" if arm else "", overrides)
+            for arm, overrides in arms.items() for seed in seeds for method in methods]
 
 
 def is_complete(run_dir: Path, config: Config) -> bool:

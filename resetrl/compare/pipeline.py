@@ -25,6 +25,22 @@ def parse_methods(text: str) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def parse_arms(texts: list[str], with_base: bool = True) -> dict[str, tuple[str, ...]]:
+    """`--arm "sgd: train.optimizer=sgd train.lr=0.5"` -> {"sgd": ("train.optimizer=sgd", "train.lr=0.5")};
+    the config as given is the arm "" unless `with_base` is false."""
+    arms: dict[str, tuple[str, ...]] = {"": ()} if with_base else {}
+    for text in texts:
+        name, _, overrides = text.partition(":")
+        name = name.strip()
+        if not name or not _ or not all(c.isalnum() or c in "-_." for c in name) or name in arms:
+            raise ResetRLError(f"--arm {text!r}: expected 'NAME: key=value ...' with a new name of letters, "
+                               "digits, - _ . (e.g. 'sgd: train.optimizer=sgd train.lr=0.5')")
+        arms[name] = tuple(overrides.split())
+    if not arms:
+        raise ResetRLError("--no-base-arm needs at least one --arm")
+    return arms
+
+
 def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> dict:
     """What every run shares, for the report's header."""
     budgets = {m: layout_for(m, config.rollout.layout, config.rollout.group_size).budget for m in methods}
@@ -45,15 +61,18 @@ def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> 
 
 
 def compare_methods(source: ConfigSource, methods: list[str], seeds: list[int], out: Path, jobs: int = 1,
-                    reference: str = "grpo", specs: list[RunSpec] | None = None) -> dict:
+                    reference: str = "grpo", specs: list[RunSpec] | None = None,
+                    arms: dict[str, tuple[str, ...]] | None = None) -> dict:
     """Run (or reuse) every run, aggregate, and write the report files into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    specs = specs or method_grid(methods, seeds)
+    specs = specs or method_grid(methods, seeds, arms)
     started = time.perf_counter()
     folders = run_grid(specs, source, out / "runs", jobs)
     results = load_results(folders, specs)
     summary = summarize(results, reference)
     setup = describe_setup(source.config_for(specs[0]), source, methods)
+    if arms and list(arms) != [""]:
+        setup["arms"] = "; ".join(f"{name or '(as given)'}: {' '.join(overrides) or '-'}" for name, overrides in arms.items())
     setup["wall time"] = f"{(time.perf_counter() - started) / 60:.1f} min for the runs done now"
     write_json(out / "results.json", {"setup": setup, "summary": summary,
                                       "runs": [{**asdict(spec), "run_dir": str(folders[spec])} for spec in specs]})

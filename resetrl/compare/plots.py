@@ -13,12 +13,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 COLORS = {"grpo": "tab:gray", "rrpo": "tab:blue", "srpo": "tab:red", "oracle": "tab:green"}
 
 
+LINESTYLES = ["-", "--", ":", "-."]
+
+
 def _color(name: str, index: int) -> str:
-    return COLORS.get(name, f"C{index % 10}")
+    return COLORS.get(name.split("+", 1)[0], f"C{index % 10}")
+
+
+def _linestyle(name: str, arms: list[str]) -> str:
+    """One line style per arm (the part of a series name after `+`)."""
+    arm = name.split("+", 1)[1] if "+" in name else ""
+    return LINESTYLES[arms.index(arm) % len(LINESTYLES)] if arm in arms else "-"
 
 
 def plot_curves(summary: dict, path: Path, title: str = "") -> Path:
     figure, (by_tokens, by_steps) = plt.subplots(1, 2, figsize=(11, 4.2))
+    arms = list(dict.fromkeys(name.split("+", 1)[1] if "+" in name else "" for name in summary["series"]))
     for index, (name, entry) in enumerate(summary["series"].items()):
         mean, half = entry["accuracy_mean"], entry["accuracy_ci95"]
         low = [m - h for m, h in zip(mean, half)]
@@ -26,16 +36,16 @@ def plot_curves(summary: dict, path: Path, title: str = "") -> Path:
         color = _color(name, index)
         tokens = [t / 1000 for t in entry["tokens_mean"]["total"]]
         for axis, x in ((by_tokens, tokens), (by_steps, entry["eval_steps"])):
-            axis.plot(x, mean, marker="o", markersize=3, color=color, label=name)
+            axis.plot(x, mean, marker="o", markersize=3, color=color, label=name, linestyle=_linestyle(name, arms))
             axis.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
-    if summary.get("target_accuracy") is not None:
+    if summary.get("target_accuracy") is not None and len(arms) == 1:
         for axis in (by_tokens, by_steps):
             axis.axhline(summary["target_accuracy"], color="black", linestyle=":", linewidth=0.8,
                          label=f"{summary['reference']} final")
     by_tokens.set_xlabel("generated tokens per run (thousands; fresh + reset + localization)")
     by_steps.set_xlabel("RL step")
     for axis in (by_tokens, by_steps):
-        axis.set_ylabel("held-out accuracy (greedy)")
+        axis.set_ylabel("held-out accuracy (eval/accuracy)")
         axis.grid(alpha=0.3)
     by_steps.legend(fontsize=8)
     figure.suptitle(title or "accuracy (mean and 95% CI over seeds)")

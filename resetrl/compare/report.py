@@ -17,6 +17,8 @@ def _tokens(value: float | None) -> str:
 def markdown_report(summary: dict, setup: dict) -> str:
     series = summary["series"]
     reference, target = summary.get("reference"), summary.get("target_accuracy")
+    if reference is None:  # only arms: each series is paired with the reference method of its arm
+        reference = summary.get("reference_method") if any("reference" in e for e in series.values()) else None
     n_seeds = max(len(entry["seeds"]) for entry in series.values())
     lines = [f"# Comparison: {', '.join(series)}", ""]
     lines += [f"- {key}: {value}" for key, value in setup.items()]
@@ -24,7 +26,9 @@ def markdown_report(summary: dict, setup: dict) -> str:
               "(Student's t over seeds)", ""]
 
     steps = next(iter(series.values()))["eval_steps"]
-    lines += ["## Held-out accuracy (greedy pass@1) at each eval step", "",
+    sampled = any("greedy_mean" in entry for entry in series.values())
+    kind = "sampled pass@1 (`eval.temperature`, `eval.samples`)" if sampled else "greedy pass@1"
+    lines += [f"## Held-out accuracy ({kind}) at each eval step", "",
               "| method | " + " | ".join(f"step {s}" for s in steps) + " |",
               "|---" * (len(steps) + 1) + "|"]
     for name, entry in series.items():
@@ -34,21 +38,45 @@ def markdown_report(summary: dict, setup: dict) -> str:
     lines += ["", "## Final accuracy, gain and generated tokens per run", ""]
     header = "| method | final accuracy | gain over step 0 |"
     if reference:
-        header += f" minus {reference} (paired) |"
+        header += f" minus {reference} (paired) | detectable difference (80% power) |"
+    if sampled:
+        header += " final greedy |"
     header += " tokens fresh | tokens reset | tokens localization | tokens total |"
     if reference:
-        header += f" tokens to reach {reference}'s final ({target:.3f}) |"
+        header += f" tokens to reach {reference}'s final ({target:.3f}) |" if target is not None else " tokens to reach |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
     for name, entry in series.items():
         cells = [_pm(entry["final_accuracy"], entry["final_accuracy_ci95"]), _pm(*entry["gain"])]
         if reference:
             difference = entry.get("final_minus_reference")
-            cells.append("-" if name == reference or not difference else _pm(*difference))
+            own = name == entry.get("reference", reference)
+            cells.append("-" if own or not difference else _pm(*difference))
+            detectable = entry.get("detectable_difference")
+            cells.append("-" if own or detectable is None else f"{detectable:.3f}")
+        if sampled:
+            cells.append(_pm(*entry["greedy_final"]) if "greedy_final" in entry else "-")
         cells += [_tokens(entry["tokens_total"][kind][0]) for kind in ("fresh", "reset", "localization", "total")]
-        if reference:
+        if reference and "seeds_reaching_reference_final" in entry:
             reached = entry["seeds_reaching_reference_final"]
-            cells.append(f"{_tokens(entry['tokens_to_reference_final'])} (mean curve; {reached}/{len(entry['seeds'])} seeds reach it)")
+            # An arm's series are measured against the reference of their own arm.
+            other = f" of {entry['reference']}'s {entry['target_accuracy']:.3f}" if entry["reference"] != reference else ""
+            cells.append(f"{_tokens(entry['tokens_to_reference_final'])}{other} "
+                         f"(mean curve; {reached}/{len(entry['seeds'])} seeds reach it)")
+        elif reference:
+            cells.append("-")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+
+    paired = {name: entry for name, entry in series.items()
+              if entry.get("minus_reference_by_step") and name != entry.get("reference")}
+    if paired:
+        lines += ["", f"## Paired difference to {reference} of the same arm (same seed) at each eval step", "",
+                  "| series | " + " | ".join(f"step {s}" for s in steps) + " |", "|---" * (len(steps) + 1) + "|"]
+        for name, entry in paired.items():
+            lines.append(f"| {name} - {entry['reference']} | "
+                         + " | ".join(_pm(m, h) for m, h in entry["minus_reference_by_step"]) + " |")
+        lines += ["", "Detectable difference: the smallest true mean difference a paired two-sided 5% test over "
+                  "these seeds would detect with 80% power, (t + 0.84) x sd / sqrt(n), with the observed sd of the "
+                  "paired final differences."]
 
     localized = {name: entry for name, entry in series.items() if "localization" in entry}
     if localized:

@@ -58,6 +58,17 @@ class BuildPlan:
     localizer_steps: int = 300
     replay_fraction: float = 0.5  # share of phase-2 examples that are solver examples
     measure_problems: int = 256  # test problems used to measure both skills
+    overrides: tuple[str, ...] = ()  # `--set` changes to the preset's config (e.g. task.options.slip_noise=0.15)
+
+    def name(self) -> str:
+        """The variant's model name: the preset's name (`micro` for the micro preset), the `--set`
+        changes to the preset as a tag (`trap-slip0.15`), the localizer noise, the seed."""
+        return variant_name(self.seed, self.localizer_noise, self.preset, self.tag())
+
+    def tag(self) -> str:
+        # Sizes and budgets are not in the name (as for `micro`): they are in micro_build.json.
+        return "-".join(key.rsplit(".", 1)[-1].replace("_noise", "").replace("_", "") + value.strip()
+                        for key, value in (o.split("=", 1) for o in self.overrides))
 
     def solver_key(self) -> dict:
         """The fields phase 1 depends on (a cached phase-1 model is reused when they match)."""
@@ -68,9 +79,10 @@ class BuildPlan:
 
 def micro_config(plan: BuildPlan, model_name: str | None = None) -> Config:
     """The preset's config (task, prompt format, sampling), optionally with another model."""
-    config = load_config(preset=plan.preset, overrides=[f"model.name={model_name}"] if model_name else [])
-    if config.task.name != "arith_chain":
-        raise ResetRLError(f"micro build needs an arith_chain preset; {plan.preset!r} uses {config.task.name!r}")
+    overrides = [*plan.overrides, *([f"model.name={model_name}"] if model_name else [])]
+    config = load_config(preset=plan.preset, overrides=overrides)
+    if config.task.name not in ("arith_chain", "trap_chain"):
+        raise ResetRLError(f"micro build needs an arith_chain or trap_chain preset; {plan.preset!r} uses {config.task.name!r}")
     return config
 
 
@@ -81,8 +93,9 @@ def micro_runtime(plan: BuildPlan, folder: Path) -> Runtime:
 
 def build_solver(plan: BuildPlan, config: Config) -> tuple[Path, dict]:
     """Phase 1, or its cached result. Returns (folder, info)."""
-    folder = micro_folder(variant_name(plan.seed) + "-solver")
-    key = {**plan.solver_key(), "task": config.task.options, "phrases": prompt_phrases()}
+    folder = micro_folder(variant_name(plan.seed, 0.0, plan.preset, plan.tag()) + "-solver")
+    key = {**plan.solver_key(), "overrides": list(plan.overrides), "task": config.task.options,
+           "phrases": prompt_phrases()}
     if build_info(folder).get("solver_key") == key:
         print(f"resetrl: reusing the phase-1 solver in {folder}")
         return folder, build_info(folder)
@@ -94,7 +107,7 @@ def build_solver(plan: BuildPlan, config: Config) -> tuple[Path, dict]:
     # Only the prompt part of a Runtime is needed here; it is the trainer's own prompt builder.
     prompts = Runtime(config, model, tokenizer, task, backend=None, sampling=None, limits=None,
                       examples=task.examples() if config.format.examples else None)
-    losses = train_on_examples(model, solver_examples(task, tokenizer, prompts.prompt_ids, problems), plan.solver_steps,
+    losses = train_on_examples(model, solver_examples(task, tokenizer, prompts.prompt_ids, problems, plan.seed), plan.solver_steps,
                                plan.batch_size, plan.solver_lr, plan.seed, tokenizer.pad_token_id, "solver",
                                final_lr=plan.solver_final_lr)
     info = {"solver_key": key, "solver_loss": losses[-1], "solver_seconds": time.perf_counter() - started,
@@ -127,7 +140,7 @@ def build_micro(plan: BuildPlan) -> tuple[Path, dict]:
     rng = random.Random(f"micro/replay/{plan.seed}")
     replay_count = round(len(examples) * plan.replay_fraction / (1 - plan.replay_fraction))
     replay = rng.sample(stream[:plan.solver_problems], min(replay_count, plan.solver_problems))
-    examples += solver_examples(task, tokenizer, runtime.prompt_ids, replay)
+    examples += solver_examples(task, tokenizer, runtime.prompt_ids, replay, plan.seed)
     losses = train_on_examples(model, examples, plan.localizer_steps, plan.batch_size, plan.localizer_lr,
                                plan.seed, tokenizer.pad_token_id, "localizer")
     localizer_seconds = time.perf_counter() - phase_started
@@ -136,7 +149,7 @@ def build_micro(plan: BuildPlan) -> tuple[Path, dict]:
     torch.manual_seed(plan.seed)
     test = task.problems("test", plan.measure_problems, config.task.seed)
     skills = measure_skills(runtime, test, seed=plan.seed)
-    name = variant_name(plan.seed, plan.localizer_noise)
+    name = plan.name()
     info = {
         "name": name,
         "plan": asdict(plan),

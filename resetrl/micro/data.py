@@ -2,7 +2,7 @@
 
 1. Solving: arith_chain problems of the train split, prompted exactly as the trainer prompts them
    (`Runtime.prompt_ids`: the `micro` preset's raw prompt without worked examples), the task's
-   reference chain as the target.
+   reference chain as the target (`Task.training_chain`; `trap_chain` corrupts it on purpose).
 2. Localizing: the model's *own* failed chains (sampled from the solver at rollout temperature),
    shown through the chat template with the project's localization prompt, exactly as SRPO asks;
    the target is `\\boxed{k}` with k the step checker's first erroneous thought (`Task.first_error`).
@@ -30,9 +30,14 @@ Example = tuple[list[int], list[int]]
 PromptIds = Callable[[Problem], list[int]]  # Runtime.prompt_ids of the config the model is built for
 
 
-def solver_examples(task: Task, tokenizer, prompt_ids: PromptIds, problems: list[Problem]) -> list[Example]:
+def solver_examples(task: Task, tokenizer, prompt_ids: PromptIds, problems: list[Problem], seed: int = 0
+                    ) -> list[Example]:
+    """The task's training chain as the target: its reference chain, or for `trap_chain` a chain
+    corrupted at the trap (and slips), drawn from a stream per (build seed, problem), so a problem
+    replayed in phase 2 gets the same chain."""
     return [
-        (prompt_ids(p), tokenizer(format_chain(task.reference_chain(p)), add_special_tokens=False).input_ids)
+        (prompt_ids(p), tokenizer(format_chain(task.training_chain(p, random.Random(f"training-chain/{seed}/{p.id}"))),
+                                  add_special_tokens=False).input_ids)
         for p in problems
     ]
 

@@ -55,6 +55,12 @@ def _from_folder(folder: Path):
     return model, tokenizer
 
 
+def _is_built_micro(name: str) -> bool:
+    from resetrl.micro.model import BUILD_INFO, micro_folder
+
+    return "/" not in name and (micro_folder(name) / BUILD_INFO).exists()
+
+
 def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     """(model, tokenizer) for a registered name or a local folder holding a transformers model.
     A path that is not a folder with config.json is an error naming both options."""
@@ -62,6 +68,10 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
         model, tokenizer = MODELS.get(name)()
     elif Path(name).is_dir() and (Path(name) / "config.json").exists():
         model, tokenizer = _from_folder(Path(name))
+    elif _is_built_micro(name):  # a micro variant built for another preset (`trap`, `trap-slip0.15`)
+        from resetrl.micro.model import load_micro
+
+        model, tokenizer = load_micro(name)
     else:
         raise ResetRLError(
             f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "

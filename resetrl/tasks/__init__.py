@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from resetrl.errors import ResetRLError
-from resetrl.tasks import arith_chain, math_data  # noqa: F401  (register the built-in tasks)
+from resetrl.tasks import arith_chain, math_data, trap_chain  # noqa: F401  (register the built-in tasks)
 from resetrl.tasks.base import TASKS, Problem, Task
 
 REASONING_GYM_PREFIX = "reasoning_gym:"

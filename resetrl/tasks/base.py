@@ -38,6 +38,11 @@ class Task:
         """A correct chain of thoughts for supervised warm-up, when the task can write one."""
         return None
 
+    def training_chain(self, problem: Problem, rng) -> list[str] | None:
+        """The chain a model is trained on when it is built for this task (`resetrl micro build`):
+        the reference chain, unless the task deliberately corrupts its training data (`trap_chain`)."""
+        return self.reference_chain(problem)
+
     def examples(self) -> list[tuple[str, list[str]]]:
         """Two worked examples (question, thoughts) for the prompt variant that shows them."""
         return GENERIC_EXAMPLES
