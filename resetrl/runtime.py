@@ -45,7 +45,7 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
     if config.generation.backend == "auto":  # recorded resolved, so the run folder says which engine ran
-        config.generation.backend = resolve_backend_name("auto")
+        config.generation.backend = resolve_backend_name("auto", str(next(model.parameters()).device))
         print(f"resetrl: generation.backend=auto -> {config.generation.backend}")
     backend = build_backend(model, tokenizer, config.generation)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)

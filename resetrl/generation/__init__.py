@@ -5,11 +5,12 @@ from resetrl.generation import hf  # noqa: F401  (registers "hf")
 from resetrl.generation import vllm  # noqa: F401  (registers "vllm"; imports vLLM only when used)
 
 
-def resolve_backend_name(name: str) -> str:
-    """`auto`: vllm where it is installed (measured faster, docs/vllm.md), else hf."""
+def resolve_backend_name(name: str, device: str = "cpu") -> str:
+    """`auto`: vllm for a model on a GPU where vLLM is installed; hf on a CPU, where the project's
+    engine measured faster on the quickstart's short chains (docs/vllm.md)."""
     if name != "auto":
         return name
-    return "vllm" if vllm.vllm_available() else "hf"
+    return "vllm" if device.startswith("cuda") and vllm.vllm_available() else "hf"
 
 
 def build_backend(model, tokenizer, config) -> GenerationBackend:
