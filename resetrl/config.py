@@ -82,7 +82,7 @@ class VLLMConfig(Section):
 
 class GenerationConfig(Section):
     backend: str = Field("auto", description="Generation backend: vllm (rollouts on vLLM; install: README), hf (the project's transformers engine, no extra install) or auto = vllm for a model on a GPU where vLLM is installed, else hf (on this CPU the hf engine measured faster on short chains, vllm on long ones: docs/vllm.md).")
-    mode: Literal["chain", "thought"] = Field("chain", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls).")
+    mode: Literal["auto", "chain", "thought"] = Field("auto", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls); auto: chain on hf, thought on vllm (each measured faster there: docs/vllm.md).")
     batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
     prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")

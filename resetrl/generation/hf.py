@@ -132,7 +132,7 @@ class HFBackend(GenerationBackend):
 
     @classmethod
     def from_config(cls, model, tokenizer, config) -> "HFBackend":
-        return cls(model, tokenizer, batch_size=config.batch_size, mode=config.mode,
+        return cls(model, tokenizer, batch_size=config.batch_size, mode="chain" if config.mode == "auto" else config.mode,
                    prefix_cache_mb=config.prefix_cache_mb)
 
     # -- the interface --------------------------------------------------------------------------

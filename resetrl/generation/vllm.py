@@ -90,7 +90,7 @@ def engine_folder(model_bytes: int) -> Path:
 
 @BACKENDS.register("vllm")
 class VLLMBackend(GenerationBackend):
-    def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "chain", kv_cache_gb: float = 2.0,
+    def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "thought", kv_cache_gb: float = 2.0,
                  max_model_len: int | None = None, enforce_eager: bool = True, weight_sync: str = "auto",
                  gpu_memory_utilization: float = 0.5):
         if mode not in GENERATION_MODES:
@@ -150,7 +150,9 @@ class VLLMBackend(GenerationBackend):
     @classmethod
     def from_config(cls, model, tokenizer, config) -> "VLLMBackend":
         options = config.vllm
-        return cls(model, tokenizer, batch_size=config.batch_size, mode=config.mode,
+        # auto: thought by thought. A whole-chain round runs past thought caps and max_thoughts and
+        # throws those tokens away: 1.6x slower on the quickstart's chains (docs/vllm.md).
+        return cls(model, tokenizer, batch_size=config.batch_size, mode="thought" if config.mode == "auto" else config.mode,
                    kv_cache_gb=options.kv_cache_gb, max_model_len=options.max_model_len,
                    enforce_eager=options.enforce_eager, weight_sync=options.weight_sync,
                    gpu_memory_utilization=options.gpu_memory_utilization)
