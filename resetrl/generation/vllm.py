@@ -126,6 +126,10 @@ class VLLMBackend(GenerationBackend):
             options["gpu_memory_utilization"] = gpu_memory_utilization
         else:
             options["kv_cache_memory_bytes"] = int(kv_cache_gb * 2**30)
+            # Prefix caching reuses whole blocks: with the CPU default of 128 tokens a row resumed in a
+            # later round (the next thought, the rest of the answer's thought) re-encodes up to 127 of
+            # its tokens; 32 (the CPU kernels want multiples of 32) bounds that at 31.
+            options["block_size"] = int(os.environ.get("RESETRL_VLLM_BLOCK_SIZE", 32))
         if self.weight_sync == "lora":
             lora_config = model.peft_config[model.active_adapter]
             options.update(enable_lora=True, max_loras=1, max_lora_rank=engine_lora_rank(lora_config.r))
