@@ -15,4 +15,5 @@ def resolve_backend_name(name: str, device: str = "cpu") -> str:
 
 def build_backend(model, tokenizer, config) -> GenerationBackend:
     """The backend named by `config.backend` (a `GenerationConfig`), sampling from `model`."""
-    return BACKENDS.get(resolve_backend_name(config.backend)).from_config(model, tokenizer, config)
+    device = str(next(model.parameters()).device)
+    return BACKENDS.get(resolve_backend_name(config.backend, device)).from_config(model, tokenizer, config)

@@ -71,4 +71,10 @@ class GenerationBackend:
         return {}
 
 
+def weights_version(model) -> tuple:
+    """Changes whenever a parameter is replaced or modified in place (an optimizer step, a loaded
+    checkpoint): what a cache of anything computed from the weights compares against."""
+    return tuple((p.data_ptr(), p._version) for p in model.parameters())
+
+
 BACKENDS: Registry[type] = Registry("generation backend")

@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
+from resetrl.generation.base import weights_version
+
 
 class PreallocatedLayer(DynamicLayer):
     """One layer's keys and values, [rows, kv_heads, capacity, head_dim], filled up to `length`."""
@@ -137,7 +139,7 @@ class PrefixStore:
         self.hits = self.reused_tokens = 0
 
     def check_weights(self, model) -> None:
-        version = tuple((p.data_ptr(), p._version) for p in model.parameters())
+        version = weights_version(model)
         if version != self._weights_version:
             self.clear()
             self._weights_version = version

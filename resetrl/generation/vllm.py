@@ -32,7 +32,8 @@ from pathlib import Path
 import torch
 
 from resetrl.errors import ResetRLError
-from resetrl.generation.base import BACKENDS, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams
+from resetrl.generation.base import (BACKENDS, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams,
+                                     weights_version)
 from resetrl.generation.hf import GENERATION_MODES, RowStopper
 from resetrl.models.merged import base_model, has_lora, merged_state_dict
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits
@@ -145,7 +146,7 @@ class VLLMBackend(GenerationBackend):
         self._lora_request = None
         self._lora_version = 0
         self._broken: str | None = None
-        self._synced_version = self._weights_version()
+        self._synced_version = weights_version(self.model)
         if self.weight_sync == "lora":
             self._push_adapter()
         # Counters (cumulative, and since the last take_stats).
@@ -164,9 +165,6 @@ class VLLMBackend(GenerationBackend):
                    gpu_memory_utilization=options.gpu_memory_utilization, block_size=options.block_size)
 
     # -- weights --------------------------------------------------------------------------------
-    def _weights_version(self) -> tuple:
-        return tuple((p.data_ptr(), p._version) for p in self.model.parameters())
-
     def _save_engine_folder(self) -> None:
         """The engine starts from a folder: config, tokenizer and the current weights (LoRA merged in,
         or left out when the adapter is served as a LoRARequest)."""
@@ -176,7 +174,7 @@ class VLLMBackend(GenerationBackend):
         self.tokenizer.save_pretrained(folder)
 
     def sync_weights(self) -> None:
-        version = self._weights_version()
+        version = weights_version(self.model)
         if version == self._synced_version:
             return
         started = time.perf_counter()
@@ -304,22 +302,18 @@ class VLLMBackend(GenerationBackend):
         tokens = list(completion.token_ids)
         logprobs = _token_logprobs(completion, tokens)
         for position, token in enumerate(tokens):
-            if stopper.push(row, token, logprobs[position]) is not None:
-                reason = stopper.reasons[row]
-                if reason == "thought":  # thought mode: the thought is closed and the chain goes on
-                    stopper.reasons[row] = None
-                    self.tokens_discarded += len(tokens) - position - 1
-                    return True
-                self.tokens_discarded += len(tokens) - position - 1
-                return False
+            reason = stopper.push(row, token, logprobs[position])
+            if reason is None:
+                continue
+            self.tokens_discarded += len(tokens) - position - 1
+            if reason == "thought":  # thought mode: the thought is closed and the chain goes on
+                stopper.reasons[row] = None
+                return True
+            return False
         if completion.finish_reason == "stop" and isinstance(completion.stop_reason, str):
             return True  # ended at a stop string the rules have not acted on yet (`\boxed{`)
-        if completion.finish_reason == "stop":  # end of sequence the rules did not see (not pushed)
-            stopper.reasons[row] = "eos"
-            return False
-        if len(stopper.generated[row]) >= stopper.max_new[row] or completion.finish_reason == "length":
-            stopper.reasons[row] = stopper.reasons[row] or "max_tokens"
-            return False
+        # End of sequence the rules did not see (not among the tokens), or the round's token budget.
+        stopper.reasons[row] = "eos" if completion.finish_reason == "stop" else "max_tokens"
         return False
 
     def generate_text(self, prompts: list[list[int]], sampling: SamplingParams,
