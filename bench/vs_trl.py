@@ -56,9 +56,9 @@ def trl_step(generations: int, tokens: int, steps: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from resetrl.models.smollm2 import smollm2_folder
+    from resetrl.models.gguf import SMOLLM2_135M, gguf_folder
 
-    folder = smollm2_folder()
+    folder = gguf_folder(SMOLLM2_135M)
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
     _, _, prompts = problems_and_prompts(tokenizer)

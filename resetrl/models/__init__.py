@@ -21,11 +21,15 @@ def _tiny():
     return build_tiny()
 
 
-@MODELS.register("smollm2-135m")
-def _smollm2():
-    from resetrl.models.smollm2 import smollm2_folder
+def _register_gguf_models() -> None:
+    """Real models converted once from GGUF files inside registry wheels (resetrl.models.gguf)."""
+    from resetrl.models.gguf import QWEN25_CODER_05B, SMOLLM2_135M, gguf_folder
 
-    return _from_folder(smollm2_folder())
+    for spec in (SMOLLM2_135M, QWEN25_CODER_05B):
+        MODELS.register(spec.name)(lambda spec=spec: _from_folder(gguf_folder(spec)))
+
+
+_register_gguf_models()
 
 
 def _register_micro_models() -> None:
