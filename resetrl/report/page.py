@@ -163,10 +163,13 @@ def run_page(run_dir: Path) -> str:
     body += [f'<div class="note">{html.escape(note)}</div>' for note in run["notes"]]
     body.append("<h2>Learning curves</h2>")
     curves = run_dir / "curves.png"
-    if not curves.exists() and run["metrics"]:
+    if not curves.exists() and run["metrics"]:  # a run still going: the trainer draws it at the end
         from resetrl.plots import plot_run
 
-        plot_run(run_dir)
+        try:
+            plot_run(run_dir)
+        except Exception as error:  # noqa: BLE001 - the chart below still shows every metric
+            body.append(f'<div class="note">curves.png could not be drawn ({html.escape(repr(error))})</div>')
     if curves.exists():
         body.append(_image(curves, "held-out accuracy and training reward against step"))
     body.append(CHART)
