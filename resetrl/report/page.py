@@ -138,15 +138,13 @@ EXPLORER = ('<h2>Rollout explorer</h2><p class="muted">One problem at one step: 
             '<div class="detail" id="detail"><p class="muted">Choose a problem on the left.</p></div></div>')
 
 
-def _generated(started: float) -> str:
-    return (f'<p class="muted">Written by <code>resetrl report</code> on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())} '
-            f'in {time.perf_counter() - started:.1f} s.</p>')
+def _generated() -> str:
+    return f'<p class="muted">Written by <code>resetrl report</code> on {time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}.</p>'
 
 
 # -- the two pages --------------------------------------------------------------------------------------
 
 def run_page(run_dir: Path) -> str:
-    started = time.perf_counter()
     data = run_data(run_dir)
     run, config = data["run"], data["run"]["config"]
     evals = [(row["step"], row["eval/accuracy"]) for row in run["metrics"] if "eval/accuracy" in row]
@@ -175,9 +173,10 @@ def run_page(run_dir: Path) -> str:
     body.append(CHART)
     body.append('<h2>Metrics</h2><div id="metrics-summary"></div>'
                 '<details id="metrics-steps"><summary>every step</summary></details>')
-    body.append(f"<details><summary>config.yaml</summary><pre>{html.escape((run_dir / 'config.yaml').read_text()) if (run_dir / 'config.yaml').exists() else ''}</pre></details>")
+    if (run_dir / "config.yaml").exists():
+        body.append(f"<details><summary>config.yaml</summary><pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre></details>")
     body.append(EXPLORER if data["items"] else "<h2>Rollout explorer</h2><p>No rollouts logged yet (rollouts.jsonl).</p>")
-    body.append(_generated(started))
+    body.append(_generated())
     page_data = {"kind": "run", "colors": _colors(),
                  "runs": [{"name": run["name"], "method": run["method"], "metrics": run["metrics"]}],
                  "items": data["items"]}
@@ -185,7 +184,6 @@ def run_page(run_dir: Path) -> str:
 
 
 def compare_page(folder: Path) -> str:
-    started = time.perf_counter()
     results, runs = compare_runs(folder)
     present = [(series, method, run_dir) for series, method, run_dir in runs if run_dir.is_dir()]
     rollout_bytes = sum((run_dir / "rollouts.jsonl").stat().st_size for _, _, run_dir in present
@@ -216,9 +214,9 @@ def compare_page(folder: Path) -> str:
         accuracy = [row["eval/accuracy"] for row in run["metrics"] if "eval/accuracy" in row]
         link = (f'<a href="{html.escape(run["report"])}">report</a>' if run["report"]
                 else '<span class="muted">no report.html</span>')
+        final = f"{accuracy[-1]:.3f}" if accuracy else "-"
         rows.append(f"<tr><td>{html.escape(run['name'])}</td><td>{html.escape(run['method'])}</td>"
-                    f"<td>{accuracy[-1]:.3f}</td><td>{link}</td></tr>" if accuracy else
-                    f"<tr><td>{html.escape(run['name'])}</td><td>{html.escape(run['method'])}</td><td>-</td><td>{link}</td></tr>")
+                    f"<td>{final}</td><td>{link}</td></tr>")
     body.append("<h2>Runs</h2><table><tr><th>run</th><th>series</th><th>final accuracy</th><th>report</th></tr>"
                 + "".join(rows) + "</table>")
     missing = len(runs) - len(present)
@@ -229,6 +227,6 @@ def compare_page(folder: Path) -> str:
                     "many for one page; each run's report above has its own explorer.</p>")
     elif items:
         body.append(EXPLORER)
-    body.append(_generated(started))
+    body.append(_generated())
     page_data = {"kind": "compare", "colors": _colors(), "runs": page_runs, "items": items}
     return _document(f"resetrl comparison {folder.resolve().name}", "\n".join(body), page_data)
