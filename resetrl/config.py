@@ -242,11 +242,13 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
         return Config.model_validate(data)
     except ValidationError as error:
         problems = [
-            f"  {'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg'].removeprefix('Value error, ')}"
             + (f" (got {item['input']!r})" if item["type"] != "missing" and not isinstance(item["input"], dict) else "")
             for item in error.errors()
         ]
-        raise ResetRLError("invalid config:\n" + "\n".join(problems)) from None
+        if len(problems) == 1:  # the usual case: one line, as the README shows it
+            raise ResetRLError(f"invalid config: {problems[0]}") from None
+        raise ResetRLError("invalid config:\n" + "\n".join(f"  {problem}" for problem in problems)) from None
 
 
 def _merge(base: dict, update: dict) -> None:
