@@ -60,7 +60,10 @@ def _finite(value):
 
 def script_json(data) -> str:
     """JSON safe inside <script>: no `</script>`, `<!--` or entity can end or bend the block."""
-    text = json.dumps(_finite(data), separators=(",", ":"))
+    try:
+        text = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a NaN somewhere (rare): the slower walk that replaces them
+        text = json.dumps(_finite(data), separators=(",", ":"))
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
