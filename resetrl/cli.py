@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "resetrl.commands.listing",
     "resetrl.commands.micro",
     "resetrl.commands.compare",
+    "resetrl.commands.report",
     "resetrl.commands.ics",
     "resetrl.cpi.cli",
 ]

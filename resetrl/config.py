@@ -161,6 +161,22 @@ class CheckpointConfig(Section):
     keep: int = Field(2, ge=1, description="Checkpoints kept (the newest).")
 
 
+class LoggingConfig(Section):
+    tensorboard: bool = Field(True, description="Write every metric as TensorBoard events to run_dir/tensorboard.")
+    wandb: bool = Field(False, description="Also log every metric to Weights & Biases (an extra: pip install 'resetrl[wandb]').")
+    wandb_project: str = Field("resetrl", description="W&B project; the run is named after its run folder.")
+    wandb_mode: Literal["offline", "online"] | None = Field(None, description="offline: W&B's files under run_dir/wandb, no network (upload later with `wandb sync`); online: needs a login and the network. Default: $WANDB_MODE if set, else offline.")
+
+    @field_validator("wandb")
+    @classmethod
+    def _wandb_installed(cls, value: bool) -> bool:
+        from importlib.util import find_spec
+
+        if value and find_spec("wandb") is None:
+            raise ValueError("wandb is not installed: pip install 'resetrl[wandb]', or set logging.wandb=false")
+        return value
+
+
 class Config(Section):
     method: Literal["grpo", "rrpo", "srpo", "oracle"] = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error).")
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -172,6 +188,7 @@ class Config(Section):
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
@@ -225,11 +242,13 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
         return Config.model_validate(data)
     except ValidationError as error:
         problems = [
-            f"  {'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg']}"
+            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg'].removeprefix('Value error, ')}"
             + (f" (got {item['input']!r})" if item["type"] != "missing" and not isinstance(item["input"], dict) else "")
             for item in error.errors()
         ]
-        raise ResetRLError("invalid config:\n" + "\n".join(problems)) from None
+        if len(problems) == 1:  # the usual case: one line, as the README shows it
+            raise ResetRLError(f"invalid config: {problems[0]}") from None
+        raise ResetRLError("invalid config:\n" + "\n".join(f"  {problem}" for problem in problems)) from None
 
 
 def _merge(base: dict, update: dict) -> None:

@@ -27,6 +27,7 @@ class Sample:
     reset_step: int | None = None  # 1-indexed thought of the parent that was resampled
     reset_source: str | None = None  # how reset_step was chosen, e.g. "self:boxed", "random"
     first_error: int | None = None  # the task's true first erroneous thought (parents), where known
+    localization: str | None = None  # a parent's self-localization answer (SRPO), as the policy wrote it
     advantage: float = 0.0
     logprobs: list[float] | None = None  # engine log pi of each response token when sampled (the loss's old_logprobs)
 

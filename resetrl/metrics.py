@@ -1,16 +1,20 @@
-"""Metrics a user can plot: one JSON line per step in metrics.jsonl, and TensorBoard events."""
+"""Metrics a user can plot: one JSON line per step in metrics.jsonl, TensorBoard events and, where
+`logging.wandb` is on, a Weights & Biases run."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 
 class MetricsWriter:
-    def __init__(self, run_dir: Path, tensorboard: bool = True):
+    def __init__(self, run_dir: Path, logging=None, run_config: dict | None = None):
+        """`logging`: the config's LoggingConfig (None: TensorBoard only); `run_config` goes to W&B."""
         self.path = run_dir / "metrics.jsonl"
         self.tensorboard = None
-        if tensorboard:
+        self.wandb = start_wandb(run_dir, logging, run_config) if logging is not None and logging.wandb else None
+        if logging is None or logging.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
@@ -21,15 +25,28 @@ class MetricsWriter:
     def write(self, step: int, values: dict[str, float]) -> None:
         with open(self.path, "a") as handle:
             handle.write(json.dumps({"step": step, **values}) + "\n")
+        scalars = {key: value for key, value in values.items() if isinstance(value, (int, float))}
         if self.tensorboard:
-            for key, value in values.items():
-                if isinstance(value, (int, float)):
-                    self.tensorboard.add_scalar(key, value, step)
+            for key, value in scalars.items():
+                self.tensorboard.add_scalar(key, value, step)
             self.tensorboard.flush()
+        if self.wandb:
+            self.wandb.log(scalars, step=step)
 
     def close(self) -> None:
         if self.tensorboard:
             self.tensorboard.close()
+        if self.wandb:
+            self.wandb.finish()
+
+
+def start_wandb(run_dir: Path, logging, run_config: dict | None):
+    """A W&B run writing under run_dir/wandb; offline unless asked otherwise, so it needs no network."""
+    import wandb  # an extra; logging.wandb checks at config load that it is installed
+
+    mode = logging.wandb_mode or os.environ.get("WANDB_MODE") or "offline"
+    return wandb.init(project=logging.wandb_project, name=run_dir.name, dir=str(run_dir), mode=mode,
+                      config=run_config or {})
 
 
 def truncate_jsonl(path: Path, last_step: int) -> None:

@@ -117,7 +117,7 @@ class RolloutCollector:
             n_thoughts = len(parent.spans)
             reset_step = min(max(choice.step, 1), max(n_thoughts, 1))
             prefix_end = parent.spans[reset_step - 2][1] if reset_step >= 2 else 0
-            parent.reset_step, parent.reset_source = reset_step, choice.source
+            parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.localization_text
             jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, layout.continuations,
                                  prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
                                  prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))

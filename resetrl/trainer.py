@@ -27,6 +27,7 @@ from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs
 from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
 from resetrl.plots import plot_run
+from resetrl.report import write_report_or_warn
 from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
 from resetrl.chains import Scorer
 from resetrl.rollout import RolloutCollector
@@ -71,7 +72,7 @@ class Trainer:
         self.reference = None
         if cfg.train.kl_coef > 0 and not cfg.model.lora:
             self.reference = copy.deepcopy(rt.model).eval().requires_grad_(False)
-        self.metrics = MetricsWriter(self.run_dir)
+        self.metrics = MetricsWriter(self.run_dir, cfg.logging, cfg.model_dump())
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
 
     # -- data ---------------------------------------------------------------------------------
@@ -248,6 +249,9 @@ class Trainer:
         self.metrics.close()
         plot_run(self.run_dir)
         final = self._final_summary()
+        # The HTML report is a by-product: a failure is warned about and left as null here, never raised.
+        report = write_report_or_warn(self.run_dir)
+        final["report"] = report.name if report else None
         (self.run_dir / "summary.json").write_text(json.dumps(final, indent=2))
         return final
 

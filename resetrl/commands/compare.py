@@ -48,5 +48,5 @@ def run(args) -> int:
     summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference, arms=arms)
     print((out / "results.md").read_text())
     print(f"resetrl: compared {', '.join(methods)} over {len(seeds)} seeds; results in {out}/ "
-          "(results.md, results.json, curves.png, runs/)")
+          "(report.html, results.md, results.json, curves.png, runs/)")
     return 0 if summary["series"] else 1

@@ -32,6 +32,6 @@ def run(args) -> int:
     minutes = (time.perf_counter() - started) / 60
     print(json.dumps(summary, indent=2))
     print(f"resetrl: done in {minutes:.1f} min; accuracy {summary['initial_accuracy']} -> "
-          f"{summary['final_accuracy']}; results in {run_dir}/ (metrics.jsonl, rollouts.jsonl, eval.json, "
+          f"{summary['final_accuracy']}; results in {run_dir}/ (report.html, metrics.jsonl, rollouts.jsonl, eval.json, "
           f"tensorboard/, checkpoints/)")
     return 0

@@ -13,6 +13,7 @@ from resetrl.compare.report import markdown_report
 from resetrl.config import Config
 from resetrl.errors import ResetRLError
 from resetrl.groups import layout_for
+from resetrl.report import write_report_or_warn
 
 METHODS = ("grpo", "rrpo", "srpo", "oracle")
 
@@ -78,4 +79,5 @@ def compare_methods(source: ConfigSource, methods: list[str], seeds: list[int], 
                                       "runs": [{**asdict(spec), "run_dir": str(folders[spec])} for spec in specs]})
     (out / "results.md").write_text(markdown_report(summary, setup))
     plot_curves(summary, out / "curves.png")
+    write_report_or_warn(out)
     return summary
