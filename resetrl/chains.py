@@ -8,6 +8,9 @@ reward, engine log-probabilities) the same way everywhere.
 
 from __future__ import annotations
 
+import signal
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
@@ -16,12 +19,60 @@ from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits, extract_boxed, split_thoughts, thought_spans
 
 
-class Scorer:
-    """Turns generated ids into a scored Sample: thoughts, spans, answer, reward."""
+class ScoreTimeout(BaseException):
+    """A task's scorer ran past its time limit (a BaseException: a scorer's own `except Exception`
+    must not swallow it)."""
 
-    def __init__(self, tokenizer, task: Task):
-        self.tokenizer, self.task = tokenizer, task
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ScoreTimeout in the block after `seconds` of wall-clock time. SIGALRM, so only in the
+    main thread (elsewhere no limit); code stuck inside one C call is interrupted only when it returns."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise ScoreTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class Scorer:
+    """Turns generated ids into a scored Sample: thoughts, spans, answer, reward. A task scorer that
+    raises or runs past `score_timeout` seconds gives reward 0, counted (`take_stats`), and the run
+    goes on."""
+
+    def __init__(self, tokenizer, task: Task, score_timeout: float = 10.0):
+        self.tokenizer, self.task, self.score_timeout = tokenizer, task, score_timeout
         self.decode = lambda ids: tokenizer.decode(ids, skip_special_tokens=True)
+        self.failures = {"errors": 0, "timeouts": 0}
+
+    def reward(self, answer: str | None, problem: Problem) -> float:
+        try:
+            with time_limit(self.score_timeout):
+                return float(self.task.score(answer, problem))
+        except ScoreTimeout:
+            kind, reason = "timeouts", f"ran past task.score_timeout={self.score_timeout:g} s"
+        except Exception as error:
+            kind, reason = "errors", f"raised {type(error).__name__}: {error}"
+        if not any(self.failures.values()):  # once per step: the count is in the metrics
+            print(f"resetrl: warning: task {self.task.name!r} scorer {reason} on answer {answer!r} of problem "
+                  f"{problem.id}; scored 0 (reward/score_{kind})")
+        self.failures[kind] += 1
+        return 0.0
+
+    def take_stats(self) -> dict[str, float]:
+        """Scorer failures since the last call: reward/score_errors, reward/score_timeouts."""
+        stats = {f"reward/score_{kind}": float(count) for kind, count in self.failures.items()}
+        self.failures = {kind: 0 for kind in self.failures}
+        return stats
 
     def sample(self, problem: Problem, prompt_ids: list[int], response_ids: list[int], kind: str,
                stop_reason: str, new_tokens: int, train_start: int = 0) -> Sample:
@@ -30,7 +81,7 @@ class Scorer:
         return Sample(
             problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
             train_start=train_start, spans=thought_spans(response_ids, self.decode),
-            thoughts=split_thoughts(text), answer=answer, reward=self.task.score(answer, problem),
+            thoughts=split_thoughts(text), answer=answer, reward=self.reward(answer, problem),
             stop_reason=stop_reason, new_tokens=new_tokens,
         )
 
