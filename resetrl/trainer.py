@@ -287,7 +287,7 @@ class Trainer:
         """Stop before a checkpoint could hold non-finite weights."""
         if not all(bool(torch.isfinite(p).all()) for p in self.parameters):
             raise ResetRLError(f"{after} made weights non-finite; lower the learning rate "
-                               "(the last checkpoint holds finite weights)")
+                               "(no checkpoint was written with them)")
 
     def train_step(self, step: int) -> dict[str, float]:
         started = time.perf_counter()
