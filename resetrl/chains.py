@@ -24,24 +24,33 @@ class ScoreTimeout(BaseException):
     must not swallow it)."""
 
 
+_DEADLINE = {"armed": False}
+
+
+def _expire(signum, frame) -> None:
+    if _DEADLINE["armed"]:  # a timer that fired just as its block ended is ignored
+        raise ScoreTimeout
+
+
 @contextmanager
 def time_limit(seconds: float):
-    """Raise ScoreTimeout in the block after `seconds` of wall-clock time. SIGALRM, so only in the
-    main thread (elsewhere no limit); code stuck inside one C call is interrupted only when it returns."""
+    """Raise ScoreTimeout in the block after `seconds` of wall-clock time: a timer thread signals
+    the main thread (SIGUSR1; not SIGALRM, which math-verify sets and clears for its own limits).
+    Only in the main thread (elsewhere no limit); code stuck inside one C call stops when it returns."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def expire(signum, frame):
-        raise ScoreTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    if signal.getsignal(signal.SIGUSR1) is not _expire:
+        signal.signal(signal.SIGUSR1, _expire)  # kept installed: a late timer must not hit the default action
+    timer = threading.Timer(seconds, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1))
+    timer.daemon = True
+    _DEADLINE["armed"] = True
+    timer.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _DEADLINE["armed"] = False
+        timer.cancel()
 
 
 class Scorer:
