@@ -30,8 +30,9 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, kee
         shutil.rmtree(staging, ignore_errors=True)
         kept = [p.name for p in sorted((run_dir / "checkpoints").glob("step_??????"))]
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ResetRLError(f"cannot write the checkpoint of step {step} to {staging.parent} ({reason}); "
-                           f"earlier checkpoints kept: {', '.join(kept) or 'none'}") from None
+        free_mb = shutil.disk_usage(run_dir).free / 2**20  # torch's message for a full disk does not say so
+        raise ResetRLError(f"cannot write the checkpoint of step {step} to {staging.parent} ({reason}; "
+                           f"{free_mb:.1f} MB free there); earlier checkpoints kept: {', '.join(kept) or 'none'}") from None
     kill_point("checkpoint", step)
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
