@@ -50,9 +50,10 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """`field: saved -> current` for each leaf that differs. A current value of "auto" matches what
-    the saved run resolved it to (e.g. generation.backend)."""
+    the saved run resolved it to (e.g. generation.backend); a field the saved config lacks is newer
+    than the run and is not compared."""
     differences = []
-    for key in sorted(set(saved) | set(current)):
+    for key in sorted(saved):  # a key only `current` has is a field newer than the run
         old, new = saved.get(key), current.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
             differences += config_differences(old, new, f"{prefix}{key}.")

@@ -58,6 +58,15 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
         main(["train", "--preset", "smoke", "--out", str(tmp_path), "--resume", "--overwrite"])
 
 
+def test_config_differences_name_each_field():
+    from resetrl.outputs import config_differences
+
+    saved = {"method": "srpo", "generation": {"backend": "hf"}, "train": {"lr": 0.1}}
+    current = {"method": "grpo", "generation": {"backend": "auto"}, "train": {"lr": 0.1, "added_later": 3}}
+    assert config_differences(saved, current) == ["method: 'srpo' -> 'grpo'"]
+    assert config_differences(saved, {**current, "method": "srpo", "train": {"lr": 0.2}}) == ["train.lr: 0.1 -> 0.2"]
+
+
 def test_out_at_a_file_or_unwritable_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     file = tmp_path / "file"
     file.write_text("not a run")
