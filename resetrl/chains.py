@@ -8,8 +8,10 @@ reward, engine log-probabilities) the same way everywhere.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -24,33 +26,52 @@ class ScoreTimeout(BaseException):
     must not swallow it)."""
 
 
-_DEADLINE = {"armed": False}
+class _Watchdog:
+    """One daemon thread that signals the main thread (SIGUSR1) while a deadline is overdue. Arming
+    is a float assignment (a timer thread per call cost 100 us a score). SIGUSR1, not SIGALRM:
+    math-verify sets and clears SIGALRM for its own limits."""
+
+    poll_seconds = 0.05
+
+    def __init__(self):
+        self.deadline: float | None = None
+        self.pid = os.getpid()  # a forked child has no watchdog thread: it starts its own
+        signal.signal(signal.SIGUSR1, self._expire)
+        threading.Thread(target=self._watch, name="resetrl-score-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        main = threading.main_thread().ident
+        while True:
+            time.sleep(self.poll_seconds)
+            deadline = self.deadline
+            if deadline is not None and time.monotonic() > deadline:
+                signal.pthread_kill(main, signal.SIGUSR1)
+
+    def _expire(self, signum, frame) -> None:
+        # A signal meant for a block that has ended, or for an earlier one, finds no overdue deadline.
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ScoreTimeout
 
 
-def _expire(signum, frame) -> None:
-    if _DEADLINE["armed"]:  # a timer that fired just as its block ended is ignored
-        raise ScoreTimeout
+_watchdog: _Watchdog | None = None
 
 
 @contextmanager
 def time_limit(seconds: float):
-    """Raise ScoreTimeout in the block after `seconds` of wall-clock time: a timer thread signals
-    the main thread (SIGUSR1; not SIGALRM, which math-verify sets and clears for its own limits).
-    Only in the main thread (elsewhere no limit); code stuck inside one C call stops when it returns."""
+    """Raise ScoreTimeout in the block once `seconds` of wall-clock time have passed (to within
+    0.05 s). Only in the main thread (elsewhere no limit); code stuck inside one C call stops when
+    it returns."""
+    global _watchdog
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    if signal.getsignal(signal.SIGUSR1) is not _expire:
-        signal.signal(signal.SIGUSR1, _expire)  # kept installed: a late timer must not hit the default action
-    timer = threading.Timer(seconds, signal.pthread_kill, (threading.main_thread().ident, signal.SIGUSR1))
-    timer.daemon = True
-    _DEADLINE["armed"] = True
-    timer.start()
+    if _watchdog is None or _watchdog.pid != os.getpid():
+        _watchdog = _Watchdog()
+    _watchdog.deadline = time.monotonic() + seconds
     try:
         yield
     finally:
-        _DEADLINE["armed"] = False
-        timer.cancel()
+        _watchdog.deadline = None
 
 
 class Scorer:
