@@ -135,7 +135,7 @@ class Trainer:
             nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
             if nonfinite:  # _optimizer_step did not step; later passes would see the same
                 break
-        values.update({"update/skipped": float(nonfinite), "update/nonfinite": float(nonfinite),
+        values.update({"update/skipped": float(nonfinite and update == 0), "update/nonfinite": float(nonfinite),
                        "update/trained_tokens": float(n_tokens),
                        "update/active_sequences": float(len(active)), "update/last_pass_loss": loss,
                        "update/ratio_max_deviation": ratio_deviation})
