@@ -1,7 +1,8 @@
 """Atomic checkpoints: weights (or the LoRA adapter), optimizer, RNG states, step and data position.
 
 A checkpoint is written to a temporary folder and renamed into place, so a run killed mid-save
-leaves the previous checkpoint intact; `latest_checkpoint` finds the newest complete one."""
+leaves the previous checkpoint intact; `latest_checkpoint` finds the newest complete one. A save that
+fails (a full disk) removes its temporary folder and ends the run with a one-line error."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from resetrl.errors import ResetRLError
+from resetrl.faults import kill_point
+
 STATE_FILE = "trainer_state.json"
 
 
@@ -20,6 +24,24 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, kee
     folder = run_dir / "checkpoints" / f"step_{step:06d}"
     staging = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
+    try:
+        _write_checkpoint(staging, step, model, optimizer, state)
+    except Exception as error:  # a full disk: OSError, safetensors' SafetensorError or torch's RuntimeError
+        shutil.rmtree(staging, ignore_errors=True)
+        kept = [p.name for p in sorted((run_dir / "checkpoints").glob("step_??????"))]
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        free_mb = shutil.disk_usage(run_dir).free / 2**20  # torch's message for a full disk does not say so
+        raise ResetRLError(f"cannot write the checkpoint of step {step} to {staging.parent} ({reason}; "
+                           f"{free_mb:.1f} MB free there); earlier checkpoints kept: {', '.join(kept) or 'none'}") from None
+    kill_point("checkpoint", step)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    for old in sorted((run_dir / "checkpoints").glob("step_??????"))[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def _write_checkpoint(staging: Path, step: int, model, optimizer, state: dict) -> None:
     staging.mkdir(parents=True)
     from transformers.utils import logging as transformers_logging
 
@@ -29,11 +51,6 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, kee
     torch.save({"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()},
                staging / "rng.pt")
     (staging / STATE_FILE).write_text(json.dumps({"step": step, **state}, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
-    for old in sorted((run_dir / "checkpoints").glob("step_??????"))[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
-    return folder
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     except ResetRLError as error:
         print(f"resetrl: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # a full disk, a read-only or missing path: the message names the file
+        print(f"resetrl: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ class TaskConfig(Section):
     train_size: int | None = Field(400, ge=1, description="Training problems (reference: 400); null = all.")
     test_size: int = Field(100, ge=1, description="Held-out problems for evaluation.")
     seed: int = Field(0, description="Seed of the task's train/test split.")
+    score_timeout: float = Field(10.0, gt=0, description="Seconds the task's scorer may take on one answer; one that raises or runs longer scores 0, counted in reward/score_errors and reward/score_timeouts.")
 
 
 class FormatConfig(Section):
@@ -115,6 +116,7 @@ class TrainConfig(Section):
     dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")
     seed: int = Field(0, description="Seed of sampling, data order and initialisation.")
+    max_nonfinite_steps: int = Field(3, ge=1, description="A step whose loss or gradient norm is not finite skips its update (counted in update/nonfinite); this many in a row stop the run with an error.")
 
     @field_validator("advantage")
     @classmethod

@@ -17,7 +17,7 @@ def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples
     summary, records = _greedy(runtime, problems)
     if temperature <= 0:
         return summary, records
-    scorer = Scorer(runtime.tokenizer, runtime.task)
+    scorer = Scorer(runtime.tokenizer, runtime.task, runtime.config.task.score_timeout)
     sampling = SamplingParams(temperature=temperature, top_p=runtime.sampling.top_p, top_k=runtime.sampling.top_k)
     jobs = [ChainJob(p, runtime.prompt_ids(p), samples) for p in problems]
     rewards = []
@@ -30,7 +30,7 @@ def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples
 
 
 def _greedy(runtime, problems: list[Problem]) -> tuple[dict[str, float], list[dict]]:
-    scorer = Scorer(runtime.tokenizer, runtime.task)
+    scorer = Scorer(runtime.tokenizer, runtime.task, runtime.config.task.score_timeout)
     jobs = [ChainJob(p, runtime.prompt_ids(p), 1) for p in problems]
     outputs = sample_chains(runtime.backend, scorer, jobs, SamplingParams(temperature=0.0), runtime.limits, kind="eval")
     records, rewards, answered, thoughts, tokens = [], [], [], [], []

@@ -7,10 +7,14 @@ import json
 import os
 from pathlib import Path
 
+from resetrl.faults import kill_point
+
 
 class MetricsWriter:
-    def __init__(self, run_dir: Path, logging=None, run_config: dict | None = None):
-        """`logging`: the config's LoggingConfig (None: TensorBoard only); `run_config` goes to W&B."""
+    def __init__(self, run_dir: Path, logging=None, run_config: dict | None = None, purge_step: int | None = None):
+        """`logging`: the config's LoggingConfig (None: TensorBoard only); `run_config` goes to W&B.
+        `purge_step`: on resume, the first step not in the checkpoint; TensorBoard then ignores
+        events of that step and later that the killed run had written, so no step shows twice."""
         self.path = run_dir / "metrics.jsonl"
         self.tensorboard = None
         self.wandb = start_wandb(run_dir, logging, run_config) if logging is not None and logging.wandb else None
@@ -18,13 +22,17 @@ class MetricsWriter:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+                self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge_step)
             except ImportError:  # tensorboard is a dependency, but metrics must not depend on it
                 print("resetrl: tensorboard not installed; writing metrics.jsonl only")
 
     def write(self, step: int, values: dict[str, float]) -> None:
+        line = json.dumps({"step": step, **values}) + "\n"
         with open(self.path, "a") as handle:
-            handle.write(json.dumps({"step": step, **values}) + "\n")
+            handle.write(line[:len(line) // 2])
+            handle.flush()
+            kill_point("metrics", step)  # a kill here leaves a torn last line, which resume drops
+            handle.write(line[len(line) // 2:])
         scalars = {key: value for key, value in values.items() if isinstance(value, (int, float))}
         if self.tensorboard:
             for key, value in scalars.items():
@@ -49,12 +57,24 @@ def start_wandb(run_dir: Path, logging, run_config: dict | None):
                       config=run_config or {})
 
 
-def truncate_jsonl(path: Path, last_step: int) -> None:
-    """Drop lines of steps after `last_step`: a killed run may have logged steps it never saved."""
+def truncate_jsonl(path: Path, last_step: int) -> int:
+    """Drop lines of steps after `last_step` (a killed run may have logged steps it never saved) and
+    lines that are not JSON (a write cut short by the kill); returns how many of the latter."""
     if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line).get("step", 0) <= last_step]
+        return 0
+    kept, torn = [], 0
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            torn += 1
+            continue
+        if row.get("step", 0) <= last_step:
+            kept.append(line)
     path.write_text("".join(line + "\n" for line in kept))
+    return torn
 
 
 def read_jsonl(path: Path) -> list[dict]:

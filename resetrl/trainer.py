@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 import resource
 import time
@@ -22,10 +23,12 @@ from resetrl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoi
 from resetrl.config import Config
 from resetrl.errors import ResetRLError
 from resetrl.evaluation import evaluate
+from resetrl.faults import kill_point
 from resetrl.groups import Sample, layout_for
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs
 from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
+from resetrl.outputs import check_run_folder, clear_run_folder
 from resetrl.plots import plot_run
 from resetrl.report import write_report_or_warn
 from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
@@ -43,7 +46,6 @@ def peak_memory_gb() -> float:
 class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, runtime=None):
         self.config, self.run_dir = config, Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
         if cfg.method == "oracle" and type(rt.task).first_error is Task.first_error:
@@ -60,7 +62,7 @@ class Trainer:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.layout = layout_for(cfg.method, cfg.rollout.layout, cfg.rollout.group_size)
         self.reset_strategy = RESET_STRATEGIES.get(METHOD_RESETS[cfg.method])()
-        self.scorer = Scorer(rt.tokenizer, rt.task)
+        self.scorer = Scorer(rt.tokenizer, rt.task, cfg.task.score_timeout)
         self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
         self.aggregation = cfg.train.loss_aggregation or (
             "token-mean" if self.loss_name == "clip" else "seq-mean-token-mean")
@@ -68,12 +70,13 @@ class Trainer:
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
                   f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "
                   "weights them by the ratio to the sampling policy")
+        if cfg.method != "grpo" and cfg.rollout.group_size != self.layout.budget:
+            print(f"resetrl: warning: rollout.group_size={cfg.rollout.group_size} is GRPO's group size; method "
+                  f"{cfg.method!r} trains the budget of layout {cfg.rollout.layout} ({self.layout.budget} rollouts per prompt)")
         # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
         self.reference = None
         if cfg.train.kl_coef > 0 and not cfg.model.lora:
             self.reference = copy.deepcopy(rt.model).eval().requires_grad_(False)
-        self.metrics = MetricsWriter(self.run_dir, cfg.logging, cfg.model_dump())
-        (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
 
     # -- data ---------------------------------------------------------------------------------
     def batch_for_step(self, step: int):
@@ -116,7 +119,7 @@ class Trainer:
         # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward.
         active = [s for s in samples if (s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
         if not active:
-            return {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0,
+            return {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0, "update/nonfinite": 0.0,
                     "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0}
         # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
         active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
@@ -129,7 +132,11 @@ class Trainer:
             loss, grad_norm, ratio_deviation = self._optimizer_step(micro_batches, old_logprobs, normalizer, mismatch)
             if update == 0:
                 values = {"update/loss": loss, "update/grad_norm": grad_norm}
-        values.update({"update/skipped": 0.0, "update/trained_tokens": float(n_tokens),
+            nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
+            if nonfinite:  # _optimizer_step did not step; later passes would see the same
+                break
+        values.update({"update/skipped": float(nonfinite and update == 0), "update/nonfinite": float(nonfinite),
+                       "update/trained_tokens": float(n_tokens),
                        "update/active_sequences": float(len(active)), "update/last_pass_loss": loss,
                        "update/ratio_max_deviation": ratio_deviation})
         if mismatch:
@@ -172,9 +179,10 @@ class Trainer:
             with torch.no_grad():
                 deviation = ((logprobs - old_logprobs[index]).exp() - 1).abs() * mask
                 ratio_deviation = max(ratio_deviation, float(deviation.max()))
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip)
-        self.optimizer.step()
-        return total_loss, float(grad_norm), ratio_deviation
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip))
+        if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
+            self.optimizer.step()
+        return total_loss, grad_norm, ratio_deviation
 
     @torch.no_grad()
     def _reference_logprobs(self, batch) -> torch.Tensor:
@@ -198,26 +206,37 @@ class Trainer:
         return {"warmup_done": warmup_done, "data_position": step * self.config.train.prompts_per_step,
                 "method": self.config.method}
 
-    def run(self, resume: bool = False) -> dict:
+    def run(self, resume: bool = False, overwrite: bool = False) -> dict:
+        """Train into the run folder. A folder that holds another run is refused unless `resume`
+        (same config: continue from its last checkpoint) or `overwrite` (replace it)."""
         cfg, rt = self.config, self.runtime
+        check_run_folder(self.run_dir, cfg, resume, overwrite)
         start_step, warmup_done = 0, False
         checkpoint = latest_checkpoint(self.run_dir) if resume else None
+        if not checkpoint:
+            clear_run_folder(self.run_dir)  # what a killed or replaced run left
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
         if checkpoint:
             state = load_checkpoint(checkpoint, rt.model, self.optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]
             for name in ("metrics.jsonl", "rollouts.jsonl"):
-                truncate_jsonl(self.run_dir / name, start_step)
+                torn = truncate_jsonl(self.run_dir / name, start_step)
+                if torn:
+                    print(f"resetrl: dropped {torn} torn line(s) of {name} (a write cut short by the kill)")
             print(f"resetrl: resumed from {checkpoint} (step {start_step})")
         elif resume:
             print(f"resetrl: no checkpoint in {self.run_dir}; starting from scratch")
+        # TensorBoard drops the events a killed run logged after its last checkpoint.
+        self.metrics = MetricsWriter(self.run_dir, cfg.logging, cfg.model_dump(),
+                                     purge_step=start_step + 1 if checkpoint else None)
         if not checkpoint:
-            for name in ("metrics.jsonl", "rollouts.jsonl"):
-                (self.run_dir / name).unlink(missing_ok=True)
             if cfg.warmup.steps:
                 started = time.perf_counter()
                 losses = supervised_warmup(rt, self.train_problems, cfg.warmup.steps, cfg.warmup.batch_size,
                                            cfg.warmup.lr, cfg.train.seed, cfg.train.micro_batch_size)
                 warmup_seconds = time.perf_counter() - started
+                self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})")
             warmup_done = True
             summary, _ = self.evaluate(0)
             if cfg.warmup.steps:
@@ -229,8 +248,11 @@ class Trainer:
         last_eval = None
         progress = tqdm(range(start_step + 1, cfg.train.steps + 1), desc=f"{cfg.method}", unit="step",
                         initial=start_step, total=cfg.train.steps)
+        nonfinite_steps = 0
         for step in progress:
             values = self.train_step(step)
+            self._check_finite_weights(f"the update of step {step} (train.lr={cfg.train.lr:g})")
+            nonfinite_steps = nonfinite_steps + 1 if values.get("update/nonfinite") else 0
             is_last = step == cfg.train.steps
             if is_last or (cfg.eval.every and step % cfg.eval.every == 0):
                 summary, records = self.evaluate(step)
@@ -239,6 +261,11 @@ class Trainer:
                 if is_last:
                     (self.run_dir / "eval.json").write_text(json.dumps({"step": step, **summary, "records": records}, indent=1))
             self.metrics.write(step, values)
+            if nonfinite_steps >= cfg.train.max_nonfinite_steps:
+                raise ResetRLError(
+                    f"step {step}: non-finite loss or gradient norm in {nonfinite_steps} consecutive steps, "
+                    f"each update skipped (train.max_nonfinite_steps); lower train.lr (now {cfg.train.lr:g}); "
+                    f"the last checkpoint holds finite weights")
             if is_last or step % cfg.checkpoint.every == 0:
                 save_checkpoint(self.run_dir, step, rt.model, self.optimizer, self._state(step, warmup_done),
                                 cfg.checkpoint.keep)
@@ -253,12 +280,20 @@ class Trainer:
         report = write_report_or_warn(self.run_dir)
         final["report"] = report.name if report else None
         (self.run_dir / "summary.json").write_text(json.dumps(final, indent=2))
+        _warn_about_skipped_updates(read_jsonl(self.run_dir / "metrics.jsonl"))
         return final
+
+    def _check_finite_weights(self, after: str) -> None:
+        """Stop before a checkpoint could hold non-finite weights."""
+        if not all(bool(torch.isfinite(p).all()) for p in self.parameters):
+            raise ResetRLError(f"{after} made weights non-finite; lower the learning rate "
+                               "(no checkpoint was written with them)")
 
     def train_step(self, step: int) -> dict[str, float]:
         started = time.perf_counter()
         problems = self.batch_for_step(step)
         result = self.rollout(step, problems)
+        kill_point("rollout", step)
         # Contexts the backend kept for reuse within the rollout are stale once the weights change.
         release_memory = getattr(self.runtime.backend, "release_memory", None)
         if release_memory:
@@ -267,8 +302,10 @@ class Trainer:
         trained = [s for g in result.groups for s in g.samples]
         update_started = time.perf_counter()
         values = dict(result.stats)
+        values.update(self.scorer.take_stats())
         values.update(self.update(trained))
         values["time/update"] = time.perf_counter() - update_started
+        kill_point("update", step)
         # An engine with its own copy of the weights (vLLM) gets the new ones now (timed there).
         self.runtime.backend.sync_weights()
         values.update(self.runtime.backend.take_stats())
@@ -290,6 +327,17 @@ class Trainer:
                 "final_accuracy": evals[-1][1] if evals else None,
                 "steps": self.config.train.steps,
                 "peak_rss_gb": peak_memory_gb()}
+
+
+def _warn_about_skipped_updates(rows: list[dict]) -> None:
+    steps = [r for r in rows if "update/skipped" in r]
+    nonfinite = int(sum(r.get("update/nonfinite", 0.0) for r in steps))
+    if nonfinite:
+        print(f"resetrl: warning: {nonfinite} step(s) skipped their update for a non-finite loss or gradient "
+              "norm (update/nonfinite)")
+    if steps and all(r["update/skipped"] for r in steps):
+        print(f"resetrl: warning: every RL step ({len(steps)}) skipped its update: no group had reward variance"
+              + (" or the loss was not finite" if nonfinite else "") + ", so RL never changed the weights")
 
 
 def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:

@@ -84,7 +84,8 @@ def test_sweep_plot(tmp_path):
 def test_compare_two_steps_on_the_tiny_model(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--preset", "smoke", "--methods", "grpo,srpo", "--seeds", "2", "--out", str(out),
-            "--set", "model.name=tiny", "--set", "warmup.steps=0", "--set", "task.test_size=2"]
+            "--set", "model.name=tiny", "--set", "warmup.steps=0", "--set", "task.test_size=2",
+            "--set", "train.steps=2"]
     assert main(argv) == 0
     for name in ("results.json", "results.md", "curves.png"):
         assert (out / name).exists(), name

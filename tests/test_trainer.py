@@ -31,7 +31,8 @@ def test_every_method_runs_on_the_tiny_model(tmp_path, method):
         assert (tmp_path / name).exists(), name
     assert list((tmp_path / "tensorboard").iterdir())
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [0, 1, 2]
+    assert [r["step"] for r in rows] == [0, 1, 2, 3]
+    assert any(r["update/skipped"] == 0.0 for r in rows[1:])  # the smoke preset exercises the RL update
     kinds = {json.loads(line)["kind"] for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()}
     assert "fresh" in kinds or "reset" in kinds
     if method != "grpo":

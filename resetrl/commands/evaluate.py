@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from resetrl.commands import add_config_arguments, load_from_args
+from resetrl.errors import ResetRLError
 
 
 def register(subparsers) -> None:
@@ -17,6 +18,12 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     config = load_from_args(args)
+    if args.out:
+        from resetrl.outputs import check_writable
+
+        if Path(args.out).is_dir():
+            raise ResetRLError(f"--out {args.out} is a folder; eval writes one JSON file")
+        check_writable(Path(args.out), "--out")  # before the evaluation, not after it
     from resetrl.evaluation import evaluate
     from resetrl.runtime import build_runtime
 

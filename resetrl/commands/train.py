@@ -13,7 +13,10 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("train", help="train with GRPO, RRPO, SRPO or oracle resets")
     add_config_arguments(parser)
     parser.add_argument("--out", help="run folder (default: runs/<preset or config>-<method>)")
-    parser.add_argument("--resume", action="store_true", help="continue from the run folder's last checkpoint")
+    reuse = parser.add_mutually_exclusive_group()
+    reuse.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its last checkpoint (the config must match)")
+    reuse.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     parser.set_defaults(func=run)
 
 
@@ -24,14 +27,17 @@ def default_run_dir(args, method: str) -> Path:
 
 def run(args) -> int:
     config = load_from_args(args)
+    from resetrl.outputs import RUN_FILES, check_run_folder
     from resetrl.trainer import Trainer
 
     run_dir = Path(args.out) if args.out else default_run_dir(args, config.method)
+    check_run_folder(run_dir, config, args.resume, args.overwrite)  # before the model is loaded
     started = time.perf_counter()
-    summary = Trainer(config, run_dir).run(resume=args.resume)
+    summary = Trainer(config, run_dir).run(resume=args.resume, overwrite=args.overwrite)
     minutes = (time.perf_counter() - started) / 60
     print(json.dumps(summary, indent=2))
+    written = [name + ("/" if (run_dir / name).is_dir() else "") for name in RUN_FILES
+               if name != "config.yaml" and (run_dir / name).exists()]
     print(f"resetrl: done in {minutes:.1f} min; accuracy {summary['initial_accuracy']} -> "
-          f"{summary['final_accuracy']}; results in {run_dir}/ (report.html, metrics.jsonl, rollouts.jsonl, eval.json, "
-          f"tensorboard/, checkpoints/)")
+          f"{summary['final_accuracy']}; results in {run_dir}/ ({', '.join(written)})")
     return 0

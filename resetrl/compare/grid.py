@@ -75,7 +75,7 @@ def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
     saved = run_dir / "config.yaml"
     resume = saved.exists() and saved.read_text() == config.to_yaml() and latest_checkpoint(run_dir) is not None
     started = time.perf_counter()
-    Trainer(config, run_dir).run(resume=resume)
+    Trainer(config, run_dir).run(resume=resume, overwrite=not resume)  # the grid owns its run folders
     seconds = time.perf_counter() - started
     (run_dir / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
     return seconds

@@ -59,6 +59,24 @@ def _from_folder(folder: Path):
     return model, tokenizer
 
 
+WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def _from_local_folder(folder: Path):
+    """A user's model folder: what is missing is named before transformers is asked to load it."""
+    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES):
+        raise ResetRLError(f"model folder {folder} has no weights (*.safetensors or pytorch_model*.bin); "
+                           "save the model there with save_pretrained")
+    if not any((folder / file).exists() for file in TOKENIZER_FILES):
+        raise ResetRLError(f"model folder {folder} has no tokenizer ({', '.join(TOKENIZER_FILES)}); "
+                           "save the tokenizer there with save_pretrained")
+    try:
+        return _from_folder(folder)
+    except (OSError, ValueError) as error:
+        raise ResetRLError(f"model folder {folder} cannot be loaded: {str(error).strip().splitlines()[0]}") from None
+
+
 def _is_built_micro(name: str) -> bool:
     from resetrl.micro.model import BUILD_INFO, micro_folder
 
@@ -71,7 +89,7 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     if name in MODELS:
         model, tokenizer = MODELS.get(name)()
     elif Path(name).is_dir() and (Path(name) / "config.json").exists():
-        model, tokenizer = _from_folder(Path(name))
+        model, tokenizer = _from_local_folder(Path(name))
     elif _is_built_micro(name):  # a micro variant built for another preset (`trap`, `trap-slip0.15`)
         from resetrl.micro.model import load_micro
 

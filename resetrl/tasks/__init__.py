@@ -14,6 +14,8 @@ def create_task(name: str, **options) -> Task:
         from resetrl.tasks.reasoning_gym_task import ReasoningGymTask
 
         return ReasoningGymTask(name[len(REASONING_GYM_PREFIX):], **options)
+    if name not in TASKS:
+        raise ResetRLError(f"unknown task {name!r}; known: {', '.join(task_names())}")
     factory = TASKS.get(name)
     try:
         return factory(**options)

