@@ -60,6 +60,17 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 def load_checkpoint(folder: Path, model, optimizer) -> dict:
     """Restore weights, optimizer and RNG states in place; returns the trainer state."""
+    load_weights(folder, model)
+    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
+    rng = torch.load(folder / "rng.pt", weights_only=False)
+    torch.set_rng_state(rng["torch"])
+    random.setstate(rng["python"])
+    np.random.set_state(rng["numpy"])
+    return json.loads((folder / STATE_FILE).read_text())
+
+
+def load_weights(folder: Path, model) -> None:
+    """A checkpoint's weights (or LoRA adapter) into `model`, in place."""
     from safetensors.torch import load_file
 
     weights = folder / "model"
@@ -75,9 +86,3 @@ def load_checkpoint(folder: Path, model, optimizer) -> dict:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected:
             raise RuntimeError(f"checkpoint {folder} does not match the model: unexpected {unexpected[:5]}")
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", weights_only=False))
-    rng = torch.load(folder / "rng.pt", weights_only=False)
-    torch.set_rng_state(rng["torch"])
-    random.setstate(rng["python"])
-    np.random.set_state(rng["numpy"])
-    return json.loads((folder / STATE_FILE).read_text())

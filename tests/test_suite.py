@@ -1,5 +1,7 @@
 """`resetrl eval --suite`: the interval, the table, and a suite run end to end on the tiny model."""
 
+import json
+
 import pytest
 
 from resetrl.suite import NOT_OFFLINE, SUITES, suite_markdown, wilson_interval
@@ -19,3 +21,41 @@ def test_paper_suite_names_its_missing_benchmarks():
     assert "| CommonsenseQA | A, B | 4 | 0.250 | 0.050-0.700 | 0.50 | 31 |" in table
     assert all(name in table for name in NOT_OFFLINE)
     assert {b.task for b in SUITES["paper"]} == {"math", "commonsenseqa", "strategyqa"}
+
+
+def test_a_suite_shares_one_model_across_tasks(monkeypatch):
+    """run_suite swaps only the task: each row is that task's own evaluation of the same model."""
+    from dataclasses import replace
+
+    from resetrl import suite as suite_module
+    from resetrl.config import load_config
+    from resetrl.evaluation import evaluate
+    from resetrl.runtime import build_runtime
+    from resetrl.suite import Benchmark, run_suite
+    from resetrl.tasks import create_task
+
+    monkeypatch.setitem(suite_module.SUITES, "two", (Benchmark("adds", "-", "arith_chain", {"steps": 1, "ops": "+"}),
+                                                      Benchmark("traps", "-", "trap_chain", {"steps": 2})))
+    runtime = build_runtime(load_config(None, "smoke", []))
+    rows = run_suite(runtime, "two", size=6, progress=lambda _: None)
+    assert [row["benchmark"] for row in rows] == ["adds", "traps"] and all(row["n"] == 6 for row in rows)
+    assert type(runtime.task).__name__ == "ArithChain"  # the runtime itself keeps its own task
+    trap = create_task("trap_chain", steps=2)
+    direct, _ = evaluate(replace(runtime, task=trap, examples=None), trap.problems("test", 6, 0))
+    assert rows[1]["accuracy"] == direct["eval/accuracy"] and rows[1]["tokens_per_answer"] == direct["eval/tokens"]
+    low, high = rows[1]["ci95"]
+    assert low <= rows[1]["accuracy"] <= high
+
+
+def test_eval_run_folder_loads_the_trained_weights(tmp_path, capsys):
+    from resetrl.cli import main
+
+    run_dir = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--set", "train.steps=1", "--out", str(run_dir)]) == 0
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--run", str(run_dir), "--set", "eval.size=4", "--out", str(out)]) == 0
+    assert "evaluating " + str(run_dir / "checkpoints" / "step_000001") in capsys.readouterr().out
+    assert json.loads(out.read_text())["eval/n"] == 4
+    assert main(["eval", "--run", str(tmp_path)]) == 2
+    assert "not a run folder (no config.yaml)" in capsys.readouterr().err
+    assert main(["eval", "--run", str(run_dir), "--preset", "smoke"]) == 2

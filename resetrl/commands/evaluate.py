@@ -1,4 +1,5 @@
-"""`resetrl eval`: greedy pass@1 of a model on a task's test split (no resets)."""
+"""`resetrl eval`: greedy (or sampled) pass@1 of a model or a trained run on a task's test split
+(no resets), or on every benchmark of a suite (`--suite paper`)."""
 
 from __future__ import annotations
 
@@ -10,27 +11,71 @@ from resetrl.errors import ResetRLError
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("eval", help="greedy pass@1 on a task's test split")
+    from resetrl.suite import SUITES
+
+    parser = subparsers.add_parser("eval", help="pass@1 on a task's test split, or on a benchmark suite")
     add_config_arguments(parser)
-    parser.add_argument("--out", help="write per-problem records and the summary to this JSON file")
+    parser.add_argument("--run", help="evaluate a run folder: its config and its latest checkpoint's weights "
+                                      "(--set still applies on top)")
+    parser.add_argument("--suite", choices=sorted(SUITES),
+                        help="every benchmark of a suite, greedy, eval.size problems each (default 100): "
+                             "paper = the papers' benchmarks available offline; offline = every real one")
+    parser.add_argument("--out", help="write per-problem records (or the suite's rows) and the summary to this JSON file")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    config = load_from_args(args)
+    config = _run_config(args) if args.run else load_from_args(args)
     if args.out:
         from resetrl.outputs import check_writable
 
         if Path(args.out).is_dir():
             raise ResetRLError(f"--out {args.out} is a folder; eval writes one JSON file")
         check_writable(Path(args.out), "--out")  # before the evaluation, not after it
-    from resetrl.evaluation import evaluate
     from resetrl.runtime import build_runtime
 
-    runtime = build_runtime(config, with_lora=False)
+    runtime = build_runtime(config, with_lora=bool(args.run) and config.model.lora)
+    if args.run:
+        _load_run_weights(Path(args.run), runtime.model)
+    if args.suite:
+        return _run_suite(args, config, runtime)
+    from resetrl.evaluation import evaluate
+
     problems = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
     summary, records = evaluate(runtime, problems, config.eval.temperature, config.eval.samples)
     print(json.dumps(summary, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps({**summary, "records": records}, indent=1))
+    return 0
+
+
+def _run_config(args):
+    from resetrl.config import load_config
+
+    if args.config or args.preset:
+        raise ResetRLError("--run takes the run's own config; give --set for changes, not --config/--preset")
+    saved = Path(args.run) / "config.yaml"
+    if not saved.exists():
+        raise ResetRLError(f"--run {args.run}: not a run folder (no config.yaml)")
+    return load_config(str(saved), None, args.overrides)
+
+
+def _load_run_weights(run_dir: Path, model) -> None:
+    from resetrl.checkpoint import latest_checkpoint, load_weights
+
+    checkpoint = latest_checkpoint(run_dir)
+    if checkpoint is None:
+        raise ResetRLError(f"--run {run_dir}: no complete checkpoint in {run_dir / 'checkpoints'}")
+    load_weights(checkpoint, model)
+    print(f"resetrl: evaluating {checkpoint}")
+
+
+def _run_suite(args, config, runtime) -> int:
+    from resetrl.suite import run_suite, suite_markdown
+
+    rows = run_suite(runtime, args.suite, config.eval.size or 100, config.task.seed)
+    model = args.run or config.model.name
+    print(suite_markdown(rows, model, args.suite))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"suite": args.suite, "model": model, "rows": rows}, indent=1))
     return 0
