@@ -37,6 +37,13 @@ class TaskConfig(Section):
     seed: int = Field(0, description="Seed of the task's train/test split.")
     score_timeout: float = Field(10.0, gt=0, description="Seconds the task's scorer may take on one answer; one that raises or runs longer scores 0, counted in reward/score_errors and reward/score_timeouts.")
 
+    @model_validator(mode="after")
+    def _known_options(self) -> "TaskConfig":
+        from resetrl.tasks import check_task_options
+
+        check_task_options(self.name, self.options)
+        return self
+
 
 class FormatConfig(Section):
     prompt_style: Literal["raw", "chat"] = Field("raw", description="raw completion prompt (reference) or chat template.")
@@ -238,8 +245,10 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
         if not Path(path).exists():
             raise ResetRLError(f"config file not found: {path}")
         _merge(data, _read_yaml(Path(path).read_text(), path))
+    earlier_task = (data.get("task") or {}).get("name", TaskConfig.model_fields["name"].default)
     for assignment in overrides:
         apply_override(data, assignment)
+    _drop_other_task_options(data, earlier_task, overrides)
     try:
         return Config.model_validate(data)
     except ValidationError as error:
@@ -251,6 +260,30 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
         if len(problems) == 1:  # the usual case: one line, as the README shows it
             raise ResetRLError(f"invalid config: {problems[0]}") from None
         raise ResetRLError("invalid config:\n" + "\n".join(f"  {problem}" for problem in problems)) from None
+
+
+def _drop_other_task_options(data: dict, earlier_task: str, overrides: list[str]) -> None:
+    """`--set task.name=gsm8k` over a preset written for another task: the preset's options that the
+    new task does not take are dropped (and said); options given with --set are kept and checked."""
+    from resetrl.tasks import task_options
+
+    task = data.get("task")
+    if not isinstance(task, dict) or task.get("name", earlier_task) == earlier_task:
+        return
+    options = task.get("options")
+    if not isinstance(options, dict) or any(a.split("=", 1)[0].strip() == "task.options" for a in overrides):
+        return
+    explicit = {a.split("=", 1)[0].strip()[len("task.options."):] for a in overrides
+                if a.startswith("task.options.")}
+    try:
+        known = task_options(str(task["name"])) or []
+    except ResetRLError:
+        return  # an unknown task name: validation names it
+    dropped = [key for key in options if key not in known and key not in explicit]
+    if dropped:
+        print(f"resetrl: task.name={task['name']}: dropped {earlier_task} option(s) it does not take: "
+              f"{', '.join(dropped)}")
+        task["options"] = {key: value for key, value in options.items() if key not in dropped}
 
 
 def _merge(base: dict, update: dict) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.generation.base import SamplingParams
 from resetrl.tasks import Problem
+from resetrl.tasks.checking import CHECK_STATS
 
 
 def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples: int = 1
@@ -31,6 +32,7 @@ def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples
 
 def _greedy(runtime, problems: list[Problem]) -> tuple[dict[str, float], list[dict]]:
     scorer = Scorer(runtime.tokenizer, runtime.task, runtime.config.task.score_timeout)
+    timeouts_before = CHECK_STATS.timeouts
     jobs = [ChainJob(p, runtime.prompt_ids(p), 1) for p in problems]
     outputs = sample_chains(runtime.backend, scorer, jobs, SamplingParams(temperature=0.0), runtime.limits, kind="eval")
     records, rewards, answered, thoughts, tokens = [], [], [], [], []
@@ -44,5 +46,6 @@ def _greedy(runtime, problems: list[Problem]) -> tuple[dict[str, float], list[di
                         "stop_reason": sample.stop_reason})
     n = max(len(problems), 1)
     summary = {"eval/accuracy": sum(rewards) / n, "eval/answered": sum(answered) / n,
-               "eval/thoughts": sum(thoughts) / n, "eval/tokens": sum(tokens) / n, "eval/n": float(len(problems))}
+               "eval/thoughts": sum(thoughts) / n, "eval/tokens": sum(tokens) / n, "eval/n": float(len(problems)),
+               "eval/check_timeouts": float(CHECK_STATS.timeouts - timeouts_before)}
     return summary, records

@@ -84,6 +84,39 @@ def extract_boxed(text: str) -> str | None:
     return None
 
 
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9$\\(])|\n\s*\n")
+_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
+
+
+def prose_thoughts(text: str) -> list[str]:
+    """A worked solution written as prose (MATH, StrategyQA), as thoughts: one per sentence or
+    paragraph, never broken inside math ($...$, $$...$$, \\[...\\], \\begin{..}...\\end{..}) or an
+    [asy] figure."""
+    pieces, start = [], 0
+    for match in _SENTENCE_BREAK.finditer(text):
+        before = text[:match.start()]
+        display = before.count("$$")
+        inline = len(_UNESCAPED_DOLLAR.findall(before)) - 2 * display  # "\\$5" is a price, not math
+        opened = any(before.count(opener) > before.count(closer)
+                     for opener, closer in (("\\[", "\\]"), ("\\begin{", "\\end{"), ("[asy]", "[/asy]")))
+        if display % 2 or inline % 2 or opened:
+            continue
+        pieces.append(text[start:match.start()])
+        start = match.end()
+    pieces.append(text[start:])
+    return [" ".join(piece.split()) for piece in pieces if piece.strip()]
+
+
+def end_with_answer(thoughts: list[str], answer: str) -> list[str]:
+    """A reference chain that ends as the format wants: at its first thought with \\boxed{} (a
+    chain stops there), so everything from that thought to the last one with \\boxed{} becomes one
+    thought and what follows is dropped; without a \\boxed{}, a last thought boxes `answer`."""
+    boxed = [index for index, thought in enumerate(thoughts) if BOXED in thought]
+    if not boxed:
+        return thoughts + [f"The answer is \\boxed{{{answer}}}."]
+    return thoughts[:boxed[0]] + [" ".join(thoughts[boxed[0]:boxed[-1] + 1])]
+
+
 def split_thoughts(text: str) -> list[str]:
     """Thought texts of a chain; an unfinished trailing thought (no delimiter) counts when non-empty."""
     pieces = text.split(THOUGHT_END)

@@ -36,6 +36,7 @@ from resetrl.chains import Scorer
 from resetrl.rollout import RolloutCollector
 from resetrl.runtime import build_runtime
 from resetrl.sft import supervised_warmup
+from resetrl.tasks.checking import CHECK_STATS
 from resetrl.tasks import Task
 
 
@@ -260,6 +261,7 @@ class Trainer:
                 last_eval = summary["eval/accuracy"]
                 if is_last:
                     (self.run_dir / "eval.json").write_text(json.dumps({"step": step, **summary, "records": records}, indent=1))
+            values["checks/timeouts"] = float(CHECK_STATS.timeouts)  # answer checks over their time limit, so far
             self.metrics.write(step, values)
             if nonfinite_steps >= cfg.train.max_nonfinite_steps:
                 raise ResetRLError(

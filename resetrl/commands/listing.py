@@ -16,9 +16,11 @@ def list_tasks(args) -> int:
     for name in task_names():
         factory = TASKS.get(name) if name in TASKS else None
         doc = (factory.__doc__ or "").strip().splitlines()[0] if factory and factory.__doc__ else ""
+        splits = getattr(factory, "splits", "")
         if name.startswith("reasoning_gym:"):
             doc = "any reasoning-gym generator, scored by its own score_answer"
-        print(f"{name:28s} {doc}")
+            splits = "generated; train and test from different seeds"
+        print(f"{name:28s} {doc}\n{'':28s} split: {splits}")
     return 0
 
 

@@ -8,7 +8,7 @@ baselines, and the measurement of self-localization.
 - `unstructured`: free-text chains, segments and quotes for Token-ICS.
 - `metrics`: accuracy, lift, transitions, exits, localization and fix rates.
 - `localize`: self-localization accuracy, structured vs unstructured chains.
-- `answers`: multiple-choice and yes/no scoring, vote normal form.
+- answers (multiple-choice and yes/no scoring, vote normal form) live with the tasks: `resetrl/tasks/answers.py`.
 """
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings

@@ -21,7 +21,7 @@ from collections import Counter
 from dataclasses import replace
 from typing import Callable
 
-from resetrl.ics.answers import vote_key
+from resetrl.tasks.answers import vote_key
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.ics.loop import Corrector, Iteration, Located, Trajectory, correction_loop
 from resetrl.ics.unstructured import (find_quote, parse_quote, quote_prompt, resume_unstructured,

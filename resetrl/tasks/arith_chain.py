@@ -30,6 +30,7 @@ class ArithChain(Task):
     `ops` a string of the allowed operations among + - *."""
 
     name = "arith_chain"
+    splits = "generated from the seed; train leaves out every test question"
 
     def __init__(self, steps: int = 3, operand_max: int = 9, start_max: int = 9, ops: str = "+-*"):
         if steps < 1 or operand_max < 1 or start_max < 1:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeVar
 
+from resetrl.errors import ResetRLError
 from resetrl.registry import Registry
 from resetrl.thoughts import GENERIC_EXAMPLES
 
@@ -21,6 +23,7 @@ class Task:
     """Base class of tasks. Subclasses implement `problems` and `score`; the rest is optional."""
 
     name = "task"
+    splits = "train / test"  # where the split comes from, as `resetrl tasks` states it
 
     def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
         """Problems of a split ("train" or "test"); `size` None means all."""
@@ -46,6 +49,23 @@ class Task:
     def examples(self) -> list[tuple[str, list[str]]]:
         """Two worked examples (question, thoughts) for the prompt variant that shows them."""
         return GENERIC_EXAMPLES
+
+
+Row = TypeVar("Row")
+
+
+def seeded_split(rows: Sequence[Row], split: str, test_fraction: float, name: str, size: int | None,
+                 seed: int) -> list[Row]:
+    """For data without an official split: a fixed disjoint train/test split (the same for every
+    run, so test figures compare), then `size` rows of the split in an order shuffled by `seed`."""
+    if split not in ("train", "test"):
+        raise ResetRLError(f"{name}: unknown split {split!r}; known: test, train")
+    order = list(range(len(rows)))
+    random.Random(f"{name}/split").shuffle(order)
+    cut = round(len(rows) * test_fraction)
+    chosen = order[:cut] if split == "test" else order[cut:]
+    random.Random(seed).shuffle(chosen)
+    return [rows[index] for index in (chosen if size is None else chosen[:size])]
 
 
 TASKS: Registry[Callable[..., Task]] = Registry("task")

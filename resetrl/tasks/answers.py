@@ -1,8 +1,9 @@
 """Answers that are not numbers: multiple-choice letters and yes/no, and a normal form for voting.
 
 Paper B runs Thought-ICS on CommonsenseQA (five lettered choices) and StrategyQA (yes/no) besides
-math. A task for those scores its extracted `\\boxed{}` answer with `score_choice` or `score_yes_no`;
-majority vote groups answers by `vote_key`, so "(B)" and "b" count as the same vote.
+math. Those tasks (`choice_data.py`) score their extracted `\\boxed{}` answer with `score_choice` or
+`score_yes_no`; Thought-ICS's majority vote groups answers by `vote_key`, so "(B)" and "b" count as
+the same vote.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 import pytest
 
-from resetrl.ics.answers import choice_letter, score_choice, score_yes_no, vote_key, yes_no
+from resetrl.tasks.answers import choice_letter, score_choice, score_yes_no, vote_key, yes_no
 
 
 def test_choice_letters_in_any_dress():
