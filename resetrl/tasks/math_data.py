@@ -58,7 +58,7 @@ class JsonlMathTask(Task):
 
     def gold(self, row: dict, answer_key: str) -> str | None:
         """The gold answer of a row, None when the row does not hold one."""
-        if answer_key == self.solution_key:
+        if answer_key == "solution":
             return boxed_gold(str(row[answer_key]))
         return str(row[answer_key]).strip()
 
@@ -74,11 +74,13 @@ class JsonlMathTask(Task):
         golds = []
         for line_number, row in rows:  # every row checked, not only the sampled ones
             gold = self.gold(row, answer_key)
-            if gold is None:
+            # A MATH solution that boxes nothing (two train rows: "\\boxed{} primes") is left out;
+            # any other row without a gold is an error.
+            if gold is None and answer_key != "solution":
                 raise ResetRLError(f"{path}, row {line_number}: no gold answer in {answer_key!r} "
                                    f"({self.gold_format})")
             golds.append(gold)
-        order = [index for index, (_, row) in enumerate(rows) if self.keep(row)]
+        order = [index for index, (_, row) in enumerate(rows) if golds[index] is not None and self.keep(row)]
         random.Random(seed).shuffle(order)
         chosen = order if size is None else order[:size]
         return [Problem(id=f"{split}-{index}", question=rows[index][1][question_key], answer=golds[index],
@@ -128,12 +130,12 @@ class GSM8K(JsonlMathTask):
 
 @TASKS.register("math")
 class MATH(JsonlMathTask):
-    """MATH competition problems (train 7,500 / test 5,000), optionally one `level` (1-5).
+    """MATH competition problems (train 7,498 / test 5,000), optionally one `level` (1-5).
 
     Knobs: `level` 1..5 keeps only problems of that difficulty (MATH level 5: level=5); None = all."""
 
     name = "math"
-    splits = "train 7,500 / test 5,000 (official); level=5: train 2,304 / test 1,324"
+    splits = "train 7,498 / test 5,000 (official; 2 train rows box nothing); level=5: train 2,302 / test 1,324"
     files = {"train": ("math/train.jsonl", "problem", "solution"), "test": ("math/test.jsonl", "problem", "solution")}
     gold_format = "a solution with \\boxed{<answer>}"
 
@@ -153,7 +155,7 @@ class MATH500(JsonlMathTask):
     Test: MATH-500; train: the MATH train split, gold taken from the solution's \\boxed{}."""
 
     name = "math500"
-    splits = "train 7,500 (MATH train) / test 500 (MATH-500, drawn from MATH test)"
+    splits = "train 7,498 (MATH train) / test 500 (MATH-500, drawn from MATH test)"
     files = {"train": ("math/train.jsonl", "problem", "solution"),
              "test": ("math_oai/test.jsonl", "problem", "answer")}
     gold_format = "an answer, or a solution with \\boxed{<answer>}"
