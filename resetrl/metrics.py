@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+from resetrl.errors import ResetRLError
 from resetrl.faults import kill_point
 
 
@@ -78,6 +79,19 @@ def truncate_jsonl(path: Path, last_step: int) -> int:
 
 
 def read_jsonl(path: Path) -> list[dict]:
+    """The rows of a run's JSON-lines file. An unfinished last line (a run still writing it) is
+    skipped; any other line that is not JSON is an error naming the file and line."""
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = path.read_text().split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):  # no newline after it yet: being written
+                continue
+            raise ResetRLError(f"{path}:{number}: not a JSON line") from None
+    return rows

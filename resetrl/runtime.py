@@ -4,6 +4,7 @@ generation backend, sampling settings and chain limits."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 
@@ -24,7 +25,11 @@ class Runtime:
     backend: GenerationBackend
     sampling: SamplingParams
     limits: ChainLimits
-    examples: list[tuple[str, list[str]]] | None
+
+    @cached_property
+    def examples(self) -> list[tuple[str, list[str]]] | None:
+        """The task's worked examples when the prompt format shows them (`format.examples`)."""
+        return self.task.examples() if self.config.format.examples else None
 
     def prompt_ids(self, problem: Problem) -> list[int]:
         style = self.config.format.prompt_style
@@ -51,5 +56,4 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
                          config.format.max_total_tokens)
-    examples = task.examples() if config.format.examples else None
-    return Runtime(config, model, tokenizer, task, backend, sampling, limits, examples)
+    return Runtime(config, model, tokenizer, task, backend, sampling, limits)

@@ -63,8 +63,7 @@ def run_suite(runtime, suite: str, size: int, seed: int = 0, progress=print) -> 
     rows = []
     for benchmark in SUITES[suite]:
         task = create_task(benchmark.task, **benchmark.options)
-        bench_runtime = dataclasses.replace(
-            runtime, task=task, examples=task.examples() if runtime.config.format.examples else None)
+        bench_runtime = dataclasses.replace(runtime, task=task)  # its examples follow the task
         problems = task.problems("test", size, seed)
         progress(f"resetrl: suite {suite}: {benchmark.label} ({len(problems)} problems)")
         summary, _ = evaluate(bench_runtime, problems)

@@ -37,8 +37,7 @@ def micro_tokenizer(task):
 def prompt_ids_for(tokenizer, task, overrides=("format.examples=false",)):
     """The trainer's own prompt builder (Runtime.prompt_ids) for the micro preset's format."""
     config = load_config(preset="micro", overrides=list(overrides))
-    return Runtime(config, None, tokenizer, task, None, None, None,
-                   task.examples() if config.format.examples else None).prompt_ids
+    return Runtime(config, None, tokenizer, task, None, None, None).prompt_ids
 
 
 def test_tokenizer_units(micro_tokenizer, task):

@@ -17,7 +17,7 @@ import yaml
 from resetrl.cli import main
 from resetrl.errors import ResetRLError
 from resetrl.report import build_page, write_report
-from resetrl.report.data import read_rows
+from resetrl.metrics import read_jsonl
 from resetrl.report.page import markdown_to_html
 from tests.browser import Browser, find_chromium
 from tests.test_trainer import scripted_trainer
@@ -65,7 +65,7 @@ def test_trainer_writes_a_self_contained_report(run_dir):
     # Offline: nothing is fetched (no external script, stylesheet, image or font).
     assert not re.search(r'(src|href)\s*=\s*"(https?:)?//', page)
     assert "data:image/png;base64," in page  # curves.png inlined
-    rows = read_rows(run_dir / "rollouts.jsonl")
+    rows = read_jsonl(run_dir / "rollouts.jsonl")
     data = page_data(page)
     assert len(data["items"]) == len({(r["step"], r["problem_id"]) for r in rows})
     assert sum(len(item["chains"]) for item in data["items"]) == len(rows)
@@ -126,7 +126,7 @@ def test_bad_folders_are_one_line_errors(tmp_path, capsys):
 def test_unfinished_last_line_is_skipped_and_a_broken_one_named(tmp_path):
     good = json.dumps({"step": 0, "eval/accuracy": 0.1})
     (tmp_path / "metrics.jsonl").write_text(good + "\n" + '{"step": 1, "rew')  # a run still writing
-    assert read_rows(tmp_path / "metrics.jsonl") == [json.loads(good)]
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [json.loads(good)]
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "rew\n' + good + "\n")
     with pytest.raises(ResetRLError, match=r"metrics.jsonl:1: not a JSON line"):
         build_page(tmp_path)
@@ -197,7 +197,7 @@ def artifacts(tmp_path_factory) -> Path:
 def known_reset_item(run_dir: Path) -> tuple[str, dict, list[dict]]:
     """The explorer key of the first (step, problem) with a parent, the parent and its continuations."""
     by_key = defaultdict(list)
-    for row in read_rows(run_dir / "rollouts.jsonl"):
+    for row in read_jsonl(run_dir / "rollouts.jsonl"):
         by_key[(row["step"], row["problem_id"])].append(row)
     for (step, problem), rows in by_key.items():
         parents = [r for r in rows if r["kind"] == "parent"]

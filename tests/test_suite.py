@@ -41,7 +41,7 @@ def test_a_suite_shares_one_model_across_tasks(monkeypatch):
     assert [row["benchmark"] for row in rows] == ["adds", "traps"] and all(row["n"] == 6 for row in rows)
     assert type(runtime.task).__name__ == "ArithChain"  # the runtime itself keeps its own task
     trap = create_task("trap_chain", steps=2)
-    direct, _ = evaluate(replace(runtime, task=trap, examples=None), trap.problems("test", 6, 0))
+    direct, _ = evaluate(replace(runtime, task=trap), trap.problems("test", 6, 0))
     assert rows[1]["accuracy"] == direct["eval/accuracy"] and rows[1]["tokens_per_answer"] == direct["eval/tokens"]
     low, high = rows[1]["ci95"]
     assert low <= rows[1]["accuracy"] <= high

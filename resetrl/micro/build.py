@@ -105,8 +105,7 @@ def build_solver(plan: BuildPlan, config: Config) -> tuple[Path, dict]:
     model = init_micro_model(tokenizer, plan.seed, hidden_size=plan.hidden_size, layers=plan.layers)
     problems = task.problems("train", plan.solver_problems, config.task.seed)
     # Only the prompt part of a Runtime is needed here; it is the trainer's own prompt builder.
-    prompts = Runtime(config, model, tokenizer, task, backend=None, sampling=None, limits=None,
-                      examples=task.examples() if config.format.examples else None)
+    prompts = Runtime(config, model, tokenizer, task, backend=None, sampling=None, limits=None)
     losses = train_on_examples(model, solver_examples(task, tokenizer, prompts.prompt_ids, problems, plan.seed), plan.solver_steps,
                                plan.batch_size, plan.solver_lr, plan.seed, tokenizer.pad_token_id, "solver",
                                final_lr=plan.solver_final_lr)

@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from resetrl.errors import ResetRLError
+from resetrl.metrics import read_jsonl
 
 # A compare page embeds the rollouts of all its runs only up to this size; beyond it, the runs' own
 # reports hold them (the page must stay quick to open).
@@ -34,26 +35,6 @@ def folder_kind(folder: Path) -> str:
                            "`resetrl train`) or a compare folder (results.json from `resetrl compare`)")
     raise ResetRLError(f"{folder}: not a run folder (no metrics.jsonl or rollouts.jsonl) "
                        "nor a compare folder (no results.json)")
-
-
-def read_rows(path: Path) -> list[dict]:
-    """JSON lines; unlike metrics.read_jsonl, an unfinished last line (a run still writing) is skipped,
-    and any other bad line is an error naming the file and line."""
-    if not path.exists():
-        return []
-    text = path.read_text()
-    lines = text.split("\n")
-    rows = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):  # no newline after it yet: being written
-                continue
-            raise ResetRLError(f"{path}:{number}: not a JSON line") from None
-    return rows
 
 
 def read_config(run_dir: Path) -> dict:
@@ -137,12 +118,12 @@ def _match_parents(chains: list[dict]) -> None:
 def run_data(run_dir: Path, run_index: int = 0, name: str | None = None, with_rollouts: bool = True) -> dict:
     """One run for the page: its config, metrics and (optionally) explorer items."""
     config = read_config(run_dir)
-    metrics = read_rows(run_dir / "metrics.jsonl")
+    metrics = read_jsonl(run_dir / "metrics.jsonl")
     run = {"name": name or run_dir.name, "method": config.get("method", "?"), "config": config,
            "metrics": metrics, "notes": []}
     items = []
     if with_rollouts:
-        rows = read_rows(run_dir / "rollouts.jsonl")
+        rows = read_jsonl(run_dir / "rollouts.jsonl")
         task, problems, why_not = _task_problems(config) if rows else (None, {}, None)
         if why_not:
             run["notes"].append(why_not)
