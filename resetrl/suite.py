@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import dataclass, field
 
 from resetrl.evaluation import evaluate
@@ -66,25 +67,28 @@ def run_suite(runtime, suite: str, size: int, seed: int = 0, progress=print) -> 
         bench_runtime = dataclasses.replace(runtime, task=task)  # its examples follow the task
         problems = task.problems("test", size, seed)
         progress(f"resetrl: suite {suite}: {benchmark.label} ({len(problems)} problems)")
+        started = time.perf_counter()
         summary, _ = evaluate(bench_runtime, problems)
         n = len(problems)
+        seconds = time.perf_counter() - started
         low, high = wilson_interval(summary["eval/accuracy"] * n, n)
         rows.append({"benchmark": benchmark.label, "papers": benchmark.papers, "task": benchmark.task,
                      "options": benchmark.options, "n": n, "accuracy": summary["eval/accuracy"],
                      "ci95": [low, high], "answered": summary["eval/answered"],
-                     "tokens_per_answer": summary["eval/tokens"],
+                     "tokens_per_answer": summary["eval/tokens"], "seconds_per_problem": seconds / max(n, 1),
                      "check_timeouts": summary.get("eval/check_timeouts", 0.0)})
     return rows
 
 
 def suite_markdown(rows: list[dict], model: str, suite: str) -> str:
     lines = [f"Suite `{suite}`, model `{model}`, greedy pass@1", "",
-             "| benchmark | paper | problems | accuracy | 95% interval | answer format | tokens per answer |",
-             "|---|---|---|---|---|---|---|"]
+             "| benchmark | paper | problems | accuracy | 95% interval | answer format | tokens per answer | seconds per problem |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in rows:
         low, high = row["ci95"]
         lines.append(f"| {row['benchmark']} | {row['papers']} | {row['n']} | {row['accuracy']:.3f} | "
-                     f"{low:.3f}-{high:.3f} | {row['answered']:.2f} | {row['tokens_per_answer']:.0f} |")
+                     f"{low:.3f}-{high:.3f} | {row['answered']:.2f} | {row['tokens_per_answer']:.0f} | "
+                     f"{row['seconds_per_problem']:.1f} |")
     if suite == "paper":
         lines += ["", "Not available offline (no registry package carries them): " + ", ".join(NOT_OFFLINE) + "."]
     return "\n".join(lines) + "\n"

@@ -16,9 +16,9 @@ def test_wilson_interval_stays_in_range_and_narrows_with_n():
 
 def test_paper_suite_names_its_missing_benchmarks():
     rows = [{"benchmark": "CommonsenseQA", "papers": "A, B", "n": 4, "accuracy": 0.25, "ci95": [0.05, 0.7],
-             "answered": 0.5, "tokens_per_answer": 31.0}]
+             "answered": 0.5, "tokens_per_answer": 31.0, "seconds_per_problem": 2.25}]
     table = suite_markdown(rows, "tiny", "paper")
-    assert "| CommonsenseQA | A, B | 4 | 0.250 | 0.050-0.700 | 0.50 | 31 |" in table
+    assert "| CommonsenseQA | A, B | 4 | 0.250 | 0.050-0.700 | 0.50 | 31 | 2.2 |" in table
     assert all(name in table for name in NOT_OFFLINE)
     assert {b.task for b in SUITES["paper"]} == {"math", "commonsenseqa", "strategyqa"}
 
@@ -43,6 +43,7 @@ def test_a_suite_shares_one_model_across_tasks(monkeypatch):
     trap = create_task("trap_chain", steps=2)
     direct, _ = evaluate(replace(runtime, task=trap), trap.problems("test", 6, 0))
     assert rows[1]["accuracy"] == direct["eval/accuracy"] and rows[1]["tokens_per_answer"] == direct["eval/tokens"]
+    assert all(row["seconds_per_problem"] > 0 for row in rows)
     low, high = rows[1]["ci95"]
     assert low <= rows[1]["accuracy"] <= high
 
