@@ -81,6 +81,20 @@ def test_sweep_plot(tmp_path):
     assert plot_sweep(points, tmp_path / "sweep.png").stat().st_size > 1000
 
 
+def test_sweep_variants_follow_the_preset(monkeypatch, tmp_path):
+    """The trap sweep runs SRPO on trap-noisy-x models, never on the micro testbed's own variants."""
+    from resetrl.compare import sweep
+    from resetrl.micro import build, model
+
+    built = []
+    monkeypatch.setattr(model, "build_info", lambda folder: None)
+    monkeypatch.setattr(build, "build_micro", lambda plan: built.append(plan) or (tmp_path, {"plan": {"preset": plan.preset}}))
+    assert sweep.ensure_variant(0.5, "trap")[0] == "trap-noisy-0.5"
+    assert sweep.ensure_variant(0.0, "trap")[0] == "trap"
+    assert sweep.ensure_variant(0.5, "micro")[0] == "micro-noisy-0.5"
+    assert [(plan.preset, plan.localizer_noise) for plan in built] == [("trap", 0.5), ("trap", 0.0), ("micro", 0.5)]
+
+
 def test_compare_two_steps_on_the_tiny_model(tmp_path, capsys):
     out = tmp_path / "cmp"
     argv = ["compare", "--preset", "smoke", "--methods", "grpo,srpo", "--seeds", "2", "--out", str(out),

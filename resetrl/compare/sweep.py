@@ -32,15 +32,13 @@ def ensure_variant(noise: float, preset: str) -> tuple[str, dict]:
     from resetrl.micro import variant_name
     from resetrl.micro.build import BuildPlan, build_micro
     from resetrl.micro.model import build_info, micro_folder
-    from resetrl.models import MODELS
 
-    name = variant_name(0, noise)
-    folder = micro_folder(name)
-    info = build_info(folder)
+    name = variant_name(0, noise, preset)  # `trap-noisy-0.5` for the trap preset, never the micro model
+    info = build_info(micro_folder(name))
     if not info or info.get("plan", {}).get("preset") != preset:
         print(f"resetrl: building {name} (localizer noise {noise:g})")
-        folder, info = build_micro(BuildPlan(localizer_noise=noise, preset=preset))
-    return (name if name in MODELS else str(folder)), info
+        _, info = build_micro(BuildPlan(localizer_noise=noise, preset=preset))
+    return name, info
 
 
 def localizer_sweep(source: ConfigSource, noise_levels: list[float], seeds: list[int], out: Path, jobs: int = 1,
