@@ -53,7 +53,8 @@ def localizer_sweep(source: ConfigSource, noise_levels: list[float], seeds: list
     noise_of = {label: noise for noise, label in labels.items()}
     specs = [RunSpec("srpo", seed, labels[noise], (f"model.name={variants[noise][0]}",))
              for noise in noise_levels for seed in seeds]
-    for method in (["grpo"] if with_grpo else []) + ["rrpo", "oracle"]:
+    # The two ends before the GRPO line: a sweep cut short still has its own axis.
+    for method in ["rrpo", "oracle"] + (["grpo"] if with_grpo else []):
         specs += [RunSpec(method, seed, method, (f"model.name={base_model}",)) for seed in seeds]
     folders = run_grid(specs, source, out / "runs", jobs)
     summary = summarize(load_results(folders, specs), reference="grpo")
