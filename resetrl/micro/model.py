@@ -22,10 +22,10 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from resetrl.cache import cache_dir
 from resetrl.errors import ResetRLError
-from resetrl.localization import localization_prompt
 from resetrl.models.tokenizer import build_tokenizer
+from resetrl.prompts import INSTRUCTIONS, localization_prompt, question_block
 from resetrl.tasks.base import Task
-from resetrl.thoughts import INSTRUCTIONS, format_chain, question_block
+from resetrl.thoughts import format_chain
 
 BUILD_INFO = "micro_build.json"
 # Segments of the prompts shorter than this stay ordinary BPE text ("Step ", ": ", " to ").
