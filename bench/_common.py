@@ -23,7 +23,7 @@ from resetrl.generation.hf import HFBackend, _Work
 from resetrl.models import load_model
 from resetrl.chains import Scorer
 from resetrl.tasks import create_task
-from resetrl.thoughts import build_prompt
+from resetrl.prompts import build_prompt
 
 
 def matmul_gflops(size: int = 1024, seconds: float = 0.5) -> tuple[float, float]:

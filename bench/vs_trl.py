@@ -44,7 +44,7 @@ SEED = 0
 
 def problems_and_prompts(tokenizer):
     from resetrl.tasks import create_task
-    from resetrl.thoughts import build_prompt
+    from resetrl.prompts import build_prompt
 
     task = create_task("arith_chain", steps=3)
     problems = task.problems("train", PROMPTS, SEED)

@@ -19,7 +19,7 @@ class Section(BaseModel):
 
 
 class ModelConfig(Section):
-    name: str = Field("tiny", description="Registered model name (tiny, smollm2-135m, micro) or a local transformers folder.")
+    name: str = Field("tiny", description="Registered model name (`resetrl models` lists them: tiny, smollm2-135m, qwen2.5-coder-0.5b, micro, ...), a built micro variant (trap) or a local transformers folder.")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     lora: bool = Field(True, description="Train a LoRA adapter (peft); false = full fine-tune.")
@@ -201,6 +201,20 @@ class Config(Section):
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+def field_rows(section: BaseModel, prefix: str = "") -> list[tuple[str, Any, Any, str]]:
+    """(dotted key, value, default, description) of every leaf field, in declaration order: what
+    `resetrl config` prints. A nested section is walked, not listed."""
+    rows = []
+    for name, info in type(section).model_fields.items():
+        value = getattr(section, name)
+        if isinstance(value, BaseModel):
+            rows += field_rows(value, f"{prefix}{name}.")
+            continue
+        default = info.default_factory() if info.default_factory else info.default
+        rows.append((f"{prefix}{name}", value, default, info.description or ""))
+    return rows
 
 
 def preset_names() -> list[str]:

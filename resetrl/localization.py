@@ -1,4 +1,5 @@
-"""Self-localization of the first erroneous thought (method.md section 4): the prompt and its parser.
+"""Self-localization of the first erroneous thought (method.md section 4): parsing the answer to
+`prompts.localization_prompt`.
 
 Shared by SRPO's reset strategy and by Thought-ICS. The localization tokens are never trained on.
 """
@@ -9,22 +10,6 @@ import re
 from dataclasses import dataclass
 
 from resetrl.thoughts import extract_boxed
-
-
-def localization_prompt(question: str, thoughts: list[str]) -> str:
-    """One user turn asking for the first erroneous thought of the model's own failed chain."""
-    steps = "\n".join(f"Step {index}: {thought}" for index, thought in enumerate(thoughts, start=1))
-    return (
-        "Your task is to find the first erroneous step in your previous solution.\n\n"
-        f"Problem: {question}\n\n"
-        f"Your incorrect reasoning chain:\n{steps}\n\n"
-        "The final answer of this chain is wrong, so at least one step is wrong. Find the step where "
-        "the key decision first went wrong: the originating step, not the step where the failure "
-        "becomes visible. A step is erroneous if its claims cannot be justified from the problem and "
-        "the earlier steps alone. Do not solve the problem again. Commit to exactly one step number "
-        f"from 1 to {len(thoughts)}. End with \\boxed{{N}} on its own line, where N is the step "
-        "index, not the answer."
-    )
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.localization import localization_prompt, parse_localization
+from resetrl.localization import parse_localization
+from resetrl.prompts import chat_prompt_ids, localization_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem, Task
 
@@ -72,13 +73,6 @@ class OracleReset(ResetStrategy):
             else:
                 choices.append(ResetChoice(1, "oracle:unknown->1"))
         return choices
-
-
-def chat_prompt_ids(tokenizer, user_text: str) -> list[int]:
-    text = tokenizer.apply_chat_template(
-        [{"role": "user", "content": user_text}], tokenize=False, add_generation_prompt=True
-    )
-    return tokenizer(text, add_special_tokens=False).input_ids
 
 
 @RESET_STRATEGIES.register("self")

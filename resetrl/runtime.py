@@ -13,7 +13,8 @@ from resetrl.generation import build_backend, resolve_backend_name
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
 from resetrl.tasks import Problem, Task, create_task
-from resetrl.thoughts import ChainLimits, build_prompt
+from resetrl.prompts import build_prompt
+from resetrl.thoughts import ChainLimits
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The thought format (method.md section 2): chains of thoughts ended by `</thought>`, answer in `\\boxed{}`.
 
-Everything about the format lives here: the delimiter, the prompt templates, answer extraction,
-splitting text into thoughts and token ids into thought spans, and the stop rules of a chain.
+Everything about the format lives here: the delimiter, answer extraction, splitting text into
+thoughts and token ids into thought spans, and the stop rules of a chain. The prompts that ask for
+the format are in `prompts.py`.
 """
 
 from __future__ import annotations
@@ -13,61 +14,10 @@ from typing import Callable, Sequence
 THOUGHT_END = "</thought>"
 BOXED = "\\boxed{"
 
-INSTRUCTIONS = (
-    "Solve the problem one step at a time. Each step is one thought: a single observation, "
-    "calculation or deduction that makes progress. Do not solve everything at once, do not "
-    "restate the problem and do not write filler. End every thought with </thought>. "
-    "Write the final answer as \\boxed{answer} inside your last thought.\n\n"
-)
-
-# Used when a task has no worked examples of its own.
-GENERIC_EXAMPLES: list[tuple[str, list[str]]] = [
-    (
-        "A shop sells pens at 3 dollars each. Ana buys 4 pens and pays with a 20 dollar bill. "
-        "How much change does she get?",
-        ["4 pens cost 4 * 3 = 12 dollars.", "Her change is 20 - 12 = 8 dollars, so \\boxed{8}."],
-    ),
-    (
-        "What is the sum of the first 5 positive odd numbers?",
-        [
-            "The first 5 positive odd numbers are 1, 3, 5, 7, 9.",
-            "1 + 3 = 4, 4 + 5 = 9, 9 + 7 = 16, 16 + 9 = 25.",
-            "The sum is \\boxed{25}.",
-        ],
-    ),
-]
-
 
 def format_chain(thoughts: Sequence[str]) -> str:
     """Write thoughts as chain text: each ended by the delimiter, one per line."""
     return "".join(f"{thought}{THOUGHT_END}\n" for thought in thoughts)
-
-
-def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] | None) -> str:
-    """Instructions, optional worked examples, then `Q: <question>`; the chain follows on the next line."""
-    parts = [INSTRUCTIONS]
-    for example_question, example_thoughts in examples or []:
-        parts.append(f"Q: {example_question}\n{format_chain(example_thoughts)}\n")
-    parts.append(f"Q: {question}\n")
-    return "".join(parts)
-
-
-def build_prompt(
-    question: str,
-    tokenizer,
-    style: str = "raw",
-    examples: Sequence[tuple[str, Sequence[str]]] | None = None,
-) -> str:
-    """The prompt text for a question. `raw`: a completion prompt (the reference code's training
-    setting); `chat`: the same text as one user turn through the tokenizer's chat template."""
-    text = question_block(question, examples)
-    if style == "raw":
-        return text
-    if style == "chat":
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": text.rstrip("\n")}], tokenize=False, add_generation_prompt=True
-        )
-    raise ValueError(f"unknown prompt style {style!r}; known: chat, raw")
 
 
 def extract_boxed(text: str) -> str | None:

@@ -16,6 +16,7 @@ def test_choice_letters_in_any_dress():
 
 def test_yes_no():
     assert yes_no("Yes.") is True and yes_no("\\text{no}") is False and yes_no("maybe") is None
+    assert yes_no("Right") is True and yes_no("wrong") is False  # the vocabulary ICS verdicts use too
     assert score_yes_no("TRUE", "yes") == 1.0 and score_yes_no("no", True) == 0.0 and score_yes_no(None, "no") == 0.0
     with pytest.raises(ValueError):
         score_yes_no("yes", "perhaps")

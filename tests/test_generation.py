@@ -10,7 +10,8 @@ from resetrl.generation.hf import HFBackend, RowStopper
 from resetrl.generation.prefix_cache import PrefixStore
 from resetrl.generation.sampling import sample_next_tokens
 from resetrl.tasks import create_task
-from resetrl.thoughts import THOUGHT_END, ChainLimits, question_block, thought_spans
+from resetrl.prompts import question_block
+from resetrl.thoughts import THOUGHT_END, ChainLimits, thought_spans
 
 from tests.conftest import chaotic_tiny
 

@@ -11,7 +11,8 @@ from resetrl.ics.methods import ICS_METHODS, initial_chains, run_method
 from resetrl.ics.metrics import comparison_table, localization_table, summarize
 from resetrl.ics.verification import gate, parse_verdict
 from resetrl.tasks import create_task
-from resetrl.thoughts import ChainLimits, build_prompt, format_chain
+from resetrl.prompts import build_prompt
+from resetrl.thoughts import ChainLimits, format_chain
 from tests.conftest import ScriptedBackend
 
 

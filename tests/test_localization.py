@@ -1,4 +1,5 @@
-from resetrl.localization import localization_prompt, parse_localization
+from resetrl.localization import parse_localization
+from resetrl.prompts import localization_prompt
 
 
 def test_prompt_lists_steps():

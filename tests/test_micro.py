@@ -10,16 +10,15 @@ import torch
 
 from resetrl.config import load_config
 from resetrl.errors import ResetRLError
-from resetrl.localization import localization_prompt
 from resetrl.micro import REGISTERED_NAMES, variant_name
 from resetrl.micro.data import (FailedChain, localization_answer_ids, localization_examples, noisy_label,
                                 sample_own_failures, solver_examples)
 from resetrl.micro.measure import chance_localization
 from resetrl.micro.model import build_micro_tokenizer, prompt_phrases
-from resetrl.resets import chat_prompt_ids
 from resetrl.runtime import Runtime
 from resetrl.tasks import create_task
-from resetrl.thoughts import BOXED, INSTRUCTIONS, THOUGHT_END, ChainLimits, format_chain, question_block
+from resetrl.prompts import INSTRUCTIONS, chat_prompt_ids, localization_prompt, question_block
+from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits, format_chain
 from resetrl.generation.base import SamplingParams
 from tests.conftest import ScriptedBackend
 

@@ -270,10 +270,12 @@ def test_an_answer_checker_that_hangs_is_cut_at_its_limit(tokenizer, monkeypatch
     from resetrl.tasks import checking
 
     assert checking.math_equal("1", "1") == 1.0  # the worker is up
-    monkeypatch.setattr(checking._Worker, "_read", lambda self, seconds: time.sleep(600))
-    scorer = Scorer(tokenizer, MATH500(), score_timeout=0.5)
+    waits = []
+    monkeypatch.setattr(checking._Worker, "_read", lambda self, seconds: waits.append(seconds) or time.sleep(600))
+    # 2 s, not less: on a loaded machine a shorter limit can fire before the request is even sent.
+    scorer = Scorer(tokenizer, MATH500(), score_timeout=2.0)
     started = time.perf_counter()
     assert scorer.reward("1", Problem(id="p", question="q", answer="1")) == 0.0
     assert time.perf_counter() - started < 30
-    assert checking._WORKER.process is None
+    assert waits and checking._WORKER.process is None  # it was waiting for a reply, and the worker is gone
     assert scorer.take_stats() == {"reward/score_errors": 0.0, "reward/score_timeouts": 1.0}

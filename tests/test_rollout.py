@@ -9,7 +9,8 @@ from resetrl.groups import LAYOUTS, layout_for
 from resetrl.resets import RESET_STRATEGIES, ResetContext
 from resetrl.rollout import RolloutCollector, Scorer
 from resetrl.tasks import create_task
-from resetrl.thoughts import ChainLimits, build_prompt
+from resetrl.prompts import build_prompt
+from resetrl.thoughts import ChainLimits
 from tests.conftest import ScriptedBackend
 
 

@@ -1,5 +1,6 @@
-from resetrl.thoughts import (THOUGHT_END, ChainLimits, build_prompt, closed_thought_stop, extract_boxed,
-                              format_chain, split_thoughts, thought_spans)
+from resetrl.prompts import build_prompt
+from resetrl.thoughts import (THOUGHT_END, ChainLimits, closed_thought_stop, extract_boxed, format_chain,
+                              split_thoughts, thought_spans)
 
 
 def test_extract_boxed_balanced_and_last():

@@ -69,9 +69,9 @@ def run_build(args) -> int:
 
 
 def _is_registered(name: str) -> bool:
-    from resetrl.models import MODELS, _is_built_micro
+    from resetrl.models import MODELS, is_built_micro
 
-    return name in MODELS or _is_built_micro(name)
+    return name in MODELS or is_built_micro(name)
 
 
 def describe(info: dict) -> str:

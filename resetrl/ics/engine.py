@@ -14,7 +14,7 @@ from typing import Callable, Literal
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.resets import chat_prompt_ids
+from resetrl.prompts import chat_prompt_ids
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
 

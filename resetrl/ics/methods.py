@@ -24,29 +24,18 @@ from typing import Callable
 from resetrl.tasks.answers import vote_key
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.ics.loop import Corrector, Iteration, Located, Trajectory, correction_loop
-from resetrl.ics.unstructured import (find_quote, parse_quote, quote_prompt, resume_unstructured,
-                                      sample_unstructured, segment_at)
+from resetrl.ics.unstructured import find_quote, parse_quote, resume_unstructured, sample_unstructured, segment_at
 from resetrl.ics.verification import make_verifier
-from resetrl.localization import localization_prompt, parse_localization
+from resetrl.localization import parse_localization
+from resetrl.prompts import level_note, localization_prompt, quote_prompt, refine_question
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem
-from resetrl.thoughts import format_chain
 
 ICS_METHODS: Registry[Callable[..., list[Trajectory]]] = Registry("ICS method")
 
 
-def level_note(level: str, problem: Problem, no_error_answer: str) -> str:
-    """The sentence a level adds to a localizer prompt (L2 adds none)."""
-    if level == "L1":
-        return f"\n\nFor reference, the correct final answer is {problem.answer}."
-    if level == "L3":
-        return ("\n\nNote: that the final answer is wrong is the verdict of your own check, which can be "
-                f"mistaken. If every step is justified, end with \\boxed{{{no_error_answer}}} instead.")
-    return ""
-
-
 def thought_localization_prompt(problem: Problem, attempt: Attempt, level: str) -> str:
-    return localization_prompt(problem.question, attempt.steps) + level_note(level, problem, "0")
+    return localization_prompt(problem.question, attempt.steps) + level_note(level, problem.answer, "0")
 
 
 def located_from_parse(step: int, status: str, level: str, **details) -> Located:
@@ -122,14 +111,6 @@ class FullRegeneration(StructuredCorrector):
                                          self.settings.sampling(self.settings.resample_temperature))
 
 
-def refine_question(problem: Problem, attempt: Attempt, level: str) -> str:
-    """The question of a Self-Refine turn: the problem, the previous chain and the verdict (the
-    correct answer is never shown, at L1 either: it is the generator, not a localizer)."""
-    verdict = "It may contain mistakes." if level == "L3" else "Its final answer is wrong."
-    return (f"{problem.question}\n\nA previous attempt at this problem:\n{format_chain(attempt.steps)}"
-            f"{verdict} Review it and write a corrected solution from the start.")
-
-
 class SelfRefine(StructuredCorrector):
     """Baseline (Self-Refine): the model revises its whole answer, seeing the previous chain; the
     revision is asked for through the run's own chain prompt, so it is a thought chain too."""
@@ -140,7 +121,7 @@ class SelfRefine(StructuredCorrector):
         return [Located(1, "refine") for _ in attempts]
 
     def resume(self, problems, attempts, located):
-        prompts = [self.engine.prompt_ids(replace(problem, question=refine_question(problem, attempt,
+        prompts = [self.engine.prompt_ids(replace(problem, question=refine_question(problem.question, attempt.steps,
                                                                                     self.settings.level)))
                    for problem, attempt in zip(problems, attempts)]
         chains = self.engine.sample_chains(problems, prompts, 1,
@@ -165,7 +146,7 @@ class TokenICS(Corrector):
         return [attempts[0] for attempts in chains]
 
     def locate(self, problems, attempts):
-        texts = [quote_prompt(p.question, a.text.strip()) + level_note(self.settings.level, p, "NONE")
+        texts = [quote_prompt(p.question, a.text.strip()) + level_note(self.settings.level, p.answer, "NONE")
                  for p, a in zip(problems, attempts)]
         answers = self.engine.ask(texts, self.settings.localize_temperature, self.settings.localize_max_tokens,
                                   "localize")

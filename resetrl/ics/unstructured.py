@@ -18,28 +18,9 @@ import re
 
 from resetrl.generation.base import ChainRequest, SamplingParams
 from resetrl.ics.engine import Attempt, ChainEngine
+from resetrl.prompts import unstructured_prompt_text
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import THOUGHT_END, ChainLimits, extract_boxed
-
-UNSTRUCTURED_INSTRUCTIONS = (
-    "Solve the problem. Reason step by step in plain text, then write the final answer as "
-    "\\boxed{answer}.\n\n"
-)
-
-
-def unstructured_prompt_text(question: str, tokenizer, style: str = "raw",
-                             examples: list[tuple[str, list[str]]] | None = None) -> str:
-    """Instructions, optional worked examples written as one paragraph each, then `Q: <question>`."""
-    parts = [UNSTRUCTURED_INSTRUCTIONS]
-    for example_question, example_steps in examples or []:
-        parts.append(f"Q: {example_question}\n{' '.join(example_steps)}\n\n")
-    parts.append(f"Q: {question}\n")
-    text = "".join(parts)
-    if style == "chat":
-        return tokenizer.apply_chat_template([{"role": "user", "content": text.rstrip("\n")}],
-                                             tokenize=False, add_generation_prompt=True)
-    return text
-
 
 def unstructured_prompt_ids(engine: ChainEngine, problem: Problem) -> list[int]:
     text = unstructured_prompt_text(problem.question, engine.tokenizer, engine.prompt_style, engine.examples)
@@ -79,22 +60,6 @@ def segment_at(text: str, position: int) -> int:
 
 
 # -- quotes -----------------------------------------------------------------------------------
-
-def quote_prompt(question: str, solution: str) -> str:
-    """One user turn asking the model to quote the first erroneous text of its own failed chain
-    (Token-ICS's localizer; the same instructions as the thought localizer, without steps)."""
-    return (
-        "Your task is to find the first error in your previous solution.\n\n"
-        f"Problem: {question}\n\n"
-        f"Your incorrect solution:\n{solution}\n\n"
-        "The final answer of this solution is wrong, so something in it is wrong. Find where the key "
-        "decision first went wrong: the originating error, not where the failure becomes visible. A "
-        "statement is erroneous if it cannot be justified from the problem and the text before it "
-        "alone. Do not solve the problem again. Copy the first erroneous text exactly as it is written "
-        "in the solution (a few words, at most one sentence) and end with \\boxed{copied text} on its "
-        "own line."
-    )
-
 
 QUOTE_NO_ERROR = {"none", "0", "no error", "nothing"}
 _DOUBLE_QUOTED = re.compile(r"\"([^\"\n]{2,})\"")

@@ -12,13 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
+from resetrl.prompts import numbered_steps, verification_prompt
+from resetrl.tasks.answers import NO_WORDS, YES_WORDS
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import extract_boxed
-
-
-def numbered_steps(steps: list[str]) -> str:
-    """`Step i: <text>` lines, as the localization prompt lists a chain."""
-    return "\n".join(f"Step {index}: {step}" for index, step in enumerate(steps, start=1))
 
 
 def solution_text(attempt: Attempt) -> str:
@@ -26,21 +23,6 @@ def solution_text(attempt: Attempt) -> str:
     return numbered_steps(attempt.steps) if attempt.structured else attempt.text.strip()
 
 
-def verification_prompt(question: str, solution: str) -> str:
-    """One user turn asking the model to check its own solution (Paper B's L3 self-verification)."""
-    return (
-        "Your task is to check your previous solution.\n\n"
-        f"Problem: {question}\n\n"
-        f"Your solution:\n{solution}\n\n"
-        "Check every step against the problem and the steps before it. A step is wrong if its claims "
-        "cannot be justified from the problem and the earlier steps alone. Do not solve the problem "
-        "again. If every step is justified and the final answer is correct, end with \\boxed{YES} on its "
-        "own line; otherwise end with \\boxed{NO}."
-    )
-
-
-_YES_WORDS = {"yes", "correct", "true", "right"}
-_NO_WORDS = {"no", "incorrect", "false", "wrong"}
 _SHOUTED = re.compile(r"\b(YES|NO)\b")
 
 
@@ -50,9 +32,9 @@ def parse_verdict(text: str) -> bool | None:
     boxed = extract_boxed(text)
     if boxed is not None:
         word = re.sub(r"\\text\{(.*)\}", r"\1", boxed).strip().strip(".!*\"' ").lower()
-        if word in _YES_WORDS:
+        if word in YES_WORDS:
             return True
-        if word in _NO_WORDS:
+        if word in NO_WORDS:
             return False
     shouted = _SHOUTED.findall(text)
     if shouted:

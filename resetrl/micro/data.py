@@ -20,8 +20,7 @@ from tqdm import tqdm
 
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.localization import localization_prompt
-from resetrl.resets import chat_prompt_ids
+from resetrl.prompts import chat_prompt_ids, localization_prompt
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import BOXED, ChainLimits, format_chain
 

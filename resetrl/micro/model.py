@@ -22,10 +22,11 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 from resetrl.cache import cache_dir
 from resetrl.errors import ResetRLError
-from resetrl.localization import localization_prompt
+from resetrl.models.folder import load_folder
 from resetrl.models.tokenizer import build_tokenizer
+from resetrl.prompts import INSTRUCTIONS, localization_prompt, question_block
 from resetrl.tasks.base import Task
-from resetrl.thoughts import INSTRUCTIONS, format_chain, question_block
+from resetrl.thoughts import format_chain
 
 BUILD_INFO = "micro_build.json"
 # Segments of the prompts shorter than this stay ordinary BPE text ("Step ", ": ", " to ").
@@ -109,8 +110,6 @@ def build_info(folder: Path) -> dict:
 
 def load_micro(name: str):
     """(model, tokenizer) of a built micro variant; a clear error when it was never built."""
-    from resetrl.models import _from_folder
-
     folder = micro_folder(name)
     if not (folder / "config.json").exists():
         hint = "resetrl micro build"
@@ -120,7 +119,7 @@ def load_micro(name: str):
         if match and match.group(2):
             hint += f" --seed {match.group(2)}"
         raise ResetRLError(f"model {name!r} is not built yet (looked in {folder}); run `{hint}` (a few minutes)")
-    model, tokenizer = _from_folder(folder)
+    model, tokenizer = load_folder(folder)
     if len(tokenizer(INSTRUCTIONS, add_special_tokens=False).input_ids) != 1:
         print(f"resetrl: warning: the prompt text changed since {name} was built; rebuild it with `resetrl micro build`")
     return model, tokenizer

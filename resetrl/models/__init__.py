@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from resetrl.errors import ResetRLError
+from resetrl.models.folder import load_folder, load_user_folder
 from resetrl.registry import Registry
 
 # name -> function returning (model, tokenizer)
@@ -26,7 +27,7 @@ def _register_gguf_models() -> None:
     from resetrl.models.gguf import QWEN25_CODER_05B, SMOLLM2_135M, gguf_folder
 
     for spec in (SMOLLM2_135M, QWEN25_CODER_05B):
-        MODELS.register(spec.name)(lambda spec=spec: _from_folder(gguf_folder(spec)))
+        MODELS.register(spec.name)(lambda spec=spec: load_folder(gguf_folder(spec)))
 
 
 _register_gguf_models()
@@ -49,35 +50,7 @@ def _register_micro_models() -> None:
 _register_micro_models()
 
 
-def _from_folder(folder: Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return model, tokenizer
-
-
-WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-
-
-def _from_local_folder(folder: Path):
-    """A user's model folder: what is missing is named before transformers is asked to load it."""
-    if not any(next(folder.glob(pattern), None) for pattern in WEIGHT_FILES):
-        raise ResetRLError(f"model folder {folder} has no weights (*.safetensors or pytorch_model*.bin); "
-                           "save the model there with save_pretrained")
-    if not any((folder / file).exists() for file in TOKENIZER_FILES):
-        raise ResetRLError(f"model folder {folder} has no tokenizer ({', '.join(TOKENIZER_FILES)}); "
-                           "save the tokenizer there with save_pretrained")
-    try:
-        return _from_folder(folder)
-    except (OSError, ValueError) as error:
-        raise ResetRLError(f"model folder {folder} cannot be loaded: {str(error).strip().splitlines()[0]}") from None
-
-
-def _is_built_micro(name: str) -> bool:
+def is_built_micro(name: str) -> bool:
     from resetrl.micro.model import BUILD_INFO, micro_folder
 
     return "/" not in name and (micro_folder(name) / BUILD_INFO).exists()
@@ -89,8 +62,8 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     if name in MODELS:
         model, tokenizer = MODELS.get(name)()
     elif Path(name).is_dir() and (Path(name) / "config.json").exists():
-        model, tokenizer = _from_local_folder(Path(name))
-    elif _is_built_micro(name):  # a micro variant built for another preset (`trap`, `trap-slip0.15`)
+        model, tokenizer = load_user_folder(Path(name))
+    elif is_built_micro(name):  # a micro variant built for another preset (`trap`, `trap-slip0.15`)
         from resetrl.micro.model import load_micro
 
         model, tokenizer = load_micro(name)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from resetrl.localization import localization_prompt
 from resetrl.models.tokenizer import build_tokenizer
+from resetrl.prompts import INSTRUCTIONS, localization_prompt, question_block
 from resetrl.tasks import create_task
-from resetrl.thoughts import INSTRUCTIONS, format_chain, question_block
+from resetrl.thoughts import format_chain
 
 
 def tiny_corpus(size: int = 300) -> list[str]:

@@ -13,8 +13,9 @@ from typing import Sequence
 
 CHOICE_LETTERS = "ABCDEFGHIJ"
 
-_YES = {"yes", "true", "correct"}
-_NO = {"no", "false", "incorrect"}
+# One yes/no vocabulary for answers (StrategyQA) and for the model's verdict on its own chain (ICS L3).
+YES_WORDS = {"yes", "true", "correct", "right"}
+NO_WORDS = {"no", "false", "incorrect", "wrong"}
 _LEAD = re.compile(r"^(?:the\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*", re.IGNORECASE)
 # "B", "(B)", "B)", "B.", "B: the river", "(b)", "b"; a lower-case letter only alone or in parentheses,
 # so a free-text answer such as "a lake" is not read as choice A.
@@ -56,13 +57,13 @@ def score_choice(answer: str | None, gold_letter: str, choices: Sequence[str] | 
 
 
 def yes_no(answer: str | None) -> bool | None:
-    """True for yes/true, False for no/false, None for anything else."""
+    """True for a word of YES_WORDS, False for one of NO_WORDS, None for anything else."""
     if answer is None:
         return None
     word = _plain(answer).lower()
-    if word in _YES:
+    if word in YES_WORDS:
         return True
-    if word in _NO:
+    if word in NO_WORDS:
         return False
     return None
 

@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from resetrl.errors import ResetRLError
 from resetrl.registry import Registry
-from resetrl.thoughts import GENERIC_EXAMPLES
+from resetrl.prompts import GENERIC_EXAMPLES
 
 
 @dataclass

@@ -1,0 +1,160 @@
+"""Every prompt a model is shown, in one place: the thought-format chain prompt (method.md section 2),
+the free-text prompt of the Token-ICS baseline, and the one-turn requests to localize an error, quote
+one, verify a chain or refine it (sections 4 and 5). Parsing the answers stays with what uses them."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from resetrl.thoughts import format_chain
+
+PROMPT_STYLES = ("raw", "chat")
+
+INSTRUCTIONS = (
+    "Solve the problem one step at a time. Each step is one thought: a single observation, "
+    "calculation or deduction that makes progress. Do not solve everything at once, do not "
+    "restate the problem and do not write filler. End every thought with </thought>. "
+    "Write the final answer as \\boxed{answer} inside your last thought.\n\n"
+)
+
+UNSTRUCTURED_INSTRUCTIONS = (
+    "Solve the problem. Reason step by step in plain text, then write the final answer as "
+    "\\boxed{answer}.\n\n"
+)
+
+# Used when a task has no worked examples of its own.
+GENERIC_EXAMPLES: list[tuple[str, list[str]]] = [
+    (
+        "A shop sells pens at 3 dollars each. Ana buys 4 pens and pays with a 20 dollar bill. "
+        "How much change does she get?",
+        ["4 pens cost 4 * 3 = 12 dollars.", "Her change is 20 - 12 = 8 dollars, so \\boxed{8}."],
+    ),
+    (
+        "What is the sum of the first 5 positive odd numbers?",
+        [
+            "The first 5 positive odd numbers are 1, 3, 5, 7, 9.",
+            "1 + 3 = 4, 4 + 5 = 9, 9 + 7 = 16, 16 + 9 = 25.",
+            "The sum is \\boxed{25}.",
+        ],
+    ),
+]
+
+
+# -- how a prompt text reaches the model -----------------------------------------------------------
+
+def chat_text(tokenizer, user_text: str) -> str:
+    """`user_text` as one user turn through the tokenizer's chat template, ready for the reply."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": user_text}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+def chat_prompt_ids(tokenizer, user_text: str) -> list[int]:
+    """Token ids of a one-turn chat prompt (the template writes its own special tokens)."""
+    return tokenizer(chat_text(tokenizer, user_text), add_special_tokens=False).input_ids
+
+
+def styled(text: str, tokenizer, style: str) -> str:
+    """`raw`: a completion prompt (the reference code's training setting); `chat`: the same text as
+    one user turn through the chat template."""
+    if style == "raw":
+        return text
+    if style == "chat":
+        return chat_text(tokenizer, text.rstrip("\n"))
+    raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(PROMPT_STYLES)}")
+
+
+# -- solving ---------------------------------------------------------------------------------------
+
+def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] | None) -> str:
+    """Instructions, optional worked examples, then `Q: <question>`; the chain follows on the next line."""
+    parts = [INSTRUCTIONS]
+    for example_question, example_thoughts in examples or []:
+        parts.append(f"Q: {example_question}\n{format_chain(example_thoughts)}\n")
+    parts.append(f"Q: {question}\n")
+    return "".join(parts)
+
+
+def build_prompt(question: str, tokenizer, style: str = "raw",
+                 examples: Sequence[tuple[str, Sequence[str]]] | None = None) -> str:
+    """The thought-format prompt text for a question."""
+    return styled(question_block(question, examples), tokenizer, style)
+
+
+def unstructured_prompt_text(question: str, tokenizer, style: str = "raw",
+                             examples: Sequence[tuple[str, Sequence[str]]] | None = None) -> str:
+    """The free-text prompt: instructions, optional worked examples written as one paragraph each,
+    then `Q: <question>`."""
+    parts = [UNSTRUCTURED_INSTRUCTIONS]
+    for example_question, example_steps in examples or []:
+        parts.append(f"Q: {example_question}\n{' '.join(example_steps)}\n\n")
+    parts.append(f"Q: {question}\n")
+    return styled("".join(parts), tokenizer, style)
+
+
+def refine_question(question: str, steps: list[str], level: str) -> str:
+    """The question of a Self-Refine turn: the problem, the previous chain and the verdict (the
+    correct answer is never shown, at L1 either: it is the generator, not a localizer)."""
+    verdict = "It may contain mistakes." if level == "L3" else "Its final answer is wrong."
+    return (f"{question}\n\nA previous attempt at this problem:\n{format_chain(steps)}"
+            f"{verdict} Review it and write a corrected solution from the start.")
+
+
+# -- checking a chain (one user turn each) ---------------------------------------------------------
+
+def numbered_steps(steps: list[str]) -> str:
+    """`Step i: <text>` lines: how a thought chain is shown back to the model."""
+    return "\n".join(f"Step {index}: {step}" for index, step in enumerate(steps, start=1))
+
+
+def localization_prompt(question: str, thoughts: list[str]) -> str:
+    """Ask for the first erroneous thought of the model's own failed chain (SRPO; Thought-ICS)."""
+    return (
+        "Your task is to find the first erroneous step in your previous solution.\n\n"
+        f"Problem: {question}\n\n"
+        f"Your incorrect reasoning chain:\n{numbered_steps(thoughts)}\n\n"
+        "The final answer of this chain is wrong, so at least one step is wrong. Find the step where "
+        "the key decision first went wrong: the originating step, not the step where the failure "
+        "becomes visible. A step is erroneous if its claims cannot be justified from the problem and "
+        "the earlier steps alone. Do not solve the problem again. Commit to exactly one step number "
+        f"from 1 to {len(thoughts)}. End with \\boxed{{N}} on its own line, where N is the step "
+        "index, not the answer."
+    )
+
+
+def quote_prompt(question: str, solution: str) -> str:
+    """Ask the model to quote the first erroneous text of its own failed chain (Token-ICS's
+    localizer; the same instructions as the thought localizer, without steps)."""
+    return (
+        "Your task is to find the first error in your previous solution.\n\n"
+        f"Problem: {question}\n\n"
+        f"Your incorrect solution:\n{solution}\n\n"
+        "The final answer of this solution is wrong, so something in it is wrong. Find where the key "
+        "decision first went wrong: the originating error, not where the failure becomes visible. A "
+        "statement is erroneous if it cannot be justified from the problem and the text before it "
+        "alone. Do not solve the problem again. Copy the first erroneous text exactly as it is written "
+        "in the solution (a few words, at most one sentence) and end with \\boxed{copied text} on its "
+        "own line."
+    )
+
+
+def level_note(level: str, correct_answer: str, no_error_answer: str) -> str:
+    """The sentence a Thought-ICS level adds to a localizer prompt (L2 adds none)."""
+    if level == "L1":
+        return f"\n\nFor reference, the correct final answer is {correct_answer}."
+    if level == "L3":
+        return ("\n\nNote: that the final answer is wrong is the verdict of your own check, which can be "
+                f"mistaken. If every step is justified, end with \\boxed{{{no_error_answer}}} instead.")
+    return ""
+
+
+def verification_prompt(question: str, solution: str) -> str:
+    """Ask the model to check its own solution (Paper B's L3 self-verification)."""
+    return (
+        "Your task is to check your previous solution.\n\n"
+        f"Problem: {question}\n\n"
+        f"Your solution:\n{solution}\n\n"
+        "Check every step against the problem and the steps before it. A step is wrong if its claims "
+        "cannot be justified from the problem and the earlier steps alone. Do not solve the problem "
+        "again. If every step is justified and the final answer is correct, end with \\boxed{YES} on its "
+        "own line; otherwise end with \\boxed{NO}."
+    )
