@@ -114,7 +114,7 @@ def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_add
                str(_free_port()), "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(tmp_path / "two")]
     for assignment in STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"]:
         command += ["--set", assignment]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
 
