@@ -42,10 +42,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args()
-    overrides = [f"train.prompts_per_step={args.prompts}", f"train.steps={args.steps}", *args.overrides]
+    overrides = [f"train.prompts_per_step={args.prompts}", f"train.steps={args.steps}", "cluster.start_timeout=3000",
+                 *args.overrides]
 
     started = time.perf_counter()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     print(f"ray.init (local cluster, 2 CPUs): {time.perf_counter() - started:.1f} s", flush=True)
 
     variants = {"in-process": 1, "1 worker": 1, "2 workers": 2}

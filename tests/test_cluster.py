@@ -21,7 +21,8 @@ from resetrl.errors import ResetRLError
 from resetrl.runtime import build_runtime
 
 # srpo on the smoke preset: with 6 prompts its first step has a group with reward variance (an update).
-STEP = ["method=srpo", "train.prompts_per_step=6", "train.steps=1"]
+# A worker takes seconds to start; on a machine shared with long jobs, minutes.
+STEP = ["method=srpo", "train.prompts_per_step=6", "train.steps=1", "cluster.start_timeout=1200"]
 
 
 def rows_of(run_dir: Path, name: str) -> list[dict]:
@@ -98,7 +99,7 @@ def ray_address():
         import ray
     else:
         ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
 
@@ -114,7 +115,7 @@ def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_add
                str(_free_port()), "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(tmp_path / "two")]
     for assignment in STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"]:
         command += ["--set", assignment]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900,
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -126,9 +127,10 @@ def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_add
     weights_one, weights_two = checkpoint_weights(tmp_path / "one"), checkpoint_weights(tmp_path / "two")
     assert weights_one.keys() == weights_two.keys()
     for name in weights_one:
-        torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-5, atol=5e-5)
+    # Adam's first step moves weights by up to train.lr (1e-3): far more than the tolerance above.
     start = load_file_step0(tmp_path / "one")
-    assert any(not torch.equal(start[name], weights_one[name]) for name in start)  # the step moved the weights
+    assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4
 
 
 def load_file_step0(run_dir: Path) -> dict[str, torch.Tensor]:
