@@ -9,7 +9,7 @@ local Ray cluster's start-up (ray.init), the time for the workers to start (each
 and each worker's memory (resident set). The 1- and 2-worker trainers draw the same samples; the
 in-process one other samples (batched draws), so compare its tokens/s, not its seconds.
 
-    python bench/scale.py [--preset smoke] [--prompts 8] [--steps 3] [--set key=value ...]
+    python bench/scale.py [--preset smoke] [--prompts 8] [--steps 3] [--push-mb 64] [--set key=value ...]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import _common as common  # noqa: I001  (sets OMP_WAIT_POLICY before torch is imported)
 import ray
+import torch
 
 from resetrl.cluster.workers import RolloutWorkers
 from resetrl.config import load_config
@@ -35,11 +36,26 @@ def worker_memory_mb() -> float:
     return float("nan")
 
 
+def push_bandwidth(pool: RolloutWorkers, megabytes: int, repeats: int = 3) -> list[float]:
+    """Seconds to put `megabytes` of tensors in the object store and have every worker of `pool` take
+    them (deserialised in its process, as `load_weights` does before copying them into the model)."""
+    weights = {f"w{i}": torch.randn(megabytes * 2**20 // 4 // 8) for i in range(8)}
+    seconds = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        reference = ray.put(weights)
+        ray.get([w.__ray_call__.remote(lambda self, received: sum(t.numel() for t in received.values()), reference)
+                 for w in pool.workers.values()])
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="smoke")
     parser.add_argument("--prompts", type=int, default=8, help="train.prompts_per_step")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--push-mb", type=int, default=64, help="size of the synthetic weight push")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args()
     overrides = [f"train.prompts_per_step={args.prompts}", f"train.steps={args.steps}", "cluster.start_timeout=3000",
@@ -76,6 +92,7 @@ def main() -> None:
                       f"{values['time/fresh'] + values['time/localize'] + values['time/reset']:.2f} s, "
                       f"{values['throughput/tokens_per_s']:.0f} tokens/s, push "
                       f"{values.get('time/weight_push', 0.0) * 1000:.0f} ms", flush=True)
+        push_seconds = push_bandwidth(pools["2 workers"], args.push_mb)
         for pool in pools.values():
             pool.close()
     ray.shutdown()
@@ -89,6 +106,9 @@ def main() -> None:
               f"{common.median(rollout):9.2f} | {common.median([v['throughput/tokens_per_s'] for v in values]):8.0f} | "
               f"{common.median([v.get('time/weight_push', 0.0) for v in values]) * 1000:14.0f} | "
               f"{common.median(tokens):.0f}")
+    print(f"\nweight push of {args.push_mb} MB (as {args.push_mb // 4}M fp32 weights) to 2 workers through Ray's "
+          f"object store: {', '.join(f'{s:.2f}' for s in push_seconds)} s; median "
+          f"{args.push_mb / common.median(push_seconds):.0f} MB/s")
 
 
 if __name__ == "__main__":
