@@ -86,9 +86,10 @@ def connect(cluster: ClusterConfig) -> bool:
         options["num_cpus"] = max(os.cpu_count() or 1, int(cluster.rollout_workers * cluster.worker_cpus + 0.999))
     try:
         ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    except Exception as error:  # Ray raises a bare Exception when a local node does not come up in time
         first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ResetRLError(f"cluster.address={address}: cannot join the Ray cluster ({first})") from None
+        action = "cannot start a local Ray cluster" if address == "local" else "cannot join the Ray cluster"
+        raise ResetRLError(f"cluster.address={address}: {action} ({first})") from None
     return True
 
 
