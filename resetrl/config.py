@@ -186,6 +186,40 @@ class LoggingConfig(Section):
         return value
 
 
+class ClusterConfig(Section):
+    """Where a run computes (docs/scale.md); the numbers it computes do not depend on it: any number of
+    Ray rollout workers gives the same samples, any number of learner ranks the same weights."""
+
+    rollout_workers: int = Field(1, ge=1, description="Rollout workers: 1 = generation in the trainer's process, prompts batched together (as without a cluster); N > 1 = N Ray actors, each with its own generation backend and copy of the weights, the step's prompts handed out one at a time, each seeded from (train.seed, step, prompt index) so the samples are the same for any N. Needs Ray: pip install 'resetrl[scale]'.")
+    address: str | None = Field(None, description="Ray cluster: 'auto' (the one `ray start` runs on this node), host:port of its head node, or 'local' (start one for this run, even with 1 worker); default: 'local' when rollout_workers > 1. A cluster the run started is shut down when it ends.")
+    worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each rollout worker.")
+    worker_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves for each rollout worker (1 on GPU nodes: each worker's engine on its own GPU).")
+    start_timeout: float = Field(300.0, gt=0, description="Seconds the workers may take to start (model loaded) before the run stops with an error naming the one that did not.")
+
+    @property
+    def uses_ray(self) -> bool:
+        return self.rollout_workers > 1 or self.address is not None
+
+    @field_validator("address")
+    @classmethod
+    def _address_form(cls, value: str | None) -> str | None:
+        if value is None or value in ("auto", "local") or value.startswith("ray://"):
+            return value
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError("must be auto, local, host:port (the head node's `ray start --head` address) or ray://host:port")
+        return value
+
+    @model_validator(mode="after")
+    def _ray_installed(self) -> "ClusterConfig":
+        from importlib.util import find_spec
+
+        if self.uses_ray and find_spec("ray") is None:
+            raise ValueError("Ray is not installed: pip install 'resetrl[scale]' (or set cluster.rollout_workers=1 "
+                             "and no cluster.address)")
+        return self
+
+
 class Config(Section):
     method: Literal["grpo", "rrpo", "srpo", "oracle"] = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error).")
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -198,6 +232,7 @@ class Config(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)

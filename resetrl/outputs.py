@@ -48,12 +48,18 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
                            "(pass the same config, or --overwrite to start again)")
 
 
+# Where a run computes, not what: a run may resume on another cluster, e.g. with fewer workers.
+NOT_COMPARED = ("cluster",)
+
+
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """`field: saved -> current` for each leaf that differs. A current value of "auto" matches what
     the saved run resolved it to (e.g. generation.backend); a field the saved config lacks is newer
-    than the run and is not compared."""
+    than the run and is not compared, nor are the NOT_COMPARED sections."""
     differences = []
     for key in sorted(saved):  # a key only `current` has is a field newer than the run
+        if prefix + key in NOT_COMPARED:
+            continue
         old, new = saved.get(key), current.get(key)
         if isinstance(old, dict) and isinstance(new, dict):
             differences += config_differences(old, new, f"{prefix}{key}.")

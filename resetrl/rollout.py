@@ -10,18 +10,19 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import Group, Layout, Sample
-from resetrl.resets import ResetContext, ResetStrategy
+from resetrl.groups import Group, Layout, Sample, layout_for
+from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetChoice, ResetContext, ResetStrategy
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
 
-__all__ = ["RolloutCollector", "RolloutResult", "Scorer", "rollout_stats"]
+__all__ = ["RolloutCollector", "RolloutResult", "Scorer", "build_collector", "rollout_parts", "rollout_stats"]
 
 
 @dataclass
@@ -30,6 +31,7 @@ class RolloutResult:
     parents: list[Sample]
     unused: list[Sample]  # fresh chains drawn while looking for a failure but not needed
     stats: dict[str, float] = field(default_factory=dict)
+    choices: list[ResetChoice] = field(default_factory=list)  # one per parent, in order
 
     def all_samples(self) -> list[Sample]:
         return [s for g in self.groups for s in g.samples] + self.parents + self.unused
@@ -139,9 +141,27 @@ class RolloutCollector:
         for group in groups:
             for sample in group.samples:
                 sample.group_id = group.id
-        result = RolloutResult(groups, parents, unused)
+        result = RolloutResult(groups, parents, unused, choices=choices)
         result.stats = rollout_stats(result, problems, choices, timings)
         return result
+
+
+def rollout_parts(runtime) -> tuple[Layout, ResetStrategy, Scorer]:
+    """The run's layout, reset strategy and scorer: what the trainer and every rollout worker build."""
+    config = runtime.config
+    layout = layout_for(config.method, config.rollout.layout, config.rollout.group_size)
+    return layout, RESET_STRATEGIES.get(METHOD_RESETS[config.method])(), Scorer(
+        runtime.tokenizer, runtime.task, config.task.score_timeout)
+
+
+def build_collector(runtime, layout: Layout, reset_strategy: ResetStrategy, scorer: Scorer,
+                    problems: list[Problem], rng: random.Random) -> RolloutCollector:
+    """The collector of one rollout call over `problems`, its reset choices drawn from `rng`."""
+    config = runtime.config.rollout
+    context = ResetContext(runtime.backend, runtime.tokenizer, runtime.task, {p.id: p for p in problems}, rng,
+                           config.localize_temperature, config.localize_max_tokens)
+    return RolloutCollector(runtime.backend, scorer, layout, reset_strategy, context, runtime.sampling,
+                            runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix)
 
 
 def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timings) -> dict[str, float]:

@@ -24,16 +24,15 @@ from resetrl.config import Config
 from resetrl.errors import ResetRLError
 from resetrl.evaluation import evaluate
 from resetrl.faults import kill_point
-from resetrl.groups import Sample, layout_for
+from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs
 from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder
 from resetrl.plots import plot_run
 from resetrl.report import write_report_or_warn
-from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetContext
-from resetrl.chains import Scorer
-from resetrl.rollout import RolloutCollector
+from resetrl.cluster.distributed import learner_group
+from resetrl.rollout import build_collector, rollout_parts
 from resetrl.runtime import build_runtime
 from resetrl.sft import supervised_warmup
 from resetrl.tasks.checking import CHECK_STATS
@@ -47,6 +46,9 @@ def peak_memory_gb() -> float:
 class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, runtime=None):
         self.config, self.run_dir = config, Path(run_dir)
+        # Learner ranks under torchrun (resetrl/cluster/distributed.py); one, this process, otherwise.
+        self.dist = learner_group(config.model.device)
+        self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
         if cfg.method == "oracle" and type(rt.task).first_error is Task.first_error:
@@ -61,9 +63,7 @@ class Trainer:
             self.optimizer = torch.optim.SGD(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         else:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        self.layout = layout_for(cfg.method, cfg.rollout.layout, cfg.rollout.group_size)
-        self.reset_strategy = RESET_STRATEGIES.get(METHOD_RESETS[cfg.method])()
-        self.scorer = Scorer(rt.tokenizer, rt.task, cfg.task.score_timeout)
+        self.layout, self.reset_strategy, self.scorer = rollout_parts(rt)
         self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
         self.aggregation = cfg.train.loss_aggregation or (
             "token-mean" if self.loss_name == "clip" else "seq-mean-token-mean")
@@ -100,12 +100,10 @@ class Trainer:
 
     # -- one step -----------------------------------------------------------------------------
     def rollout(self, step: int, problems):
-        rt, cfg = self.runtime, self.config
-        context = ResetContext(rt.backend, rt.tokenizer, rt.task, {p.id: p for p in problems}, self._seed_step(step),
-                               cfg.rollout.localize_temperature, cfg.rollout.localize_max_tokens)
-        collector = RolloutCollector(rt.backend, self.scorer, self.layout, self.reset_strategy, context,
-                                     rt.sampling, rt.limits, cfg.rollout.max_fresh_attempts, cfg.rollout.mask_prefix,
-                                     cfg.rollout.merge_empty_prefix)
+        if self.workers is not None:  # on Ray actors, one prompt at a time (resetrl/cluster/workers.py)
+            return self.workers.rollout(step, problems)
+        rt = self.runtime
+        collector = build_collector(rt, self.layout, self.reset_strategy, self.scorer, problems, self._seed_step(step))
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample]) -> dict[str, float]:
@@ -125,8 +123,9 @@ class Trainer:
         # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
         active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
                                    len(s.response_ids)))
-        micro_batches = [active[start:start + cfg.micro_batch_size]
-                         for start in range(0, len(active), cfg.micro_batch_size)]
+        mine = self.dist.shard(active)  # this learner rank's share (all of them on one rank)
+        micro_batches = [mine[start:start + cfg.micro_batch_size]
+                         for start in range(0, len(mine), cfg.micro_batch_size)]
         old_logprobs: list[torch.Tensor | None] = [None] * len(micro_batches)  # filled by the first pass
         mismatch: list[torch.Tensor] = []
         for update in range(cfg.updates_per_rollout):
@@ -140,10 +139,9 @@ class Trainer:
                        "update/trained_tokens": float(n_tokens),
                        "update/active_sequences": float(len(active)), "update/last_pass_loss": loss,
                        "update/ratio_max_deviation": ratio_deviation})
-        if mismatch:
-            differences = torch.cat(mismatch)
-            values["logprobs/engine_vs_trainer_mean_abs"] = float(differences.mean())
-            values["logprobs/engine_vs_trainer_max_abs"] = float(differences.max())
+        differences = self.dist.mean_and_max(mismatch)
+        if differences:
+            values["logprobs/engine_vs_trainer_mean_abs"], values["logprobs/engine_vs_trainer_max_abs"] = differences
         return values
 
     def _optimizer_step(self, micro_batches: list[list[Sample]], old_logprobs: list[torch.Tensor | None],
@@ -180,6 +178,9 @@ class Trainer:
             with torch.no_grad():
                 deviation = ((logprobs - old_logprobs[index]).exp() - 1).abs() * mask
                 ratio_deviation = max(ratio_deviation, float(deviation.max()))
+        # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
+        self.dist.all_reduce_gradients(self.parameters)
+        total_loss, ratio_deviation = self.dist.sum(total_loss), self.dist.max(ratio_deviation)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip))
         if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
             self.optimizer.step()
@@ -209,7 +210,34 @@ class Trainer:
 
     def run(self, resume: bool = False, overwrite: bool = False) -> dict:
         """Train into the run folder. A folder that holds another run is refused unless `resume`
-        (same config: continue from its last checkpoint) or `overwrite` (replace it)."""
+        (same config: continue from its last checkpoint) or `overwrite` (replace it). Learner rank 0
+        writes the run (and holds the Ray rollout workers, if any); other ranks follow it."""
+        try:
+            if not self.dist.is_main:
+                return self._follow()
+            if self.config.cluster.uses_ray:
+                from resetrl.cluster.workers import RolloutWorkers
+
+                self.workers = RolloutWorkers(self.config)  # they load the model while this process warms up
+            return self._run(resume, overwrite)
+        finally:
+            if self.workers is not None:
+                self.workers.close()
+                self.workers = None
+            self.dist.close()
+
+    def _follow(self) -> dict:
+        """A learner rank other than 0: start where rank 0 starts (its checkpoint, then its weights),
+        then train its share of every step's samples."""
+        checkpoint = self.dist.broadcast_object(None)
+        start_step = load_checkpoint(Path(checkpoint), self.runtime.model, self.optimizer)["step"] if checkpoint else 0
+        self.dist.broadcast_parameters(self.parameters)
+        for step in range(start_step + 1, self.config.train.steps + 1):
+            self.train_step(step)
+            self._check_finite_weights(f"the update of step {step} (train.lr={self.config.train.lr:g})")
+        return {}
+
+    def _run(self, resume: bool, overwrite: bool) -> dict:
         cfg, rt = self.config, self.runtime
         check_run_folder(self.run_dir, cfg, resume, overwrite)
         start_step, warmup_done = 0, False
@@ -245,6 +273,11 @@ class Trainer:
             self.metrics.write(0, summary)
             save_checkpoint(self.run_dir, 0, rt.model, self.optimizer, self._state(0, True), cfg.checkpoint.keep)
             print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
+        # Other learner ranks load the same checkpoint, then take this rank's weights (its warm-up).
+        self.dist.broadcast_object(str(checkpoint) if checkpoint else None)
+        self.dist.broadcast_parameters(self.parameters)
+        if self.workers is not None:
+            self.workers.push_weights(rt.model, start_step)
 
         last_eval = None
         progress = tqdm(range(start_step + 1, cfg.train.steps + 1), desc=f"{cfg.method}", unit="step",
@@ -292,25 +325,32 @@ class Trainer:
                                "(no checkpoint was written with them)")
 
     def train_step(self, step: int) -> dict[str, float]:
+        """Rank 0 rolls out; every learner rank trains its share; rank 0's metrics are returned."""
         started = time.perf_counter()
-        problems = self.batch_for_step(step)
-        result = self.rollout(step, problems)
-        kill_point("rollout", step)
-        # Contexts the backend kept for reuse within the rollout are stale once the weights change.
-        release_memory = getattr(self.runtime.backend, "release_memory", None)
-        if release_memory:
-            release_memory()
-        assign_advantages(result.groups, self.config.train.advantage)
-        trained = [s for g in result.groups for s in g.samples]
+        if self.dist.is_main:
+            problems = self.batch_for_step(step)
+            result = self.rollout(step, problems)
+            kill_point("rollout", step)
+            # Contexts the backend kept for reuse within the rollout are stale once the weights change.
+            release_memory = getattr(self.runtime.backend, "release_memory", None)
+            if release_memory:
+                release_memory()
+            assign_advantages(result.groups, self.config.train.advantage)
+        trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()
+        update_values = self.update(trained)
+        if not self.dist.is_main:
+            return update_values
         values = dict(result.stats)
-        values.update(self.scorer.take_stats())
-        values.update(self.update(trained))
+        _add_counts(values, self.scorer.take_stats())  # rollout workers' counts are in result.stats
+        values.update(update_values)
         values["time/update"] = time.perf_counter() - update_started
         kill_point("update", step)
         # An engine with its own copy of the weights (vLLM) gets the new ones now (timed there).
         self.runtime.backend.sync_weights()
-        values.update(self.runtime.backend.take_stats())
+        if self.workers is not None:
+            values["time/weight_push"] = self.workers.push_weights(self.runtime.model, step)
+        _add_counts(values, self.runtime.backend.take_stats())
         values["time/step"] = time.perf_counter() - started
         generated = values["tokens/fresh"] + values["tokens/reset"] + values["tokens/localization"]
         rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
@@ -340,6 +380,11 @@ def _warn_about_skipped_updates(rows: list[dict]) -> None:
     if steps and all(r["update/skipped"] for r in steps):
         print(f"resetrl: warning: every RL step ({len(steps)}) skipped its update: no group had reward variance"
               + (" or the loss was not finite" if nonfinite else "") + ", so RL never changed the weights")
+
+
+def _add_counts(values: dict[str, float], counts: dict[str, float]) -> None:
+    for key, value in counts.items():
+        values[key] = values.get(key, 0.0) + value
 
 
 def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:

@@ -1,0 +1,84 @@
+"""One prompt's rollout, the same on whichever worker runs it, and the merge of a step's prompts.
+
+A prompt's fresh chains, parent choice, localization call and reset continuations run together
+(`RolloutCollector` on one problem), seeded from (train.seed, step, prompt index) and started from an
+empty prefix cache: its samples depend on nothing else the worker did, so a step gives the same
+samples with 1 worker or N, whichever worker drew which prompt, and a prompt retried on another
+worker after one died gives the samples it would have given. (In the trainer's own process, without
+workers, the step's prompts are batched together and seeded once per step: other draws.)"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from resetrl.rollout import RolloutResult, build_collector, rollout_parts, rollout_stats
+from resetrl.tasks.base import Problem
+
+PHASES = ("fresh", "localize", "reset")
+
+
+def prompt_seed(seed: int, step: int, index: int) -> int:
+    """The seed of prompt `index` (its position in the step's batch) of step `step`."""
+    digest = hashlib.sha256(f"{seed}/{step}/{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1  # torch.manual_seed takes up to 2**63 - 1
+
+
+@dataclass
+class PromptRollout:
+    index: int  # position in the step's batch
+    result: RolloutResult
+    counts: dict[str, float] = field(default_factory=dict)  # scorer and backend counters of its calls
+    seconds: float = 0.0
+
+
+class PromptRoller:
+    """Rolls out one prompt at a time with the run's backend: the body of a rollout worker."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+        self.layout, self.reset_strategy, self.scorer = rollout_parts(runtime)
+
+    def roll(self, step: int, index: int, problem: Problem) -> PromptRollout:
+        started = time.perf_counter()
+        rt = self.runtime
+        seed = prompt_seed(rt.config.train.seed, step, index)
+        torch.manual_seed(seed)
+        release_memory = getattr(rt.backend, "release_memory", None)
+        if release_memory:  # another prompt's cached contexts would change this one's arithmetic
+            release_memory()
+        collector = build_collector(rt, self.layout, self.reset_strategy, self.scorer, [problem], random.Random(seed))
+        result = collector.collect([problem], {problem.id: rt.prompt_ids(problem)})
+        counts = {**self.scorer.take_stats(), **rt.backend.take_stats()}
+        return PromptRollout(index, result, counts, time.perf_counter() - started)
+
+
+def merge_rollouts(parts: list[PromptRollout], problems: list[Problem], wall_seconds: float) -> RolloutResult:
+    """The step's RolloutResult from its prompts' (any order): groups numbered in prompt order, the
+    statistics of the whole step, counters summed. The phase times (time/fresh, time/localize,
+    time/reset) are the workers' busy time per phase scaled to the step's wall-clock rollout time,
+    so throughput is tokens over wall-clock seconds; time/rollout_busy is the busy time itself."""
+    parts = sorted(parts, key=lambda part: part.index)
+    merged = RolloutResult([], [], [])
+    for part in parts:
+        for group in part.result.groups:
+            group.id = len(merged.groups)
+            for sample in group.samples:
+                sample.group_id = group.id
+            merged.groups.append(group)
+        merged.parents += part.result.parents
+        merged.unused += part.result.unused
+        merged.choices += part.result.choices
+    busy = {phase: sum(part.result.stats.get(f"time/{phase}", 0.0) for part in parts) for phase in PHASES}
+    scale = wall_seconds / max(sum(busy.values()), 1e-9)
+    merged.stats = rollout_stats(merged, problems, merged.choices,
+                                 {phase: seconds * scale for phase, seconds in busy.items()})
+    merged.stats["time/rollout_busy"] = sum(part.seconds for part in parts)
+    for part in parts:
+        for key, value in part.counts.items():
+            merged.stats[key] = merged.stats.get(key, 0.0) + value
+    return merged

@@ -1,0 +1,179 @@
+"""Past one machine (resetrl/cluster): the same numbers at any scale, on a real local Ray cluster and
+two gloo learner ranks, a worker that dies mid-step, and the cluster settings' errors.
+
+The Ray tests skip where Ray is not installed; with RESETRL_REQUIRE_RAY=1 (CI) that is a failure."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resetrl.cli import main
+from resetrl.cluster.distributed import LearnerGroup
+from resetrl.cluster.shard import PromptRoller, merge_rollouts, prompt_seed
+from resetrl.config import load_config
+from resetrl.errors import ResetRLError
+from resetrl.runtime import build_runtime
+
+# srpo on the smoke preset: with 6 prompts its first step has a group with reward variance (an update).
+# A worker takes seconds to start; on a machine shared with long jobs, minutes.
+STEP = ["method=srpo", "train.prompts_per_step=6", "train.steps=1", "cluster.start_timeout=1200"]
+
+
+def rows_of(run_dir: Path, name: str) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / name).read_text().splitlines()]
+
+
+def checkpoint_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(run_dir / "checkpoints" / "step_000001" / "model" / "model.safetensors")
+
+
+def same_samples(a, b) -> bool:
+    key = lambda s: (s.problem_id, s.kind, s.group_id, s.response_ids, s.reward, s.reset_step, s.train_start)
+    return [key(s) for s in a.all_samples()] == [key(s) for s in b.all_samples()]
+
+
+# -- without Ray --------------------------------------------------------------------------------
+def test_cluster_settings_fail_in_one_line(monkeypatch):
+    with pytest.raises(ResetRLError, match="cluster.rollout_workers: Input should be greater than or equal to 1"):
+        load_config(preset="smoke", overrides=["cluster.rollout_workers=0"])
+    with pytest.raises(ResetRLError, match="cluster.address: must be auto, local, host:port"):
+        load_config(preset="smoke", overrides=["cluster.address=nowhere"])
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    with pytest.raises(ResetRLError, match=r"Ray is not installed: pip install 'resetrl\[scale\]'"):
+        load_config(preset="smoke", overrides=["cluster.rollout_workers=2"])
+    assert load_config(preset="smoke").cluster.uses_ray is False  # the default needs no Ray
+
+
+def test_a_prompt_rolls_out_the_same_whichever_worker_draws_it():
+    """Two in-process workers, each given half the prompts in another order, give the samples one
+    worker gives for all of them: per-prompt seeds, an empty prefix cache per prompt."""
+    config = load_config(preset="smoke", overrides=STEP)
+    one, other = PromptRoller(build_runtime(config)), PromptRoller(build_runtime(config))
+    problems = one.runtime.task.problems("train", 4, 0)
+    alone = merge_rollouts([one.roll(1, index, p) for index, p in enumerate(problems)], problems, 1.0)
+    split = [other.roll(1, 3, problems[3]), one.roll(1, 1, problems[1]),
+             other.roll(1, 0, problems[0]), one.roll(1, 2, problems[2])]
+    together = merge_rollouts(split, problems, 1.0)
+    assert same_samples(alone, together)
+    assert [g.id for g in together.groups] == list(range(len(together.groups)))
+    assert together.stats["groups/total"] == len(together.groups)
+    assert prompt_seed(0, 1, 2) != prompt_seed(0, 2, 1)
+
+
+def test_learner_ranks_split_the_samples_contiguously():
+    shares = [LearnerGroup(rank, 3).shard(list(range(8))) for rank in range(3)]
+    assert shares == [[0, 1, 2], [3, 4, 5], [6, 7]]
+    assert LearnerGroup().shard([1, 2]) == [1, 2]
+
+
+def test_unreachable_cluster_address_is_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("ray")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    import ray
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    assert main(["train", "--preset", "smoke", "--set", f"cluster.address=127.0.0.1:{port}",
+                 "--out", str(tmp_path / "run")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert f"cluster.address=127.0.0.1:{port}: cannot reach a Ray head node there" in error
+    assert len(error.splitlines()) == 1
+
+
+# -- on a real local Ray cluster ----------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ray_address():
+    if os.environ.get("RESETRL_REQUIRE_RAY") == "1":
+        import ray
+    else:
+        ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_address):
+    """The issue's test: the same seed gives the same rollouts and, after a step, the same weights
+    with 1 Ray rollout worker and 1 learner rank as with 2 workers and 2 gloo ranks (torchrun)."""
+    from resetrl.trainer import Trainer
+
+    one = load_config(preset="smoke", overrides=STEP + ["cluster.rollout_workers=1", f"cluster.address={ray_address}"])
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as torchrun's ranks: the warm-up's arithmetic the same to the last bit
+    try:
+        Trainer(one, tmp_path / "one").run()
+    finally:
+        torch.set_num_threads(threads)
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
+               str(_free_port()), "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(tmp_path / "two")]
+    for assignment in STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"]:
+        command += ["--set", assignment]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    assert rows_of(tmp_path / "one", "rollouts.jsonl") == rows_of(tmp_path / "two", "rollouts.jsonl")
+    step_one, step_two = rows_of(tmp_path / "one", "metrics.jsonl")[1], rows_of(tmp_path / "two", "metrics.jsonl")[1]
+    assert step_one["update/skipped"] == 0.0 and step_one["update/active_sequences"] > 0  # it trained
+    for key in ("update/loss", "update/grad_norm"):
+        assert step_two[key] == pytest.approx(step_one[key], rel=1e-4, abs=1e-7), key
+    weights_one, weights_two = checkpoint_weights(tmp_path / "one"), checkpoint_weights(tmp_path / "two")
+    assert weights_one.keys() == weights_two.keys()
+    for name in weights_one:
+        torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-5, atol=5e-5)
+    # Adam's first step moves weights by up to train.lr (1e-3): far more than the tolerance above.
+    start = load_file_step0(tmp_path / "one")
+    assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4
+
+
+def load_file_step0(run_dir: Path) -> dict[str, torch.Tensor]:
+    """Step 0's weights: kept when checkpoint.keep >= 2 (the default)."""
+    from safetensors.torch import load_file
+
+    return load_file(run_dir / "checkpoints" / "step_000000" / "model" / "model.safetensors")
+
+
+def test_a_worker_that_dies_mid_step(ray_address, monkeypatch, capsys):
+    """Worker 1 is killed (SIGKILL) in step 2: its prompt is retried on worker 0 and the step's samples
+    are the ones no death gives. With the last worker gone the step stops with an error naming it."""
+    from resetrl.cluster.workers import RolloutWorkers
+
+    monkeypatch.setenv("RESETRL_FAULT", "worker1:2")
+    config = load_config(preset="smoke", overrides=STEP + ["cluster.rollout_workers=2",
+                                                           f"cluster.address={ray_address}"])
+    reference = PromptRoller(build_runtime(config))
+    problems = reference.runtime.task.problems("train", 4, 0)
+    workers = RolloutWorkers(config)
+    try:
+        workers.push_weights(reference.runtime.model)
+        for step in (1, 2):
+            expected = merge_rollouts([reference.roll(step, i, p) for i, p in enumerate(problems)], problems, 1.0)
+            assert same_samples(workers.rollout(step, problems), expected), step
+        assert "rollout worker 1 (pid" in capsys.readouterr().out
+        assert list(workers.workers) == [0]
+        import ray
+
+        ray.kill(workers.workers[0])
+        with pytest.raises(ResetRLError, match=r"rollout worker 0 \(pid .*\) died in step 3 .* no rollout "
+                                               r"worker is left .* rerun with --resume"):
+            workers.rollout(3, problems)
+    finally:
+        workers.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
