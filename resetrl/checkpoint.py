@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from resetrl.errors import ResetRLError
+from resetrl.errors import ResetRLError, first_line
 from resetrl.faults import kill_point
 
 STATE_FILE = "trainer_state.json"
@@ -29,7 +29,7 @@ def save_checkpoint(run_dir: Path, step: int, model, optimizer, state: dict, kee
     except Exception as error:  # a full disk: OSError, safetensors' SafetensorError or torch's RuntimeError
         shutil.rmtree(staging, ignore_errors=True)
         kept = [p.name for p in sorted((run_dir / "checkpoints").glob("step_??????"))]
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = first_line(error)
         free_mb = shutil.disk_usage(run_dir).free / 2**20  # torch's message for a full disk does not say so
         raise ResetRLError(f"cannot write the checkpoint of step {step} to {staging.parent} ({reason}; "
                            f"{free_mb:.1f} MB free there); earlier checkpoints kept: {', '.join(kept) or 'none'}") from None

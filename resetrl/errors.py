@@ -3,3 +3,10 @@
 
 class ResetRLError(ValueError):
     """Bad input: a config value, an unknown name, a malformed data row. The message names it."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of a library's error message (or its type when it has none): enough to say
+    why in a one-line ResetRLError."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -49,6 +49,12 @@ class MetricsWriter:
             self.wandb.finish()
 
 
+def add_counts(values: dict[str, float], counts: dict[str, float]) -> None:
+    """Add counters into a step's metrics: a key already there (from another worker or stage) sums."""
+    for key, value in counts.items():
+        values[key] = values.get(key, 0.0) + value
+
+
 def start_wandb(run_dir: Path, logging, run_config: dict | None):
     """A W&B run writing under run_dir/wandb; offline unless asked otherwise, so it needs no network."""
     import wandb  # an extra; logging.wandb checks at config load that it is installed

@@ -27,7 +27,7 @@ from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs
-from resetrl.metrics import MetricsWriter, read_jsonl, truncate_jsonl
+from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder
 from resetrl.plots import plot_run
 from resetrl.report import write_report_or_warn
@@ -342,7 +342,7 @@ class Trainer:
         if not self.dist.is_main:
             return update_values
         values = dict(result.stats)
-        _add_counts(values, self.scorer.take_stats())  # rollout workers' counts are in result.stats
+        add_counts(values, self.scorer.take_stats())  # rollout workers' counts are in result.stats
         values.update(update_values)
         values["time/update"] = time.perf_counter() - update_started
         kill_point("update", step)
@@ -350,7 +350,7 @@ class Trainer:
         self.runtime.backend.sync_weights()
         if self.workers is not None:
             values["time/weight_push"] = self.workers.push_weights(self.runtime.model, step)
-        _add_counts(values, self.runtime.backend.take_stats())
+        add_counts(values, self.runtime.backend.take_stats())
         values["time/step"] = time.perf_counter() - started
         generated = values["tokens/fresh"] + values["tokens/reset"] + values["tokens/localization"]
         rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
@@ -380,11 +380,6 @@ def _warn_about_skipped_updates(rows: list[dict]) -> None:
     if steps and all(r["update/skipped"] for r in steps):
         print(f"resetrl: warning: every RL step ({len(steps)}) skipped its update: no group had reward variance"
               + (" or the loss was not finite" if nonfinite else "") + ", so RL never changed the weights")
-
-
-def _add_counts(values: dict[str, float], counts: dict[str, float]) -> None:
-    for key, value in counts.items():
-        values[key] = values.get(key, 0.0) + value
 
 
 def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:

@@ -18,7 +18,7 @@ from datetime import timedelta
 
 import torch
 
-from resetrl.errors import ResetRLError
+from resetrl.errors import ResetRLError, first_line
 
 
 def launched_rank() -> int:
@@ -141,7 +141,6 @@ def learner_group(device: str = "auto") -> LearnerGroup:
         try:
             dist.init_process_group("nccl" if on_gpu else "gloo", timeout=timedelta(minutes=30))
         except (RuntimeError, ValueError) as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise ResetRLError(f"learner rank {rank} of {world_size} cannot join the process group ({first}); "
+            raise ResetRLError(f"learner rank {rank} of {world_size} cannot join the process group ({first_line(error)}); "
                                "start the ranks with torchrun (docs/scale.md)") from None
     return LearnerGroup(rank, world_size)

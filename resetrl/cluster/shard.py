@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from resetrl.metrics import add_counts
 from resetrl.rollout import RolloutResult, build_collector, rollout_parts, rollout_stats
 from resetrl.tasks.base import Problem
 
@@ -79,6 +80,5 @@ def merge_rollouts(parts: list[PromptRollout], problems: list[Problem], wall_sec
                                  {phase: seconds * scale for phase, seconds in busy.items()})
     merged.stats["time/rollout_busy"] = sum(part.seconds for part in parts)
     for part in parts:
-        for key, value in part.counts.items():
-            merged.stats[key] = merged.stats.get(key, 0.0) + value
+        add_counts(merged.stats, part.counts)
     return merged

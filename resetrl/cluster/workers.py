@@ -23,7 +23,7 @@ import torch
 
 from resetrl.cluster.shard import PromptRoller, PromptRollout, merge_rollouts
 from resetrl.config import ClusterConfig, Config
-from resetrl.errors import ResetRLError
+from resetrl.errors import ResetRLError, first_line
 from resetrl.faults import kill_point
 from resetrl.rollout import RolloutResult
 from resetrl.tasks.base import Problem
@@ -87,9 +87,8 @@ def connect(cluster: ClusterConfig) -> bool:
     try:
         ray.init(address=address, **options)
     except Exception as error:  # Ray raises a bare Exception when a local node does not come up in time
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         action = "cannot start a local Ray cluster" if address == "local" else "cannot join the Ray cluster"
-        raise ResetRLError(f"cluster.address={address}: {action} ({first})") from None
+        raise ResetRLError(f"cluster.address={address}: {action} ({first_line(error)})") from None
     return True
 
 

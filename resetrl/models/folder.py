@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from resetrl.errors import ResetRLError
+from resetrl.errors import ResetRLError, first_line
 
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
@@ -35,4 +35,4 @@ def load_user_folder(folder: Path):
     try:
         return load_folder(folder)
     except (OSError, ValueError) as error:
-        raise ResetRLError(f"model folder {folder} cannot be loaded: {str(error).strip().splitlines()[0]}") from None
+        raise ResetRLError(f"model folder {folder} cannot be loaded: {first_line(error)}") from None
