@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from resetrl.cli import main
 from resetrl.compare.aggregate import RunResult, mean_ci, read_run, summarize, tokens_to_reach
@@ -114,3 +115,11 @@ def test_compare_two_steps_on_the_tiny_model(tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0  # a second call reuses the finished runs
     assert "4 of 4 runs already complete" in capsys.readouterr().out
+    # A run made before a config section existed (here `cluster`, added later) is still reused, not re-run.
+    saved = out / "runs" / "grpo-seed0" / "config.yaml"
+    data = yaml.safe_load(saved.read_text())
+    del data["cluster"]
+    saved.write_text(yaml.safe_dump(data))
+    assert main(argv) == 0
+    assert "4 of 4 runs already complete" in capsys.readouterr().out
+    assert "cluster" not in saved.read_text()  # the old run folder was left as it was

@@ -4,6 +4,8 @@ Every run gets the same config except `method` and `train.seed` (plus, for sweep
 override such as `model.name`), so all methods share the steps, prompts per step, rollout budget per
 prompt (rollout.group_size = layout budget = 8 trained rollouts), loss and evaluation problems.
 A finished run whose config.yaml matches is reused; an interrupted one resumes from its checkpoint.
+"Matches" is `--resume`'s rule: a field added to the config after the run was made, or where a run
+computes (`cluster`), does not make a finished run stale (it did once, and a grid re-ran them).
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import yaml
+
 from resetrl.config import Config, load_config
+from resetrl.outputs import config_differences
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,15 @@ def method_grid(methods: list[str], seeds: list[int], arms: dict[str, tuple[str,
             for arm, overrides in arms.items() for seed in seeds for method in methods]
 
 
-def is_complete(run_dir: Path, config: Config) -> bool:
-    """Done with this exact config: summary.json written and config.yaml unchanged."""
+def same_run(run_dir: Path, config: Config) -> bool:
+    """`run_dir` holds a run of this config (by `--resume`'s comparison)."""
     saved = run_dir / "config.yaml"
-    return (run_dir / "summary.json").exists() and saved.exists() and saved.read_text() == config.to_yaml()
+    return saved.exists() and not config_differences(yaml.safe_load(saved.read_text()), config.model_dump())
+
+
+def is_complete(run_dir: Path, config: Config) -> bool:
+    """Done with this config: summary.json written and config.yaml the same run's."""
+    return (run_dir / "summary.json").exists() and same_run(run_dir, config)
 
 
 def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
@@ -72,8 +82,7 @@ def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
     from resetrl.checkpoint import latest_checkpoint
     from resetrl.trainer import Trainer
 
-    saved = run_dir / "config.yaml"
-    resume = saved.exists() and saved.read_text() == config.to_yaml() and latest_checkpoint(run_dir) is not None
+    resume = same_run(run_dir, config) and latest_checkpoint(run_dir) is not None
     started = time.perf_counter()
     Trainer(config, run_dir).run(resume=resume, overwrite=not resume)  # the grid owns its run folders
     seconds = time.perf_counter() - started
