@@ -116,6 +116,25 @@ def test_build_names_follow_the_preset():
         micro_config(BuildPlan(preset="trap", overrides=("task.name=gsm8k",)))
 
 
+def test_a_build_with_another_plan_does_not_replace_a_model(tmp_path, monkeypatch):
+    import json
+
+    from resetrl.micro import build
+
+    monkeypatch.setattr(build, "micro_folder", lambda name: tmp_path / name)
+    (tmp_path / "trap").mkdir()
+    (tmp_path / "trap" / "micro_build.json").write_text(json.dumps({"plan": json.loads(json.dumps(
+        build.asdict(BuildPlan(preset="trap"))))}))
+    build.check_replaceable(BuildPlan(preset="trap"))  # the same plan again: a rebuild, allowed
+    with pytest.raises(ResetRLError, match=r"'trap' already exists.*solver_steps 800 -> 1600.*--name"):
+        build.check_replaceable(BuildPlan(preset="trap", solver_steps=1600))
+    named = BuildPlan(preset="trap", solver_steps=1600, custom_name="trap-long")
+    assert named.name() == "trap-long"
+    build.check_replaceable(named)  # a new name: nothing to replace
+    with pytest.raises(ResetRLError, match="--name must be a plain name"):
+        build.build_micro(BuildPlan(preset="trap", custom_name="../elsewhere"))
+
+
 def test_build_cli_rejects_a_bad_size(capsys):
     from resetrl.cli import main
 

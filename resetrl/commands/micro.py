@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     build.add_argument("--solver-problems", type=int, help="distinct phase-1 training problems (default 20000)")
     build.add_argument("--solver-steps", type=int, help="phase-1 steps (default 800)")
     build.add_argument("--localizer-steps", type=int, help="phase-2 steps (default 300)")
+    build.add_argument("--name", help="the model's name (default: the preset's, with the --set changes, "
+                       "noise and seed: trap-slip0.15); sizes and budgets are not in the default name")
     build.set_defaults(func=run_build)
 
     info = commands.add_parser("info", help="print what built micro models measured")
@@ -54,7 +56,7 @@ def run_build(args) -> int:
     from resetrl.micro.build import BuildPlan, build_micro
 
     changes = {"seed": args.seed, "localizer_noise": args.localizer_noise, "preset": args.preset,
-               "overrides": tuple(args.overrides)}
+               "overrides": tuple(args.overrides), "custom_name": args.name or ""}
     for field in ("hidden_size", "layers", "solver_problems", "solver_steps", "localizer_steps"):
         value = getattr(args, field)
         if value is not None:

@@ -19,6 +19,7 @@ a transformers folder in the cache, under the variant's name (`resetrl.micro.var
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -59,11 +60,12 @@ class BuildPlan:
     replay_fraction: float = 0.5  # share of phase-2 examples that are solver examples
     measure_problems: int = 256  # test problems used to measure both skills
     overrides: tuple[str, ...] = ()  # `--set` changes to the preset's config (e.g. task.options.slip_noise=0.15)
+    custom_name: str = ""  # `--name`: a name of the user's instead of the variant's
 
     def name(self) -> str:
-        """The variant's model name: the preset's name (`micro` for the micro preset), the `--set`
-        changes to the preset as a tag (`trap-slip0.15`), the localizer noise, the seed."""
-        return variant_name(self.seed, self.localizer_noise, self.preset, self.tag())
+        """The model's name: `--name`, or the variant's: the preset's name (`micro` for the micro
+        preset), the `--set` changes to the preset as a tag (`trap-slip0.15`), the localizer noise, the seed."""
+        return self.custom_name or variant_name(self.seed, self.localizer_noise, self.preset, self.tag())
 
     def tag(self) -> str:
         # Sizes and budgets are not in the name (as for `micro`): they are in micro_build.json.
@@ -93,7 +95,7 @@ def micro_runtime(plan: BuildPlan, folder: Path) -> Runtime:
 
 def build_solver(plan: BuildPlan, config: Config) -> tuple[Path, dict]:
     """Phase 1, or its cached result. Returns (folder, info)."""
-    folder = micro_folder(variant_name(plan.seed, 0.0, plan.preset, plan.tag()) + "-solver")
+    folder = micro_folder((plan.custom_name or variant_name(plan.seed, 0.0, plan.preset, plan.tag())) + "-solver")
     key = {**plan.solver_key(), "overrides": list(plan.overrides), "task": config.task.options,
            "phrases": prompt_phrases()}
     if build_info(folder).get("solver_key") == key:
@@ -115,10 +117,28 @@ def build_solver(plan: BuildPlan, config: Config) -> tuple[Path, dict]:
     return folder, info
 
 
+def check_replaceable(plan: BuildPlan) -> None:
+    """A build may replace a model of its name only if that model was built from the same plan:
+    sizes and budgets are not in the name, and a longer solver once nearly replaced the model a
+    finished experiment was run on."""
+    built = build_info(micro_folder(plan.name())).get("plan")
+    if built is None:
+        return
+    wanted = json.loads(json.dumps(asdict(plan)))  # tuples as lists, as in micro_build.json
+    differences = [f"{key} {built[key]!r} -> {wanted[key]!r}" for key in sorted(built)
+                   if key in wanted and key != "custom_name" and built[key] != wanted[key]]
+    if differences:
+        raise ResetRLError(f"micro build: {plan.name()!r} already exists, built with another plan ({'; '.join(differences)}); "
+                           f"pass --name to build this one beside it, or delete {micro_folder(plan.name())}")
+
+
 def build_micro(plan: BuildPlan) -> tuple[Path, dict]:
     """Both phases, the measurement, and the save. Returns (folder, build info)."""
     if not 0 <= plan.localizer_noise <= 1:
         raise ResetRLError(f"--localizer-noise must be in [0, 1], got {plan.localizer_noise}")
+    if plan.custom_name and (not plan.custom_name.strip() or "/" in plan.custom_name or plan.custom_name.startswith(".")):
+        raise ResetRLError(f"--name must be a plain name (no '/', not starting with '.'), got {plan.custom_name!r}")
+    check_replaceable(plan)
     started = time.perf_counter()
     config = micro_config(plan)
     solver_folder, solver_info = build_solver(plan, config)
