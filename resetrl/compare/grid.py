@@ -90,6 +90,26 @@ def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
     return seconds
 
 
+def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """Pool-worker initializer: end this worker when the grid process is gone. A killed grid (SIGTERM,
+    SIGKILL) does not stop its spawned workers, and an orphan kept training into a run folder that a
+    restarted grid was writing too (docs/trap.md, the sweep)."""
+    import threading
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """`jobs` spawned worker processes that end when this process ends, however it ends."""
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn"), initializer=_exit_with_parent,
+                               initargs=(os.getpid(),))
+
+
 def _run_in_worker(config_data: dict, run_dir: str, threads: int) -> float:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     return run_one(Config.model_validate(config_data), Path(run_dir), threads)
@@ -109,7 +129,7 @@ def run_grid(specs: list[RunSpec], source: ConfigSource, runs_dir: Path, jobs: i
             print(f"resetrl: run {index}/{len(todo)}: {spec.folder_name}")
             run_one(configs[spec], folders[spec])
         return folders
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
+    with worker_pool(jobs) as pool:
         futures = {spec: pool.submit(_run_in_worker, configs[spec].model_dump(), str(folders[spec]), 1) for spec in todo}
         for index, (spec, future) in enumerate(futures.items(), start=1):
             seconds = future.result()
