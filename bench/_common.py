@@ -21,7 +21,7 @@ import torch
 from resetrl.generation.base import GeneratedChain
 from resetrl.generation.hf import HFBackend, _Work
 from resetrl.models import load_model
-from resetrl.chains import Scorer
+from resetrl.scoring import register_reward
 from resetrl.tasks import create_task
 from resetrl.prompts import build_prompt
 
@@ -157,18 +157,12 @@ def resetrl_overrides(method: str, prompts: int, generations: int, tokens: int, 
     ]
 
 
-def digit_share(text: str) -> float:
-    """The benchmarks' reward: the fraction of a completion's characters that are digits. Unlike the
-    0/1 answer reward it varies within every group, so no sample is skipped for a zero advantage and
-    every compared variant trains on every completion."""
-    return sum(character.isdigit() for character in text) / max(len(text), 1)
-
-
-class DigitShareScorer(Scorer):
-    def sample(self, *args, **kwargs):
-        sample = super().sample(*args, **kwargs)
-        sample.reward = digit_share(self.decode(sample.response_ids))
-        return sample
+@register_reward("digit_share")
+def digit_share(problem, completion: str) -> float:
+    """The benchmarks' reward (`task.reward=digit_share`): the fraction of a completion's characters
+    that are digits. Unlike the 0/1 answer reward it varies within every group, so no sample is
+    skipped for a zero advantage and every compared variant trains on every completion."""
+    return sum(character.isdigit() for character in completion) / max(len(completion), 1)
 
 
 BEFORE_COMMIT = "995c2d0"  # the code before the performance work (issue 5)

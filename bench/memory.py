@@ -36,7 +36,7 @@ def child(variant: str, tuning: str, prompts: int, generations: int, tokens: int
     from resetrl.runtime import build_runtime
 
     config = load_config(overrides=common.resetrl_overrides("grpo", prompts, generations, tokens,
-                                                            lora=tuning == "lora"))
+                                                            lora=tuning == "lora") + ["task.reward=digit_share"])
     runtime = build_runtime(config)
     if variant == "before":
         common.backend_and_logprobs_before(runtime, trainer_module)
@@ -45,7 +45,6 @@ def child(variant: str, tuning: str, prompts: int, generations: int, tokens: int
                                                     prefix_cache_mb=config.generation.prefix_cache_mb)
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)
-        trainer.scorer = common.DigitShareScorer(runtime.tokenizer, runtime.task)
         rollout, peaks = trainer.rollout, {}
 
         def rollout_then_record(*args):

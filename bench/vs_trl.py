@@ -64,7 +64,7 @@ def trl_step(generations: int, tokens: int, steps: int) -> dict:
     _, _, prompts = problems_and_prompts(tokenizer)
 
     def digits(completions, **_):
-        return [common.digit_share(c) for c in completions]
+        return [common.digit_share(None, c) for c in completions]
 
     class StepTimer(TrainerCallback):
         def __init__(self):
@@ -100,7 +100,7 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
     from resetrl.runtime import build_runtime
 
     config = load_config(overrides=common.resetrl_overrides(method, PROMPTS, generations, tokens, seed=SEED,
-                                                            micro_batch=MICRO_BATCH))
+                                                            micro_batch=MICRO_BATCH) + ["task.reward=digit_share"])
     runtime = build_runtime(config)
     if before:
         common.backend_and_logprobs_before(runtime, trainer_module)
@@ -112,7 +112,6 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
     seconds = []
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)
-        trainer.scorer = common.DigitShareScorer(runtime.tokenizer, runtime.task)
         for step in range(1, steps + 1):
             calls, batches = runtime.backend.calls, getattr(runtime.backend, "batches", 0)
             started = time.perf_counter()

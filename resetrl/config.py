@@ -36,6 +36,15 @@ class TaskConfig(Section):
     test_size: int = Field(100, ge=1, description="Held-out problems for evaluation.")
     seed: int = Field(0, description="Seed of the task's train/test split.")
     score_timeout: float = Field(10.0, gt=0, description="Seconds the task's scorer may take on one answer; one that raises or runs longer scores 0, counted in reward/score_errors and reward/score_timeouts.")
+    reward: str | None = Field(None, description="Training reward: null = the task's score of the chain's \\boxed{} answer; or the name of a reward registered with resetrl.register_reward (a function (problem, completion) -> float: README, Python API). Evaluation always reports the task's score.")
+
+    @field_validator("reward")
+    @classmethod
+    def _known_reward(cls, value: str | None) -> str | None:
+        from resetrl.scoring import training_reward
+
+        training_reward(value)
+        return value
 
     @model_validator(mode="after")
     def _known_options(self) -> "TaskConfig":
@@ -220,6 +229,46 @@ class ClusterConfig(Section):
         return self
 
 
+# The Thought-ICS methods `resetrl ics --compare` runs, in table order; `oracle-ics` (analysis only:
+# the true first error as localizer) is run by name. Here, not in resetrl.ics, so `--help` needs no torch.
+ICS_COMPARED = ("thought-ics", "regen", "token-ics", "self-refine", "majority")
+ICS_ANALYSIS = ("oracle-ics",)
+
+
+class ICSConfig(Section):
+    """Thought-ICS at inference (`resetrl ics`, `resetrl localize`; docs/ics.md). The model, task,
+    prompt format and top-p/top-k come from the other sections; temperatures left null take the
+    rollout section's."""
+
+    level: Literal["L1", "L2", "L3"] = Field("L2", description="L1: oracle verification, the localizer sees the correct answer; L2: oracle verification ('wrong' only), self-localization; L3: self-verification and self-localization.")
+    methods: list[str] = Field(default_factory=lambda: ["thought-ics"], description=f"Methods run, in order: {', '.join(ICS_COMPARED + ICS_ANALYSIS)} (oracle-ics localizes with the true first error); a comma-joined string is split. --compare runs {', '.join(ICS_COMPARED)}.")
+    size: int | None = Field(None, ge=1, description="Test problems; default: task.test_size.")
+    variant: Literal["S", "A"] | None = Field(None, description="Headline variant: S returns the final chain, A the first unless verified; default: A at L3, S at L1/L2 (both are always reported).")
+    max_iters: int = Field(10, ge=0, description="Verify -> localize -> resample rounds L (Paper B: 10).")
+    votes: int | None = Field(None, ge=1, description="Samples of the majority-vote baseline; default: max_iters + 1 (the loop's budget).")
+    temperature: float | None = Field(None, ge=0, description="First-chain (and majority-vote) temperature; default: rollout.temperature.")
+    resample_temperature: float | None = Field(None, ge=0, description="Temperature of chains resampled after a localization; default: rollout.temperature.")
+    localize_temperature: float | None = Field(None, ge=0, description="Localizer temperature; default: rollout.localize_temperature.")
+    verify_temperature: float | None = Field(None, ge=0, description="Self-verification temperature (L3); default: rollout.localize_temperature.")
+    verify_samples: int = Field(1, ge=1, description="Self-verification samples k per check (L3).")
+    verify_gate: Literal["any", "majority", "unanimous"] = Field("majority", description="How k verification votes certify a chain.")
+    localize_samples: int = Field(2, ge=1, description="`resetrl localize`: chains sampled per problem and format.")
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _split_methods(cls, value: Any) -> Any:
+        return [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else value
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, value: list[str]) -> list[str]:
+        unknown = [name for name in value if name not in ICS_COMPARED + ICS_ANALYSIS]
+        if unknown or not value:
+            raise ValueError(f"unknown ICS method(s) {', '.join(unknown) or '(none)'}; "
+                             f"known: {', '.join(ICS_COMPARED + ICS_ANALYSIS)}")
+        return value
+
+
 class Config(Section):
     method: Literal["grpo", "rrpo", "srpo", "oracle"] = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error).")
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -233,6 +282,7 @@ class Config(Section):
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
+    ics: ICSConfig = Field(default_factory=ICSConfig)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)

@@ -4,10 +4,53 @@ a mean over samples sees effects a greedy answer flips on only at its mode."""
 
 from __future__ import annotations
 
-from resetrl.chains import ChainJob, Scorer, sample_chains
+from pathlib import Path
+
+from resetrl.chains import ChainJob, sample_chains
+from resetrl.errors import ResetRLError
 from resetrl.generation.base import SamplingParams
+from resetrl.scoring import Scorer
 from resetrl.tasks import Problem
 from resetrl.tasks.checking import CHECK_STATS
+
+
+def run_config(run_dir: Path, overrides: list[str] = ()):
+    """A run folder's own config (its config.yaml), `overrides` (`key=value`) applied on top."""
+    from resetrl.config import load_config
+
+    saved = Path(run_dir) / "config.yaml"
+    if not saved.exists():
+        raise ResetRLError(f"--run {run_dir}: not a run folder (no config.yaml)")
+    return load_config(str(saved), None, overrides)
+
+
+def load_run_weights(run_dir: Path, model) -> None:
+    """The weights of a run folder's latest complete checkpoint, into `model`."""
+    from resetrl.checkpoint import latest_checkpoint, load_weights
+
+    checkpoint = latest_checkpoint(Path(run_dir))
+    if checkpoint is None:
+        raise ResetRLError(f"--run {run_dir}: no complete checkpoint in {Path(run_dir) / 'checkpoints'}")
+    load_weights(checkpoint, model)
+    print(f"resetrl: evaluating {checkpoint}")
+
+
+def evaluation_runtime(config, run_dir: Path | None = None):
+    """The runtime to evaluate: the config's model, or a run's (its LoRA adapter and latest weights)."""
+    from resetrl.runtime import build_runtime
+
+    runtime = build_runtime(config, with_lora=run_dir is not None and config.model.lora)
+    if run_dir is not None:
+        load_run_weights(run_dir, runtime.model)
+    return runtime
+
+
+def evaluate_test_split(runtime) -> tuple[dict[str, float], list[dict]]:
+    """`evaluate` on the config's test problems (`eval.size`, default `task.test_size`) with its
+    `eval.temperature` and `eval.samples`."""
+    config = runtime.config
+    problems = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
+    return evaluate(runtime, problems, config.eval.temperature, config.eval.samples)
 
 
 def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples: int = 1

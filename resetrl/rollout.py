@@ -15,10 +15,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Group, Layout, Sample, layout_for
 from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetChoice, ResetContext, ResetStrategy
+from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
 
@@ -151,7 +152,7 @@ def rollout_parts(runtime) -> tuple[Layout, ResetStrategy, Scorer]:
     config = runtime.config
     layout = layout_for(config.method, config.rollout.layout, config.rollout.group_size)
     return layout, RESET_STRATEGIES.get(METHOD_RESETS[config.method])(), Scorer(
-        runtime.tokenizer, runtime.task, config.task.score_timeout)
+        runtime.tokenizer, runtime.task, config.task.score_timeout, training_reward(config.task.reward))
 
 
 def build_collector(runtime, layout: Layout, reset_strategy: ResetStrategy, scorer: Scorer,

@@ -39,3 +39,17 @@ def test_bad_config_input_is_one_clear_line(tmp_path):
     bad.write_text("[1, 2]")
     with pytest.raises(ResetRLError, match="must be a mapping of config sections"):
         load_config(str(bad))
+
+
+def test_ics_section_loads_like_training_and_is_listed(capsys):
+    config = load_config(preset="ics-smollm2", overrides=["ics.methods=regen,majority", "ics.level=L3"])
+    assert config.ics.methods == ["regen", "majority"] and config.ics.level == "L3"
+    assert load_config(overrides=["ics.methods=[oracle-ics]"]).ics.methods == ["oracle-ics"]
+    with pytest.raises(ResetRLError, match=r"invalid config: ics.methods: unknown ICS method\(s\) bogus; known: "):
+        load_config(overrides=["ics.methods=thought-ics,bogus"])
+    with pytest.raises(ResetRLError, match="invalid config: ics.size: "):
+        load_config(overrides=["ics.size=0"])
+    assert main(["config", "--set", "ics.max_iters=3"]) == 0
+    out = capsys.readouterr().out
+    assert "[ics]" in out and "ics.max_iters = 3  (default 10)\n    Verify -> localize -> resample rounds" in out
+    assert "task.reward = null\n    Training reward" in out

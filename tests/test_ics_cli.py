@@ -73,3 +73,29 @@ def test_localization_measurement_against_true_first_error(tokenizer, tmp_path):
     assert summary["unstructured/status/quote_not_found->1"] == 6 - len(found)
     plot_offsets(summary, tmp_path / "plot.png")
     assert (tmp_path / "plot.png").exists()
+
+
+def test_ics_flags_are_shortcuts_for_the_ics_section():
+    from resetrl.cli import build_parser
+    from resetrl.commands.ics import _config
+    from resetrl.config import ICS_ANALYSIS, ICS_COMPARED, load_config
+    from resetrl.ics.methods import ICS_METHODS
+    from resetrl.ics.pipeline import ics_settings
+
+    assert sorted(ICS_COMPARED + ICS_ANALYSIS) == ICS_METHODS.names()
+    args = build_parser().parse_args(["ics", "--preset", "smoke", "--set", "ics.max_iters=4", "--set", "ics.level=L1",
+                                      "--compare", "--n", "3", "--level", "L3", "--temperature", "0.9",
+                                      "--verify-gate", "any", "--votes", "5"])
+    config = _config(args)
+    assert config.ics.methods == list(ICS_COMPARED) and config.ics.size == 3
+    assert (config.ics.level, config.ics.max_iters, config.ics.verify_gate, config.ics.votes) == ("L3", 4, "any", 5)
+    settings = ics_settings(config)  # unset temperatures come from the rollout section
+    assert (settings.temperature, settings.resample_temperature) == (0.9, config.rollout.temperature)
+    assert settings.localize_temperature == settings.verify_temperature == config.rollout.localize_temperature
+    assert settings.localize_max_tokens == config.rollout.localize_max_tokens
+    same = load_config(preset="smoke", overrides=["ics.methods=" + ",".join(ICS_COMPARED), "ics.size=3",
+                                                  "ics.level=L3", "ics.temperature=0.9", "ics.verify_gate=any",
+                                                  "ics.votes=5", "ics.max_iters=4"])
+    assert same == config
+    args = build_parser().parse_args(["localize", "--preset", "smoke", "--samples", "3"])
+    assert _config(args).ics.localize_samples == 3

@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 import resetrl.trainer as trainer_module
-from resetrl.chains import Scorer
+from resetrl.scoring import Scorer
 from resetrl.checkpoint import latest_checkpoint
 from resetrl.cli import main
 from resetrl.errors import ResetRLError

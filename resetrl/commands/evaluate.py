@@ -25,49 +25,27 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    config = _run_config(args) if args.run else load_from_args(args)
+    from resetrl.evaluation import run_config
+
+    if args.run and (args.config or args.preset):
+        raise ResetRLError("--run takes the run's own config; give --set for changes, not --config/--preset")
+    config = run_config(Path(args.run), args.overrides) if args.run else load_from_args(args)
     if args.out:
         from resetrl.outputs import check_writable
 
         if Path(args.out).is_dir():
             raise ResetRLError(f"--out {args.out} is a folder; eval writes one JSON file")
         check_writable(Path(args.out), "--out")  # before the evaluation, not after it
-    from resetrl.runtime import build_runtime
+    from resetrl.evaluation import evaluate_test_split, evaluation_runtime
 
-    runtime = build_runtime(config, with_lora=bool(args.run) and config.model.lora)
-    if args.run:
-        _load_run_weights(Path(args.run), runtime.model)
+    runtime = evaluation_runtime(config, Path(args.run) if args.run else None)
     if args.suite:
         return _run_suite(args, config, runtime)
-    from resetrl.evaluation import evaluate
-
-    problems = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
-    summary, records = evaluate(runtime, problems, config.eval.temperature, config.eval.samples)
+    summary, records = evaluate_test_split(runtime)
     print(json.dumps(summary, indent=2))
     if args.out:
         Path(args.out).write_text(json.dumps({**summary, "records": records}, indent=1))
     return 0
-
-
-def _run_config(args):
-    from resetrl.config import load_config
-
-    if args.config or args.preset:
-        raise ResetRLError("--run takes the run's own config; give --set for changes, not --config/--preset")
-    saved = Path(args.run) / "config.yaml"
-    if not saved.exists():
-        raise ResetRLError(f"--run {args.run}: not a run folder (no config.yaml)")
-    return load_config(str(saved), None, args.overrides)
-
-
-def _load_run_weights(run_dir: Path, model) -> None:
-    from resetrl.checkpoint import latest_checkpoint, load_weights
-
-    checkpoint = latest_checkpoint(run_dir)
-    if checkpoint is None:
-        raise ResetRLError(f"--run {run_dir}: no complete checkpoint in {run_dir / 'checkpoints'}")
-    load_weights(checkpoint, model)
-    print(f"resetrl: evaluating {checkpoint}")
 
 
 def _run_suite(args, config, runtime) -> int:

@@ -18,7 +18,8 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.chains import ChainJob, sample_chains
+from resetrl.scoring import Scorer
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.prompts import chat_prompt_ids, localization_prompt
 from resetrl.tasks.base import Problem, Task
