@@ -8,6 +8,8 @@ baselines, and the measurement of self-localization.
 - `unstructured`: free-text chains, segments and quotes for Token-ICS.
 - `metrics`: accuracy, lift, transitions, exits, localization and fix rates.
 - `localize`: self-localization accuracy, structured vs unstructured chains.
+- `pipeline`: a run from the config's `ics:` section into a results folder (what `resetrl ics` and
+  `resetrl localize` call).
 - answers (multiple-choice and yes/no scoring, vote normal form) live with the tasks: `resetrl/tasks/answers.py`.
 """
 
