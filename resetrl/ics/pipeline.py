@@ -13,6 +13,11 @@ from pathlib import Path
 from resetrl.config import ICS_ANALYSIS, ICS_COMPARED, Config
 from resetrl.errors import ResetRLError
 from resetrl.ics.engine import ChainEngine, ICSSettings
+from resetrl.ics.localize import case_record, measure_localization
+from resetrl.ics.methods import initial_chains, run_method
+from resetrl.ics.metrics import comparison_table, localization_table, summarize
+from resetrl.ics.plots import plot_comparison, plot_offsets
+from resetrl.runtime import build_runtime
 from resetrl.tasks.base import Problem
 
 # The methods that start from the same first chains, so that they differ only in the correction.
@@ -53,8 +58,6 @@ class ICSSetup:
 
 def prepare(config: Config) -> ICSSetup:
     """Model, engine, settings and the test problems (`ics.size`, default `task.test_size`)."""
-    from resetrl.runtime import build_runtime
-
     settings = ics_settings(config)
     runtime = build_runtime(config, with_lora=False)
     problems = runtime.task.problems("test", config.ics.size or config.task.test_size, config.task.seed)
@@ -78,10 +81,6 @@ def headline_variant(config: Config) -> str:
 def run_ics(config: Config, out: Path) -> ICSResult:
     """Run `ics.methods` into `out`: <method>.jsonl per method, summary.json, table.md, accuracy.png.
     Methods run one at a time into the same folder share its summary and table."""
-    from resetrl.ics.methods import initial_chains, run_method
-    from resetrl.ics.metrics import comparison_table, localization_table, summarize
-    from resetrl.ics.plots import plot_comparison
-
     methods = config.ics.methods
     setup = prepare(config)
     engine, settings, problems = setup.engine, setup.settings, setup.problems
@@ -141,9 +140,6 @@ def _merge_previous(path: Path, report: dict) -> dict:
 def run_localization(config: Config, out: Path, plot: Path) -> dict:
     """Self-localization accuracy, structured vs unstructured chains (`ics.localize_samples` chains per
     problem and format) into `out`: summary.json and cases.jsonl; the offsets plot to `plot`."""
-    from resetrl.ics.localize import case_record, measure_localization
-    from resetrl.ics.plots import plot_offsets
-
     if config.ics.level == "L3":
         raise ResetRLError("localize measures chains known to be wrong: use --level L2 (default) or L1")
     setup = prepare(config)
