@@ -81,9 +81,11 @@ class _Worker:
         return line or None  # nothing in time, or the worker died
 
     def _stop(self) -> None:
-        self.process.kill()
-        self.process.wait()
-        self.process = None
+        # Forgotten first: the Scorer's time limit signals again while its deadline is overdue, and a
+        # second signal landing in wait() must not leave the killed worker in place for the next check.
+        process, self.process = self.process, None
+        process.kill()
+        process.wait()
 
     def equal(self, answer: str, gold: str, seconds: float) -> bool | None:
         """math-verify's verdict, or None when it took longer than `seconds`."""
