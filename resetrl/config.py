@@ -229,6 +229,14 @@ class ClusterConfig(Section):
         return self
 
 
+def _comma_list(value: Any) -> Any:
+    """A list field given with --set: `cpi.measure.p_grid=0.1,0.4` arrives as the string "0.1,0.4",
+    and `=0.1` as one number; read both as lists."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return [value] if isinstance(value, (int, float)) else value
+
+
 # The Thought-ICS methods `resetrl ics --compare` runs, in table order; `oracle-ics` (analysis only:
 # the true first error as localizer) is run by name. Here, not in resetrl.ics, so `--help` needs no torch.
 ICS_COMPARED = ("thought-ics", "regen", "token-ics", "self-refine", "majority")
@@ -254,10 +262,7 @@ class ICSConfig(Section):
     verify_gate: Literal["any", "majority", "unanimous"] = Field("majority", description="How k verification votes certify a chain.")
     localize_samples: int = Field(2, ge=1, description="`resetrl localize`: chains sampled per problem and format.")
 
-    @field_validator("methods", mode="before")
-    @classmethod
-    def _split_methods(cls, value: Any) -> Any:
-        return [name.strip() for name in value.split(",") if name.strip()] if isinstance(value, str) else value
+    _split_methods = field_validator("methods", mode="before")(_comma_list)
 
     @field_validator("methods")
     @classmethod
@@ -267,6 +272,109 @@ class ICSConfig(Section):
             raise ValueError(f"unknown ICS method(s) {', '.join(unknown) or '(none)'}; "
                              f"known: {', '.join(ICS_COMPARED + ICS_ANALYSIS)}")
         return value
+
+
+# The CPI theory lab (`resetrl cpi`, docs/cpi.md): its own settings, in the one config as `cpi:`.
+class CPIProblemConfig(Section):
+    """The pivot-chain problem family (resetrl/cpi/mdp.py) and the improvability threshold."""
+
+    horizon: int = Field(8, description="H, steps per chain.")
+    num_actions: int = Field(4, description="|Y|, continuations to choose from at each step.")
+    success_sound: float = Field(0.9, description="P(reward 1) of a chain that never derailed.")
+    success_error: float = Field(0.1, description="P(reward 1) of a derailed chain (a lucky guess).")
+    tau: float = Field(0.1, description="A state is improvable when some action has advantage > tau.")
+
+    @model_validator(mode="after")
+    def _a_pivot_chain(self) -> "CPIProblemConfig":
+        from resetrl.cpi.mdp import pivot_chain
+
+        try:
+            pivot_chain(self.horizon, self.num_actions, 1.0, self.success_sound, self.success_error)
+        except ResetRLError as error:
+            raise ValueError(str(error)) from None
+        pivot_advantage = (1.0 - 1.0 / self.num_actions) * (self.success_sound - self.success_error)
+        if not 0.0 <= self.tau < pivot_advantage:
+            raise ValueError(f"tau must be in [0, {pivot_advantage:.3g}) (the pivot's advantage under the uniform "
+                             f"starting policy), got {self.tau}; otherwise nothing is improvable")
+        return self
+
+
+class CPICertifyConfig(Section):
+    """How an improvement is certified (resetrl/cpi/estimate.py: checkpoints and the stop rule)."""
+
+    confidence: float = Field(0.95, gt=0, lt=1, description="1 - delta, holding simultaneously over all checkpoints.")
+    margin: float = Field(0.5, gt=0, lt=1, description="Stop once LCB >= margin * estimate (0.5: the certified advantage is at least half the estimate).")
+    first_checkpoint: int = Field(32, ge=2, description="n_0, the first number of rollouts looked at.")
+    growth: float = Field(2**0.25, gt=1, description="g, the ratio between consecutive checkpoints.")
+    max_rollouts: float = Field(1e10, description="Give up (not certified) past this many rollouts.")
+
+    @model_validator(mode="after")
+    def _room_to_certify(self) -> "CPICertifyConfig":
+        if self.max_rollouts < self.first_checkpoint:
+            raise ValueError(f"max_rollouts ({self.max_rollouts}) is below first_checkpoint")
+        return self
+
+
+class CPIMeasureConfig(Section):
+    """What `resetrl cpi measure` sweeps."""
+
+    p_grid: tuple[float, ...] = Field((0.025, 0.05, 0.1, 0.2, 0.4, 0.8), description="Probabilities of reaching the pivot (the p sweep; at least two, for a slope).")
+    noisy_accuracy: float = Field(0.5, description="q of the noisy oracle in the p sweep.")
+    q_grid: tuple[float, ...] = Field((0.0, 0.1, 0.25, 0.5, 0.75, 1.0), description="Oracle accuracies of the q sweep.")
+    q_sweep_p: float = Field(0.1, description="The p at which q is swept.")
+    seeds: int = Field(50, ge=2, description="Independent certification streams per grid point (slopes need an uncertainty).")
+    bootstrap: int = Field(2000, ge=2, description="Bootstrap resamples for the slopes' standard errors.")
+
+    _comma_lists = field_validator("p_grid", "q_grid", mode="before")(_comma_list)
+
+    @model_validator(mode="after")
+    def _grids(self) -> "CPIMeasureConfig":
+        if len(self.p_grid) < 2:
+            raise ValueError(f"p_grid needs at least two values to fit a slope, got {list(self.p_grid)}")
+        for p in (*self.p_grid, self.q_sweep_p):
+            if not 0.0 < p <= 1.0:
+                raise ValueError(f"every p must be in (0, 1], got {p}")
+        for q in (*self.q_grid, self.noisy_accuracy):
+            if not 0.0 <= q <= 1.0:
+                raise ValueError(f"every oracle accuracy q must be in [0, 1], got {q}")
+        return self
+
+
+class CPIRunConfig(Section):
+    """What `resetrl cpi run` runs: full CPI runs at one p, one per reset distribution."""
+
+    p: float = Field(0.2, gt=0, le=1, description="Probability of reaching the pivot.")
+    resets: tuple[str, ...] = Field(("random", "oracle", "noisy-oracle"), description="Reset distributions, one run each (random, oracle, noisy-oracle).")
+    oracle_accuracy: float = Field(0.5, ge=0, le=1, description="q of the noisy oracle.")
+    iterations: int = Field(300, ge=1, description="CPI iterations per run.")
+    proposal_rollouts: int = Field(4000, ge=1, description="Reset rollouts per iteration to estimate the greedy policy from.")
+
+    _comma_lists = field_validator("resets", mode="before")(_comma_list)
+
+    @field_validator("resets")
+    @classmethod
+    def _known_resets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from resetrl.cpi.resets import RESET_DISTRIBUTIONS
+
+        for name in value:
+            RESET_DISTRIBUTIONS.get(name)
+        return value
+
+
+class CPIExactConfig(Section):
+    """What `resetrl cpi exact` prints: the dynamic-programming quantities of one problem."""
+
+    p: float = Field(0.1, gt=0, le=1, description="Probability of reaching the pivot.")
+    oracle_accuracy: float = Field(0.5, ge=0, le=1, description="q of the noisy oracle.")
+
+
+class CPIConfig(Section):
+    seed: int = Field(0, ge=0, description="Base seed of the CPI lab; its results are a function of it.")
+    problem: CPIProblemConfig = Field(default_factory=CPIProblemConfig)
+    certify: CPICertifyConfig = Field(default_factory=CPICertifyConfig)
+    measure: CPIMeasureConfig = Field(default_factory=CPIMeasureConfig)
+    run: CPIRunConfig = Field(default_factory=CPIRunConfig)
+    exact: CPIExactConfig = Field(default_factory=CPIExactConfig)
 
 
 class Config(Section):
@@ -283,6 +391,7 @@ class Config(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ics: ICSConfig = Field(default_factory=ICSConfig)
+    cpi: CPIConfig = Field(default_factory=CPIConfig, description="The CPI theory lab (`resetrl cpi`); training does not read it.")
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)

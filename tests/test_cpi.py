@@ -12,15 +12,16 @@ import pytest
 
 from resetrl.cpi import cli as cpi_cli
 from resetrl.cpi.cpi import cpi_iteration, exact_greedy, run_cpi
+from resetrl.config import CPICertifyConfig, CPIConfig, CPIMeasureConfig, CPIProblemConfig
 from resetrl.cpi.estimate import (
     BASELINE,
-    CertifyConfig,
     certify,
     estimator_weights,
     exact_estimator_moments,
     sample_reset_rollouts,
 )
-from resetrl.cpi.experiment import MeasureConfig, ProblemConfig, exact_point, run_measurement
+from resetrl.cpi.grid import exact_point
+from resetrl.cpi.measure import run_measurement
 from resetrl.cpi.mdp import (
     LayeredMDP,
     evaluate,
@@ -151,12 +152,12 @@ def test_reset_rollout_law_matches_step_by_step_simulation():
 def test_certificate_is_deterministic_given_seed_and_close_to_exact():
     chain = pivot_chain(horizon=8, num_actions=4, p=0.2)
     policy = uniform_policy(chain.mdp)
-    config = CertifyConfig()
+    config = CPICertifyConfig()
     runs = [
         cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(7))[0] for _ in range(2)
     ]
     assert runs[0].certificate == runs[1].certificate
-    exact = exact_point(ProblemConfig(), 0.2, "random", 1.0, config)
+    exact = exact_point(CPIProblemConfig(), 0.2, "random", 1.0, config)
     counts = [
         cpi_iteration(chain.mdp, policy, "random", 0.1, config, np.random.default_rng(seed))[0].rollouts
         for seed in range(8)
@@ -172,15 +173,15 @@ def test_lower_bound_covers_the_exact_advantage():
     violations = 0
     for seed in range(60):
         step, _ = cpi_iteration(
-            chain.mdp, policy, "noisy-oracle", 0.1, CertifyConfig(), np.random.default_rng(seed), 0.5
+            chain.mdp, policy, "noisy-oracle", 0.1, CPICertifyConfig(), np.random.default_rng(seed), 0.5
         )
         violations += step.certificate.lower_bound > step.exact_advantage
     assert violations <= 3  # 5% of 60
 
 
 def test_noisy_oracle_interpolates_between_random_and_oracle():
-    config = CertifyConfig()
-    problem = ProblemConfig()
+    config = CPICertifyConfig()
+    problem = CPIProblemConfig()
     random = exact_point(problem, 0.1, "random", 1.0, config)
     oracle = exact_point(problem, 0.1, "oracle", 1.0, config)
     assert exact_point(problem, 0.1, "noisy-oracle", 0.0, config) == random
@@ -193,8 +194,8 @@ def test_noisy_oracle_interpolates_between_random_and_oracle():
 
 
 def test_slopes_on_a_fast_grid():
-    measure = MeasureConfig(p_grid=(0.05, 0.1, 0.2, 0.4), q_grid=(0.0, 1.0), seeds=6, bootstrap=200)
-    results = run_measurement(ProblemConfig(), measure, CertifyConfig(), progress=False)
+    measure = CPIMeasureConfig(p_grid=(0.05, 0.1, 0.2, 0.4), q_grid=(0.0, 1.0), seeds=6, bootstrap=200)
+    results = run_measurement(CPIConfig(measure=measure), progress=False)
     slopes = {name: fit["slope"] for name, fit in results["slopes"].items()}
     assert slopes["rollouts/random"] == pytest.approx(-2.0, abs=0.2)
     assert slopes["rollouts/oracle"] == pytest.approx(0.0, abs=0.1)
@@ -208,15 +209,15 @@ def test_slopes_on_a_fast_grid():
 
 def test_cpi_with_estimated_greedy_improves_and_oracle_stops_when_nothing_is_improvable():
     chain = pivot_chain(horizon=2, num_actions=2, p=0.5)
-    config = CertifyConfig()
+    config = CPICertifyConfig()
     steps = run_cpi(
         chain.mdp,
         uniform_policy(chain.mdp),
-        "oracle",
-        0.3,
         400,
-        config,
-        np.random.default_rng(0),
+        reset="oracle",
+        tau=0.3,
+        certify_config=config,
+        rng=np.random.default_rng(0),
         proposal_rollouts=200,
     )
     assert all(step.improvement >= -1e-12 for step in steps)
@@ -239,14 +240,14 @@ def test_cli_writes_json_markdown_and_plots(tmp_path):
             [
                 "cpi",
                 "measure",
-                "--p-grid",
-                "0.1,0.4",
-                "--q-grid",
-                "0,1",
-                "--seeds",
-                "3",
-                "--bootstrap",
-                "50",
+                "--set",
+                "cpi.measure.p_grid=0.1,0.4",
+                "--set",
+                "cpi.measure.q_grid=[0, 1]",
+                "--set",
+                "cpi.measure.seeds=3",
+                "--set",
+                "cpi.measure.bootstrap=50",
                 *common,
             ]
         )
@@ -257,26 +258,31 @@ def test_cli_writes_json_markdown_and_plots(tmp_path):
     assert "Fitted log-log slopes" in (out / "measure.md").read_text()
     assert (out / "cpi_measure.png").stat().st_size > 0
     assert (
-        run_cli(["cpi", "run", "--p", "0.4", "--iterations", "3", "--proposal-rollouts", "500", *common]) == 0
+        run_cli(
+            ["cpi", "run", "--set", "cpi.run.p=0.4", "--set", "cpi.run.iterations=3",
+             "--set", "cpi.run.proposal_rollouts=500", *common]
+        )
+        == 0
     )
     assert (out / "cpi_run.png").exists() and json.loads((out / "run.json").read_text())["runs"]
-    assert run_cli(["cpi", "exact", "--p", "0.2", *common]) == 0
+    assert run_cli(["cpi", "exact", "--set", "cpi.exact.p=0.2", *common]) == 0
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["cpi"], "subcommand"),
-        (["cpi", "measure", "--p-grid", "0.1,abc"], "--p-grid"),
-        (["cpi", "measure", "--p-grid", "0.1"], "at least two"),
-        (["cpi", "measure", "--p-grid", "0.1,1.5"], "p must be in"),
-        (["cpi", "measure", "--seeds", "1"], "seeds"),
-        (["cpi", "exact", "--tau", "0.9"], "tau"),
-        (["cpi", "exact", "--p", "0"], "p (probability of reaching the pivot)"),
-        (["cpi", "exact", "--confidence", "1.2"], "confidence"),
-        (["cpi", "exact", "--actions", "1"], "num_actions"),
-        (["cpi", "run", "--resets", "random,bogus"], "known: noisy-oracle, oracle, random"),
-        (["cpi", "run", "--iterations", "0"], "iterations"),
+        (["cpi", "measure", "--set", "cpi.measure.p_grid=0.1,abc"], "cpi.measure.p_grid"),
+        (["cpi", "measure", "--set", "cpi.measure.p_grid=0.1"], "at least two"),
+        (["cpi", "measure", "--set", "cpi.measure.p_grid=0.1,1.5"], "p must be in"),
+        (["cpi", "measure", "--set", "cpi.measure.seeds=1"], "seeds"),
+        (["cpi", "exact", "--set", "cpi.problem.tau=0.9"], "tau"),
+        (["cpi", "exact", "--set", "cpi.exact.p=0"], "cpi.exact.p"),
+        (["cpi", "exact", "--set", "cpi.certify.confidence=1.2"], "confidence"),
+        (["cpi", "exact", "--set", "cpi.problem.num_actions=1"], "num_actions"),
+        (["cpi", "run", "--set", "cpi.run.resets=random,bogus"], "known: noisy-oracle, oracle, random"),
+        (["cpi", "run", "--set", "cpi.run.iterations=0"], "iterations"),
+        (["cpi", "run", "--set", "cpi.seed=-1"], "cpi.seed"),
     ],
 )
 def test_bad_input_is_an_error_naming_the_problem(argv, message, tmp_path):

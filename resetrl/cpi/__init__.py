@@ -10,7 +10,11 @@ family of reasoning-shaped problems, with dynamic programming beside every sampl
     resets.py      reset distributions: random (CPI-RR), oracle (CPI-CARO), noisy-oracle (SRPO)
     estimate.py    reset rollouts, the policy-advantage estimator, the certificate (samples needed)
     cpi.py         the CPI iteration: greedy policy, certified step size, mixture update
-    experiment.py  grids over p and q, slope fits, JSON/Markdown reports
+    grid.py        one grid point: the first iteration over seeds, and its exact counterpart
+    fits.py        log-log slopes with bootstrap errors
+    measure.py     `measure`: the grids over p and q and their slopes
+    runs.py        `run`: full CPI runs, one per reset distribution
+    report.py      Markdown reports and the JSON/Markdown files
     plots.py       figures
-    cli.py         `resetrl cpi measure | run | exact`
+    cli.py         `resetrl cpi measure | run | exact`; settings: the config's `cpi:` section
 """

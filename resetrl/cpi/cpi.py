@@ -16,7 +16,7 @@ The improvement J(pi') - J(pi) is then computed exactly. With R_max = 1 (a 0/1 t
 an iteration that resets at improvable states with probability rho certifies an advantage of about
 rho * tau', takes alpha ~ rho tau' / H, and gains alpha * p * tau' in J, where p is the probability
 of reaching an improvable state and tau' the advantage there: p^2 for random resets (rho ~ p),
-p for the oracle (rho = 1). That is Paper A's claim, which experiment.py measures.
+p for the oracle (rho = 1). That is Paper A's claim, which measure.py measures.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from resetrl.config import CPICertifyConfig
 from resetrl.cpi.estimate import (
     Certificate,
-    CertifyConfig,
     certify,
     estimator_range,
     estimator_weights,
@@ -122,7 +122,7 @@ def cpi_iteration(
     policy: Policy,
     reset: str,
     tau: float,
-    certify_config: CertifyConfig,
+    certify_config: CPICertifyConfig,
     rng: np.random.Generator,
     oracle_accuracy: float = 1.0,
     proposal_rollouts: int | None = None,
@@ -180,23 +180,15 @@ def cpi_iteration(
     return step, next_policy
 
 
-def run_cpi(
-    mdp: LayeredMDP,
-    policy: Policy,
-    reset: str,
-    tau: float,
-    iterations: int,
-    certify_config: CertifyConfig,
-    rng: np.random.Generator,
-    oracle_accuracy: float = 1.0,
-    proposal_rollouts: int | None = None,
-) -> list[CPIStep]:
-    """Iterate CPI until `iterations` are done or an iteration cannot go on (its `stopped` says why)."""
+def run_cpi(mdp: LayeredMDP, policy: Policy, iterations: int, **iteration) -> list[CPIStep]:
+    """Iterate CPI until `iterations` are done or an iteration cannot go on (its `stopped` says why).
+
+    iteration: `cpi_iteration`'s other arguments by name (reset, tau, certify_config, rng, ...), the
+    same for every iteration; rng is one stream across them.
+    """
     steps = []
     for _ in range(iterations):
-        step, policy = cpi_iteration(
-            mdp, policy, reset, tau, certify_config, rng, oracle_accuracy, proposal_rollouts
-        )
+        step, policy = cpi_iteration(mdp, policy, **iteration)
         steps.append(step)
         if step.stopped:
             break

@@ -44,54 +44,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from resetrl.config import CPICertifyConfig
 from resetrl.cpi.mdp import Evaluation, Policy
 from resetrl.cpi.resets import ResetDistribution
-from resetrl.errors import ResetRLError
 
 BASELINE = 0.5  # b = R_max / 2 (module docstring)
 
 
-@dataclass(frozen=True)
-class CertifyConfig:
-    """How an improvement is certified.
+def checkpoint_size(config: CPICertifyConfig, index: float) -> float:
+    """n_j = n_0 g^j (rounded up for real streams; left real for the exact calculation)."""
+    return config.first_checkpoint * config.growth**index
 
-    confidence: 1 - delta, holding simultaneously over all checkpoints (default 0.95).
-    margin: stop once LCB >= margin * estimate (default 0.5: the certified advantage is at least half
-        the estimate).
-    first_checkpoint: n_0, the first number of rollouts looked at (default 32).
-    growth: g, the ratio between consecutive checkpoints (default 2^(1/4)).
-    max_rollouts: give up (not certified) past this many rollouts (default 1e10).
-    """
 
-    confidence: float = 0.95
-    margin: float = 0.5
-    first_checkpoint: int = 32
-    growth: float = 2**0.25
-    max_rollouts: float = 1e10
-
-    def __post_init__(self) -> None:
-        if not 0.0 < self.confidence < 1.0:
-            raise ResetRLError(f"confidence must be in (0, 1), got {self.confidence}")
-        if not 0.0 < self.margin < 1.0:
-            raise ResetRLError(f"margin must be in (0, 1), got {self.margin}")
-        if self.first_checkpoint < 2:
-            raise ResetRLError(f"first_checkpoint must be at least 2, got {self.first_checkpoint}")
-        if self.growth <= 1.0:
-            raise ResetRLError(f"growth must exceed 1, got {self.growth}")
-        if self.max_rollouts < self.first_checkpoint:
-            raise ResetRLError(f"max_rollouts ({self.max_rollouts}) is below first_checkpoint")
-
-    @property
-    def delta(self) -> float:
-        return 1.0 - self.confidence
-
-    def checkpoint(self, index: float) -> float:
-        """n_j = n_0 g^j (rounded up for real streams; left real for the exact calculation)."""
-        return self.first_checkpoint * self.growth**index
-
-    def log_term(self, index: float) -> float:
-        """ln(2 / delta_j) with delta_j = delta / ((j + 1)(j + 2)): the union bound over checkpoints."""
-        return math.log(2.0 * (index + 1.0) * (index + 2.0) / self.delta)
+def confidence_log_term(config: CPICertifyConfig, index: float) -> float:
+    """ln(2 / delta_j) with delta_j = delta / ((j + 1)(j + 2)): the union bound over checkpoints."""
+    delta = 1.0 - config.confidence
+    return math.log(2.0 * (index + 1.0) * (index + 2.0) / delta)
 
 
 @dataclass(frozen=True)
@@ -182,7 +150,7 @@ def certify(
     evaluation: Evaluation,
     mu: ResetDistribution,
     weights: list[np.ndarray],
-    config: CertifyConfig,
+    config: CPICertifyConfig,
     rng: np.random.Generator,
 ) -> Certificate:
     """Draw reset rollouts until the stop rule of the module docstring fires (or max_rollouts)."""
@@ -192,7 +160,7 @@ def certify(
     index = 0
     grid_offset = rng.random()  # u: the stream's random phase of the checkpoint grid
     while True:
-        target = max(math.ceil(config.checkpoint(index + grid_offset)), drawn + 1)
+        target = max(math.ceil(checkpoint_size(config, index + grid_offset)), drawn + 1)
         if target > config.max_rollouts:
             return Certificate(drawn, mean, lower_bound, certified=False)
         batch = sample_reset_rollouts(evaluation, mu, target - drawn, rng)
@@ -203,7 +171,7 @@ def certify(
         mean = total / drawn
         sample_variance = max(total_squares - drawn * mean**2, 0.0) / (drawn - 1)
         lower_bound = empirical_bernstein_lower_bound(
-            mean, sample_variance, drawn, value_range, config.log_term(index)
+            mean, sample_variance, drawn, value_range, confidence_log_term(config, index)
         )
         if mean > 0.0 and lower_bound >= config.margin * mean:
             return Certificate(drawn, mean, lower_bound, certified=True)
@@ -211,7 +179,7 @@ def certify(
 
 
 def exact_rollouts_to_certify(
-    mean: float, variance: float, value_range: float, config: CertifyConfig
+    mean: float, variance: float, value_range: float, config: CPICertifyConfig
 ) -> float:
     """The deterministic equivalent of `certify`: the (real) number of rollouts n at which the stop
     rule fires when the sample mean and variance equal their exact values, with the checkpoint index
@@ -228,7 +196,7 @@ def exact_rollouts_to_certify(
     def slack(log_n: float) -> float:
         n = math.exp(log_n)
         index = max(0.0, math.log(n / config.first_checkpoint) / math.log(config.growth))
-        log_term = config.log_term(index)
+        log_term = confidence_log_term(config, index)
         return (
             (1.0 - config.margin) * mean
             - math.sqrt(2.0 * variance * log_term / n)

@@ -11,6 +11,8 @@ import matplotlib.ticker  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from resetrl.cpi.fits import SAMPLED_FIELD, geometric_mean  # noqa: E402
+
 COLORS = {"random": "tab:red", "oracle": "tab:blue", "noisy-oracle": "tab:green"}
 LABELS = {
     "random": "random resets (CPI-RR)",
@@ -19,8 +21,17 @@ LABELS = {
 }
 
 
-def _geometric_means(points: list[dict], field: str) -> np.ndarray:
-    return np.array([np.exp(np.mean(np.log(pt[field]))) for pt in points])
+def _sampled(points: list[dict], quantity: str) -> np.ndarray:
+    """Per point, the sampled value over seeds: geometric mean of rollouts, mean of improvement."""
+    if quantity == "rollouts":
+        return np.array([geometric_mean(pt[SAMPLED_FIELD[quantity]]) for pt in points])
+    return np.array([np.mean(pt[SAMPLED_FIELD[quantity]]) for pt in points])
+
+
+def _save(figure: plt.Figure, path: Path) -> None:
+    figure.tight_layout()
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
 
 
 def plot_measurement(results: dict, path: Path) -> None:
@@ -29,19 +40,12 @@ def plot_measurement(results: dict, path: Path) -> None:
     mean for improvement); lines: exact."""
     figure, axes = plt.subplots(2, 2, figsize=(10, 7.5))
     q_accuracy = results["measure"]["noisy_accuracy"]
-    for quantity, field, axis in (
-        ("rollouts", "rollouts", axes[0, 0]),
-        ("improvement", "improvements", axes[0, 1]),
-    ):
+    for quantity, axis in (("rollouts", axes[0, 0]), ("improvement", axes[0, 1])):
         for reset in COLORS:
             points = [pt for pt in results["p_sweep"] if pt["reset"] == reset]
             p = np.array([pt["p"] for pt in points])
             exact = np.array([pt["exact"][quantity] for pt in points])
-            sampled = (
-                _geometric_means(points, field)
-                if quantity == "rollouts"
-                else np.array([np.mean(pt[field]) for pt in points])
-            )
+            sampled = _sampled(points, quantity)
             fit = results["slopes"][f"{quantity}/{reset}"]
             label = LABELS[reset] + (f", q={q_accuracy:g}" if reset == "noisy-oracle" else "")
             label += f": slope {fit['slope']:.2f} ± {fit['standard_error']:.2f}"
@@ -62,16 +66,12 @@ def plot_measurement(results: dict, path: Path) -> None:
     q_points = results["q_sweep"]
     q = np.array([pt["q"] for pt in q_points])
     p_fixed = results["measure"]["q_sweep_p"]
-    for quantity, field, axis, ylabel in (
-        ("rollouts", "rollouts", axes[1, 0], "reset rollouts to certify (log)"),
-        ("improvement", "improvements", axes[1, 1], "J(pi') - J(pi) (linear: it is linear in q)"),
+    for quantity, axis, ylabel in (
+        ("rollouts", axes[1, 0], "reset rollouts to certify (log)"),
+        ("improvement", axes[1, 1], "J(pi') - J(pi) (linear: it is linear in q)"),
     ):
         exact = np.array([pt["exact"][quantity] for pt in q_points])
-        sampled = (
-            _geometric_means(q_points, field)
-            if quantity == "rollouts"
-            else np.array([np.mean(pt[field]) for pt in q_points])
-        )
+        sampled = _sampled(q_points, quantity)
         axis.plot(q, exact, "-", color=COLORS["noisy-oracle"], alpha=0.5, label="exact")
         average = "geometric mean" if quantity == "rollouts" else "mean"
         axis.plot(q, sampled, "o", color=COLORS["noisy-oracle"], label=f"sampled ({average} over seeds)")
@@ -82,9 +82,7 @@ def plot_measurement(results: dict, path: Path) -> None:
         axis.set_title(f"noisy oracle at p = {p_fixed:g} (q=0: random, q=1: oracle)")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    _save(figure, path)
 
 
 def plot_runs(results: dict, path: Path) -> None:
@@ -103,6 +101,4 @@ def plot_runs(results: dict, path: Path) -> None:
     axis.set_title(f"CPI on the pivot chain, p = {results['p']:g}")
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, dpi=80)
-    plt.close(figure)
+    _save(figure, path)
