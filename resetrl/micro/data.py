@@ -22,11 +22,10 @@ from resetrl.chains import ChainJob, sample_chains
 from resetrl.scoring import Scorer
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.prompts import chat_prompt_ids, localization_prompt
+from resetrl.sft import Example
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import BOXED, ChainLimits, format_chain
 
-# (prompt token ids, response token ids): the loss is on the response only.
-Example = tuple[list[int], list[int]]
 PromptIds = Callable[[Problem], list[int]]  # Runtime.prompt_ids of the config the model is built for
 
 

