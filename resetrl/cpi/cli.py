@@ -52,26 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from resetrl.cpi import report as reports
 
     config = load_config(args.config, args.preset, args.overrides).cpi
-    progress = not args.no_progress
-    if args.cpi_command == "measure":
-        from resetrl.cpi.measure import run_measurement
-
-        results = run_measurement(config, progress)
-        report = reports.measure_report(results)
-        reports.write_results(args.out, "measure", results, report)
-        plots.plot_measurement(results, args.out / "cpi_measure.png")
-        print(report)
-        print(f"wrote {args.out}/measure.json, measure.md, cpi_measure.png")
-    elif args.cpi_command == "run":
-        from resetrl.cpi.runs import run_comparison
-
-        results = run_comparison(config, progress)
-        report = reports.run_report(results)
-        reports.write_results(args.out, "run", results, report)
-        plots.plot_runs(results, args.out / "cpi_run.png")
-        print(report)
-        print(f"wrote {args.out}/run.json, run.md, cpi_run.png")
-    else:
+    name = args.cpi_command
+    if name == "exact":
         from resetrl.cpi.grid import RESETS, exact_point
 
         exact = config.exact
@@ -80,6 +62,21 @@ def run(args: argparse.Namespace) -> int:
             for reset in RESETS
         }
         report = reports.exact_report(config.problem, exact.p, exact.oracle_accuracy, rows)
-        reports.write_results(args.out, "exact", {reset: asdict(point) for reset, point in rows.items()}, report)
+        reports.write_results(args.out, name, {reset: asdict(point) for reset, point in rows.items()}, report)
         print(report)
+        return 0
+    if name == "measure":
+        from resetrl.cpi.measure import run_measurement
+
+        results = run_measurement(config, progress=not args.no_progress)
+        report, plot = reports.measure_report(results), plots.plot_measurement
+    else:
+        from resetrl.cpi.runs import run_comparison
+
+        results = run_comparison(config, progress=not args.no_progress)
+        report, plot = reports.run_report(results), plots.plot_runs
+    reports.write_results(args.out, name, results, report)
+    plot(results, args.out / f"cpi_{name}.png")
+    print(report)
+    print(f"wrote {args.out}/{name}.json, {name}.md, cpi_{name}.png")
     return 0
