@@ -14,7 +14,7 @@ import pytest
 from resetrl.cli import main
 from resetrl.config import LoggingConfig, load_config
 from resetrl.errors import ResetRLError
-from resetrl.metrics import MetricsWriter
+from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from tests.test_trainer import scripted_trainer
 
 
@@ -76,3 +76,46 @@ def test_wandb_on_but_not_installed_is_a_clear_error(monkeypatch, capsys):
     error = capsys.readouterr().err
     assert error.startswith("resetrl: error: invalid config: logging.wandb: wandb is not installed")
     assert error.count("\n") == 1  # one line
+
+
+def test_writer_appends_one_json_line_per_step_and_tensorboard_events(tmp_path):
+    writer = MetricsWriter(tmp_path, LoggingConfig(tensorboard=True))
+    writer.write(0, {"eval/accuracy": 0.25, "note": "text is kept in the JSON line only"})
+    writer.write(1, {"eval/accuracy": 0.5})
+    writer.close()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": 0, "eval/accuracy": 0.25, "note": "text is kept in the JSON line only"},
+                    {"step": 1, "eval/accuracy": 0.5}]
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_writer_without_tensorboard_writes_only_the_json_lines(tmp_path):
+    writer = MetricsWriter(tmp_path, LoggingConfig(tensorboard=False))
+    writer.write(0, {"loss": 1.0})
+    writer.close()
+    assert not (tmp_path / "tensorboard").exists()
+    assert read_jsonl(tmp_path / "metrics.jsonl") == [{"step": 0, "loss": 1.0}]
+
+
+def test_add_counts_sums_keys_already_there():
+    values = {"reward/score_errors": 1.0, "loss": 0.5}
+    add_counts(values, {"reward/score_errors": 2.0, "reward/score_timeouts": 1.0})
+    assert values == {"reward/score_errors": 3.0, "loss": 0.5, "reward/score_timeouts": 1.0}
+
+
+def test_truncate_drops_later_steps_and_torn_lines(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    assert truncate_jsonl(path, 3) == 0  # no file yet: nothing to do
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "x"\n{"step": 4}\n\n')
+    assert truncate_jsonl(path, 2) == 1
+    assert path.read_text() == '{"step": 1}\n{"step": 2}\n'
+
+
+def test_read_jsonl_skips_a_line_being_written_and_names_a_broken_one(tmp_path):
+    path = tmp_path / "rollouts.jsonl"
+    assert read_jsonl(path) == []
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": ')  # the last line is still being written
+    assert read_jsonl(path) == [{"a": 1}, {"a": 2}]
+    path.write_text('{"a": 1}\nnot json\n{"a": 3}\n')
+    with pytest.raises(ResetRLError, match=r"rollouts.jsonl:2: not a JSON line"):
+        read_jsonl(path)
