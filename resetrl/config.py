@@ -318,9 +318,9 @@ class CPICertifyConfig(Section):
 class CPIMeasureConfig(Section):
     """What `resetrl cpi measure` sweeps."""
 
-    p_grid: tuple[float, ...] = Field((0.025, 0.05, 0.1, 0.2, 0.4, 0.8), description="Probabilities of reaching the pivot (the p sweep; at least two, for a slope).")
+    p_grid: list[float] = Field([0.025, 0.05, 0.1, 0.2, 0.4, 0.8], description="Probabilities of reaching the pivot (the p sweep; at least two, for a slope).")
     noisy_accuracy: float = Field(0.5, description="q of the noisy oracle in the p sweep.")
-    q_grid: tuple[float, ...] = Field((0.0, 0.1, 0.25, 0.5, 0.75, 1.0), description="Oracle accuracies of the q sweep.")
+    q_grid: list[float] = Field([0.0, 0.1, 0.25, 0.5, 0.75, 1.0], description="Oracle accuracies of the q sweep.")
     q_sweep_p: float = Field(0.1, description="The p at which q is swept.")
     seeds: int = Field(50, ge=2, description="Independent certification streams per grid point (slopes need an uncertainty).")
     bootstrap: int = Field(2000, ge=2, description="Bootstrap resamples for the slopes' standard errors.")
@@ -344,7 +344,7 @@ class CPIRunConfig(Section):
     """What `resetrl cpi run` runs: full CPI runs at one p, one per reset distribution."""
 
     p: float = Field(0.2, gt=0, le=1, description="Probability of reaching the pivot.")
-    resets: tuple[str, ...] = Field(("random", "oracle", "noisy-oracle"), description="Reset distributions, one run each (random, oracle, noisy-oracle).")
+    resets: list[str] = Field(["random", "oracle", "noisy-oracle"], description="Reset distributions, one run each (random, oracle, noisy-oracle).")
     oracle_accuracy: float = Field(0.5, ge=0, le=1, description="q of the noisy oracle.")
     iterations: int = Field(300, ge=1, description="CPI iterations per run.")
     proposal_rollouts: int = Field(4000, ge=1, description="Reset rollouts per iteration to estimate the greedy policy from.")
@@ -353,7 +353,7 @@ class CPIRunConfig(Section):
 
     @field_validator("resets")
     @classmethod
-    def _known_resets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_resets(cls, value: list[str]) -> list[str]:
         from resetrl.cpi.resets import RESET_DISTRIBUTIONS
 
         for name in value:

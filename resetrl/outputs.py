@@ -48,8 +48,9 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
                            "(pass the same config, or --overwrite to start again)")
 
 
-# Where a run computes, not what: a run may resume on another cluster, e.g. with fewer workers.
-NOT_COMPARED = ("cluster",)
+# Where a run computes, not what: a run may resume on another cluster, e.g. with fewer workers; and
+# the CPI lab's settings, which training does not read.
+NOT_COMPARED = ("cluster", "cpi")
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

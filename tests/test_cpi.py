@@ -12,7 +12,15 @@ import pytest
 
 from resetrl.cpi import cli as cpi_cli
 from resetrl.cpi.cpi import cpi_iteration, exact_greedy, run_cpi
-from resetrl.config import CPICertifyConfig, CPIConfig, CPIMeasureConfig, CPIProblemConfig
+from resetrl.config import (
+    Config,
+    CPICertifyConfig,
+    CPIConfig,
+    CPIMeasureConfig,
+    CPIProblemConfig,
+    field_rows,
+    load_config,
+)
 from resetrl.cpi.estimate import (
     BASELINE,
     certify,
@@ -289,3 +297,21 @@ def test_bad_input_is_an_error_naming_the_problem(argv, message, tmp_path):
     with pytest.raises(ResetRLError) as error:
         run_cli([*argv, "--out", str(tmp_path)] if len(argv) > 1 else argv)
     assert message in str(error.value)
+
+
+def test_settings_are_the_cpi_section_of_the_one_config(tmp_path):
+    """`resetrl config` lists every CPI field with a description; a file and --set fill them; a
+    config written as YAML loads back the same (a run's config.yaml compares equal)."""
+    descriptions = {key: description for key, _, _, description in field_rows(Config())}
+    cpi_keys = [key for key in descriptions if key.startswith("cpi.")]
+    assert {"cpi.seed", "cpi.problem.tau", "cpi.certify.margin", "cpi.measure.p_grid", "cpi.run.resets",
+            "cpi.exact.p"} <= set(cpi_keys)
+    assert all(descriptions[key] for key in cpi_keys)
+    path = tmp_path / "cpi.yaml"
+    path.write_text("cpi: {seed: 2, measure: {p_grid: [0.1, 0.4]}}\n")
+    config = load_config(str(path), overrides=["cpi.run.resets=oracle,random", "cpi.exact.p=0.3"])
+    assert (config.cpi.seed, config.cpi.measure.p_grid) == (2, [0.1, 0.4])
+    assert (config.cpi.run.resets, config.cpi.exact.p) == (["oracle", "random"], 0.3)
+    written = tmp_path / "written.yaml"
+    written.write_text(config.to_yaml())
+    assert load_config(str(written)) == config
