@@ -36,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run, cpi_command=None)
     commands = parser.add_subparsers(dest="cpi_command", metavar="SUBCOMMAND")
     for name, help_text in SUBCOMMANDS.items():
-        command = commands.add_parser(name, help=help_text, description=help_text)
+        description = (f"{help_text}. Every setting is a field of the config's cpi section (`resetrl config` "
+                       "lists them), set with --config/--preset/--set, e.g. --set cpi.seed=1.")
+        command = commands.add_parser(name, help=help_text, description=description)
         add_config_arguments(command)
         command.add_argument(
             "--out", type=Path, default=Path("runs/cpi"), help="output folder (default %(default)s)"
