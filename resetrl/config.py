@@ -204,6 +204,7 @@ class ClusterConfig(Section):
     worker_cpus: float = Field(1.0, gt=0, description="CPUs Ray reserves for each rollout worker.")
     worker_gpus: float = Field(0.0, ge=0, description="GPUs Ray reserves for each rollout worker (1 on GPU nodes: each worker's engine on its own GPU).")
     start_timeout: float = Field(300.0, gt=0, description="Seconds the workers may take to start (model loaded) before the run stops with an error naming the one that did not.")
+    fsdp: bool = Field(False, description="Learner ranks under torchrun hold shards of the trained weights, their gradients and the optimizer state (FSDP2: torch.distributed.fsdp.fully_shard per decoder layer and the root) instead of a whole copy each: for a model whose training state does not fit one device. Rank 0 keeps a whole copy of the weights for rollouts, evaluation and checkpoints (checkpoints are the same as without FSDP). No effect with one learner rank.")
 
     @property
     def uses_ray(self) -> bool:

@@ -66,10 +66,22 @@ def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: 
                       targets=tail_ids[:, 1:].clone(), loss_mask=tail_mask[:, 1:].float())
 
 
-def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
-    """log pi(y_t | context) of every row's trained tokens: [B, R], aligned with `batch.loss_mask`."""
+def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True) -> torch.Tensor:
+    """log pi(y_t | context) of every row's trained tokens: [B, R], aligned with `batch.loss_mask`.
+    `share_contexts=False` runs each row whole, its context included, in one forward pass (FSDP: its
+    backward hooks follow a layer's outputs, not the keys and values a context leaves in the cache)."""
     device = next(model.parameters()).device
     cache, context_mask = None, torch.zeros((len(batch.row_context), 0), dtype=torch.long, device=device)
+    if batch.context_ids.shape[1] and not share_contexts:
+        rows = batch.row_context.to(device)
+        context_mask = batch.context_mask.to(device)[rows]
+        tail_width = batch.tail_ids.shape[1]
+        logits = model(input_ids=torch.cat([batch.context_ids.to(device)[rows], batch.tail_ids.to(device)], dim=1),
+                       attention_mask=torch.cat([context_mask, batch.tail_mask.to(device)], dim=1),
+                       position_ids=torch.cat([(context_mask.cumsum(-1) - 1).clamp(min=0),
+                                               batch.tail_positions.to(device)], dim=1),
+                       use_cache=False, logits_to_keep=tail_width).logits[:, :-1, :].float()
+        return _token_logprobs(logits, batch.targets.to(device))
     if batch.context_ids.shape[1]:
         context_mask = batch.context_mask.to(device)
         positions = (context_mask.cumsum(-1) - 1).clamp(min=0)
@@ -84,6 +96,9 @@ def response_logprobs(model, batch: TokenBatch) -> torch.Tensor:
     logits = model(input_ids=batch.tail_ids.to(device), attention_mask=attention_mask,
                    position_ids=batch.tail_positions.to(device), **{cache_keyword(model): cache},
                    use_cache=cache is not None, logits_to_keep=tail_width).logits[:, :-1, :].float()
+    return _token_logprobs(logits, batch.targets.to(device))
+
+
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     # log_softmax(x)[y] = x[y] - logsumexp(x), without a second [B, R, vocab] tensor.
-    targets = batch.targets.to(device).unsqueeze(-1)
-    return (logits.gather(-1, targets).squeeze(-1) - torch.logsumexp(logits, dim=-1))
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)

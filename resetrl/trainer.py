@@ -31,7 +31,7 @@ from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_json
 from resetrl.outputs import check_run_folder, clear_run_folder
 from resetrl.plots import plot_run
 from resetrl.report import write_report_or_warn
-from resetrl.cluster.distributed import learner_group
+from resetrl.cluster.distributed import learner_group, local_part
 from resetrl.rollout import build_collector, rollout_parts
 from resetrl.runtime import build_runtime
 from resetrl.sft import supervised_warmup
@@ -47,7 +47,7 @@ class Trainer:
     def __init__(self, config: Config, run_dir: str | Path, runtime=None):
         self.config, self.run_dir = config, Path(run_dir)
         # Learner ranks under torchrun (resetrl/cluster/distributed.py); one, this process, otherwise.
-        self.dist = learner_group(config.model.device)
+        self.dist = learner_group(config.model.device, config.cluster.fsdp)
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
@@ -58,11 +58,20 @@ class Trainer:
         self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
-        self.parameters = [p for p in rt.model.parameters() if p.requires_grad]
+        # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
+        self.reference = None
+        if cfg.train.kl_coef > 0 and not cfg.model.lora:
+            self.reference = self.dist.training_model(copy.deepcopy(rt.model).eval().requires_grad_(False),
+                                                      keep_whole=False)
+        # The model the update trains: rt.model, or under cluster.fsdp its shards (rank 0 keeping rt.model
+        # whole for rollouts, evaluation and checkpoints, resetrl/cluster/fsdp.py).
+        self.model = self.dist.training_model(rt.model)
+        self.parameters = [p for p in self.model.parameters() if p.requires_grad]
         if cfg.train.optimizer == "sgd":
             self.optimizer = torch.optim.SGD(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         else:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+        self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
         self.layout, self.reset_strategy, self.scorer = rollout_parts(rt)
         self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
         self.aggregation = cfg.train.loss_aggregation or (
@@ -74,10 +83,6 @@ class Trainer:
         if cfg.method != "grpo" and cfg.rollout.group_size != self.layout.budget:
             print(f"resetrl: warning: rollout.group_size={cfg.rollout.group_size} is GRPO's group size; method "
                   f"{cfg.method!r} trains the budget of layout {cfg.rollout.layout} ({self.layout.budget} rollouts per prompt)")
-        # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
-        self.reference = None
-        if cfg.train.kl_coef > 0 and not cfg.model.lora:
-            self.reference = copy.deepcopy(rt.model).eval().requires_grad_(False)
 
     # -- data ---------------------------------------------------------------------------------
     def batch_for_step(self, step: int):
@@ -126,10 +131,11 @@ class Trainer:
         mine = self.dist.shard(active)  # this learner rank's share (all of them on one rank)
         micro_batches = [mine[start:start + cfg.micro_batch_size]
                          for start in range(0, len(mine), cfg.micro_batch_size)]
+        idle = [active[:1]] * self.dist.missing_passes(len(micro_batches))  # FSDP: as many passes on every rank
         old_logprobs: list[torch.Tensor | None] = [None] * len(micro_batches)  # filled by the first pass
         mismatch: list[torch.Tensor] = []
         for update in range(cfg.updates_per_rollout):
-            loss, grad_norm, ratio_deviation = self._optimizer_step(micro_batches, old_logprobs, normalizer, mismatch)
+            loss, grad_norm, ratio_deviation = self._optimizer_step(micro_batches, old_logprobs, normalizer, mismatch, idle)
             if update == 0:
                 values = {"update/loss": loss, "update/grad_norm": grad_norm}
             nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
@@ -145,12 +151,14 @@ class Trainer:
         return values
 
     def _optimizer_step(self, micro_batches: list[list[Sample]], old_logprobs: list[torch.Tensor | None],
-                        normalizer: float, mismatch: list[torch.Tensor]) -> tuple[float, float, float]:
+                        normalizer: float, mismatch: list[torch.Tensor],
+                        idle: list[list[Sample]] = ()) -> tuple[float, float, float]:
         """One pass of gradient accumulation and one optimizer step; returns loss, gradient norm and
         the largest |ratio - 1| on a trained token. The first pass (weights not yet stepped: the policy
         that sampled) fills `old_logprobs` with the engine's log-probabilities where the backend gave
-        them, else the trainer's own, and records their difference in `mismatch`."""
-        cfg, model = self.config.train, self.runtime.model
+        them, else the trainer's own, and records their difference in `mismatch`. The `idle` micro-batches
+        add passes on zero weight: under FSDP each forward and backward gathers weights from every rank."""
+        cfg, model = self.config.train, self.model
         loss_function = LOSSES.get(self.loss_name)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -158,7 +166,7 @@ class Trainer:
         for index, micro in enumerate(micro_batches):
             batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
                             [s.train_start for s in micro], self.runtime.pad_id)
-            logprobs = response_logprobs(model, batch)
+            logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
             if old_logprobs[index] is None:
                 old_logprobs[index] = logprobs.detach().clone()
@@ -178,6 +186,13 @@ class Trainer:
             with torch.no_grad():
                 deviation = ((logprobs - old_logprobs[index]).exp() - 1).abs() * mask
                 ratio_deviation = max(ratio_deviation, float(deviation.max()))
+        for micro in idle:
+            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                            [s.train_start for s in micro], self.runtime.pad_id)
+            logprobs = self._logprobs(model, batch)
+            if cfg.kl_coef > 0:
+                self._reference_logprobs(batch)
+            (logprobs.sum() * 0).backward()
         # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
         self.dist.all_reduce_gradients(self.parameters)
         total_loss, ratio_deviation = self.dist.sum(total_loss), self.dist.max(ratio_deviation)
@@ -186,13 +201,17 @@ class Trainer:
             self.optimizer.step()
         return total_loss, grad_norm, ratio_deviation
 
+    def _logprobs(self, model, batch) -> torch.Tensor:
+        # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
+        return response_logprobs(model, batch, share_contexts=not self.dist.shards)
+
     @torch.no_grad()
     def _reference_logprobs(self, batch) -> torch.Tensor:
-        model = self.runtime.model
+        model = self.model
         if self.reference is not None:
-            return response_logprobs(self.reference, batch)
+            return self._logprobs(self.reference, batch)
         with model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext():
-            return response_logprobs(model, batch)
+            return self._logprobs(model, batch)
 
     # -- the run ------------------------------------------------------------------------------
     def evaluate(self, step: int) -> tuple[dict[str, float], list[dict]]:
@@ -229,13 +248,19 @@ class Trainer:
     def _follow(self) -> dict:
         """A learner rank other than 0: start where rank 0 starts (its checkpoint, then its weights),
         then train its share of every step's samples."""
-        checkpoint = self.dist.broadcast_object(None)
-        start_step = load_checkpoint(Path(checkpoint), self.runtime.model, self.optimizer)["step"] if checkpoint else 0
-        self.dist.broadcast_parameters(self.parameters)
+        checkpoint, start_step = self.dist.broadcast_object(None)
+        if checkpoint and not self.dist.shards:  # under FSDP rank 0 hands each rank its share (start_equal)
+            load_checkpoint(Path(checkpoint), self.runtime.model, self.optimizer)
+        self.dist.start_equal(self.runtime.model, self.model, self.whole_optimizer)
         for step in range(start_step + 1, self.config.train.steps + 1):
             self.train_step(step)
             self._check_finite_weights(f"the update of step {step} (train.lr={self.config.train.lr:g})")
+            if self.dist.shards and self._checkpoint_due(step):
+                self.whole_optimizer.state_dict()  # rank 0 gathers the optimizer state from every rank's shard
         return {}
+
+    def _checkpoint_due(self, step: int) -> bool:
+        return step == self.config.train.steps or step % self.config.checkpoint.every == 0
 
     def _run(self, resume: bool, overwrite: bool) -> dict:
         cfg, rt = self.config, self.runtime
@@ -247,7 +272,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
         if checkpoint:
-            state = load_checkpoint(checkpoint, rt.model, self.optimizer)
+            state = load_checkpoint(checkpoint, rt.model, self.whole_optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]
             for name in ("metrics.jsonl", "rollouts.jsonl"):
                 torn = truncate_jsonl(self.run_dir / name, start_step)
@@ -265,17 +290,17 @@ class Trainer:
                 losses = supervised_warmup(rt, self.train_problems, cfg.warmup.steps, cfg.warmup.batch_size,
                                            cfg.warmup.lr, cfg.train.seed, cfg.train.micro_batch_size)
                 warmup_seconds = time.perf_counter() - started
-                self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})")
+                self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})", rt.model)
             warmup_done = True
             summary, _ = self.evaluate(0)
             if cfg.warmup.steps:
                 summary.update({"warmup/final_loss": losses[-1], "time/warmup": warmup_seconds})
             self.metrics.write(0, summary)
-            save_checkpoint(self.run_dir, 0, rt.model, self.optimizer, self._state(0, True), cfg.checkpoint.keep)
+            save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer, self._state(0, True), cfg.checkpoint.keep)
             print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
         # Other learner ranks load the same checkpoint, then take this rank's weights (its warm-up).
-        self.dist.broadcast_object(str(checkpoint) if checkpoint else None)
-        self.dist.broadcast_parameters(self.parameters)
+        self.dist.broadcast_object((str(checkpoint) if checkpoint else None, start_step))
+        self.dist.start_equal(rt.model, self.model, self.whole_optimizer)
         if self.workers is not None:
             self.workers.push_weights(rt.model, start_step)
 
@@ -301,8 +326,8 @@ class Trainer:
                     f"step {step}: non-finite loss or gradient norm in {nonfinite_steps} consecutive steps, "
                     f"each update skipped (train.max_nonfinite_steps); lower train.lr (now {cfg.train.lr:g}); "
                     f"the last checkpoint holds finite weights")
-            if is_last or step % cfg.checkpoint.every == 0:
-                save_checkpoint(self.run_dir, step, rt.model, self.optimizer, self._state(step, warmup_done),
+            if self._checkpoint_due(step):
+                save_checkpoint(self.run_dir, step, rt.model, self.whole_optimizer, self._state(step, warmup_done),
                                 cfg.checkpoint.keep)
             progress.set_postfix(reward=f"{values['reward/all_trained']:.2f}",
                                  reset_groups=int(values["groups/reset"]),
@@ -318,9 +343,11 @@ class Trainer:
         _warn_about_skipped_updates(read_jsonl(self.run_dir / "metrics.jsonl"))
         return final
 
-    def _check_finite_weights(self, after: str) -> None:
-        """Stop before a checkpoint could hold non-finite weights."""
-        if not all(bool(torch.isfinite(p).all()) for p in self.parameters):
+    def _check_finite_weights(self, after: str, model: torch.nn.Module | None = None) -> None:
+        """Stop before a checkpoint could hold non-finite weights: the trained ones (each rank its own
+        shard under FSDP), or `model`'s."""
+        parameters = self.parameters if model is None else [p for p in model.parameters() if p.requires_grad]
+        if not all(bool(torch.isfinite(local_part(p)).all()) for p in parameters):
             raise ResetRLError(f"{after} made weights non-finite; lower the learning rate "
                                "(no checkpoint was written with them)")
 
@@ -339,6 +366,7 @@ class Trainer:
         trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()
         update_values = self.update(trained)
+        self.dist.gather_weights(self.model, self.runtime.model)  # FSDP: rank 0's whole copy for rollouts
         if not self.dist.is_main:
             return update_values
         values = dict(result.stats)

@@ -5,6 +5,7 @@ The Ray tests skip where Ray is not installed; with RESETRL_REQUIRE_RAY=1 (CI) t
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,10 +30,34 @@ def rows_of(run_dir: Path, name: str) -> list[dict]:
     return [json.loads(line) for line in (run_dir / name).read_text().splitlines()]
 
 
-def checkpoint_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+def checkpoint_weights(run_dir: Path, step: int = 1) -> dict[str, torch.Tensor]:
+    """The weights of a step's checkpoint (the LoRA adapter's, with LoRA)."""
     from safetensors.torch import load_file
 
-    return load_file(run_dir / "checkpoints" / "step_000001" / "model" / "model.safetensors")
+    (weights,) = (run_dir / "checkpoints" / f"step_{step:06d}" / "model").glob("*.safetensors")
+    return load_file(weights)
+
+
+def assert_same_training(one: Path, two: Path, step: int = 1, optimizer: bool = False) -> None:
+    """Two runs have the same rollouts, the same loss and gradient norm in `step` (which trained), and
+    the same weights after it, within floating-point tolerance; with `optimizer`, the same AdamW state."""
+    assert rows_of(one, "rollouts.jsonl") == rows_of(two, "rollouts.jsonl")
+    step_one, step_two = rows_of(one, "metrics.jsonl")[step], rows_of(two, "metrics.jsonl")[step]
+    assert step_one["update/skipped"] == 0.0 and step_one["update/active_sequences"] > 0  # it trained
+    for key in ("update/loss", "update/grad_norm"):
+        assert step_two[key] == pytest.approx(step_one[key], rel=1e-4, abs=1e-7), key
+    weights_one, weights_two = checkpoint_weights(one, step), checkpoint_weights(two, step)
+    assert weights_one.keys() == weights_two.keys()
+    for name in weights_one:
+        torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-5, atol=5e-5)
+    if optimizer:
+        optimizer_one, optimizer_two = (torch.load(run / "checkpoints" / f"step_{step:06d}" / "optimizer.pt")
+                                        for run in (one, two))
+        assert optimizer_two["param_groups"] == optimizer_one["param_groups"]
+        assert optimizer_one["state"].keys() == optimizer_two["state"].keys()
+        for index, state in optimizer_one["state"].items():
+            for key, value in state.items():
+                torch.testing.assert_close(optimizer_two["state"][index][key], value, rtol=1e-5, atol=1e-8)
 
 
 def same_samples(a, b) -> bool:
@@ -92,6 +117,28 @@ def test_unreachable_cluster_address_is_one_line(tmp_path, capsys, monkeypatch):
     assert len(error.splitlines()) == 1
 
 
+def test_one_pass_log_probabilities_equal_the_shared_context_ones():
+    """What FSDP ranks compute (each row whole, in one forward pass) gives the log-probabilities and
+    gradients of the default (each shared context encoded once), up to rounding."""
+    from resetrl.logprobs import collate, response_logprobs
+
+    runtime = build_runtime(load_config(preset="smoke"))
+    model = runtime.model
+    batch = collate([[5, 6, 7, 8], [5, 6, 7, 8], [9, 10]], [[11, 12, 13], [11, 12, 14, 15], [16, 17]], [1, 1, 0],
+                    runtime.pad_id)
+    results = []
+    for share_contexts in (True, False):
+        model.zero_grad()
+        logprobs = response_logprobs(model, batch, share_contexts=share_contexts)
+        (logprobs * batch.loss_mask).sum().backward()
+        results.append((logprobs * batch.loss_mask, [p.grad.clone() for p in model.parameters()]))
+    (shared, shared_grads), (whole, whole_grads) = results
+    assert batch.context_ids.shape[0] == 2  # two rows share a context
+    torch.testing.assert_close(whole, shared, rtol=1e-5, atol=1e-5)
+    for a, b in zip(whole_grads, shared_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
 # -- on a real local Ray cluster ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def ray_address():
@@ -107,35 +154,66 @@ def ray_address():
 def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_address):
     """The issue's test: the same seed gives the same rollouts and, after a step, the same weights
     with 1 Ray rollout worker and 1 learner rank as with 2 workers and 2 gloo ranks (torchrun)."""
+    one = load_config(preset="smoke", overrides=STEP + ["cluster.rollout_workers=1", f"cluster.address={ray_address}"])
+    train_on_one_thread(one, tmp_path / "one")
+    train_on_two_ranks(tmp_path / "two", STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"])
+    assert_same_training(tmp_path / "one", tmp_path / "two")
+    # Adam's first step moves weights by up to train.lr (1e-3): far more than the tolerance above.
+    start, weights_one = load_file_step0(tmp_path / "one"), checkpoint_weights(tmp_path / "one")
+    assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4
+
+
+# GRPO groups of 3 on 5 prompts with a KL term: 15 trained samples, 8 on one rank and 7 on the other,
+# so with micro-batches of 1 the second rank runs an idle pass; the KL term runs the sharded reference.
+FSDP_STEP = ["method=grpo", "rollout.group_size=3", "train.prompts_per_step=5", "train.kl_coef=0.01",
+             "train.micro_batch_size=1", "train.steps=1"]
+
+
+def test_one_rank_equals_two_fsdp_gloo_ranks(tmp_path):
+    """cluster.fsdp: 2 gloo ranks, each holding a shard of the weights, gradients and AdamW state, give
+    the rollouts, and after a step the weights and the optimizer state, of 1 rank without FSDP (the
+    checkpoint holds whole tensors in the unsharded layout)."""
+    train_on_one_thread(load_config(preset="smoke", overrides=FSDP_STEP), tmp_path / "one")
+    train_on_two_ranks(tmp_path / "two", FSDP_STEP + ["cluster.fsdp=true"])
+    assert_same_training(tmp_path / "one", tmp_path / "two", optimizer=True)
+    assert rows_of(tmp_path / "one", "metrics.jsonl")[1]["update/active_sequences"] == 15
+    start, weights_one = load_file_step0(tmp_path / "one"), checkpoint_weights(tmp_path / "one")
+    assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4
+
+
+def test_fsdp_with_lora_resumes_a_run_of_one_rank(tmp_path):
+    """A LoRA run of 1 rank checkpoints step 1; 2 FSDP gloo ranks resume it (rank 0 hands each rank its
+    shard of the adapter and the AdamW state) and train step 2 as the 1-rank run did."""
+    lora = FSDP_STEP[:-1] + ["model.lora=true", "train.steps=2"]
+    train_on_one_thread(load_config(preset="smoke", overrides=lora), tmp_path / "one")
+    shutil.copytree(tmp_path / "one", tmp_path / "two")
+    shutil.rmtree(tmp_path / "two" / "checkpoints" / "step_000002")
+    train_on_two_ranks(tmp_path / "two", lora + ["cluster.fsdp=true"], "--resume")
+    assert_same_training(tmp_path / "one", tmp_path / "two", step=2, optimizer=True)
+    assert (tmp_path / "one" / "checkpoints" / "step_000002" / "model" / "adapter_model.safetensors").exists()
+
+
+def train_on_one_thread(config, run_dir: Path) -> None:
+    """One process on one thread, as each of torchrun's ranks: the warm-up's arithmetic the same to
+    the last bit."""
     from resetrl.trainer import Trainer
 
-    one = load_config(preset="smoke", overrides=STEP + ["cluster.rollout_workers=1", f"cluster.address={ray_address}"])
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as torchrun's ranks: the warm-up's arithmetic the same to the last bit
+    torch.set_num_threads(1)
     try:
-        Trainer(one, tmp_path / "one").run()
+        Trainer(config, run_dir).run()
     finally:
         torch.set_num_threads(threads)
+
+
+def train_on_two_ranks(run_dir: Path, overrides: list[str], *flags: str) -> None:
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port",
-               str(_free_port()), "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(tmp_path / "two")]
-    for assignment in STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"]:
+               str(_free_port()), "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(run_dir), *flags]
+    for assignment in overrides:
         command += ["--set", assignment]
     done = subprocess.run(command, capture_output=True, text=True, timeout=1800,
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
-
-    assert rows_of(tmp_path / "one", "rollouts.jsonl") == rows_of(tmp_path / "two", "rollouts.jsonl")
-    step_one, step_two = rows_of(tmp_path / "one", "metrics.jsonl")[1], rows_of(tmp_path / "two", "metrics.jsonl")[1]
-    assert step_one["update/skipped"] == 0.0 and step_one["update/active_sequences"] > 0  # it trained
-    for key in ("update/loss", "update/grad_norm"):
-        assert step_two[key] == pytest.approx(step_one[key], rel=1e-4, abs=1e-7), key
-    weights_one, weights_two = checkpoint_weights(tmp_path / "one"), checkpoint_weights(tmp_path / "two")
-    assert weights_one.keys() == weights_two.keys()
-    for name in weights_one:
-        torch.testing.assert_close(weights_two[name], weights_one[name], rtol=1e-5, atol=5e-5)
-    # Adam's first step moves weights by up to train.lr (1e-3): far more than the tolerance above.
-    start = load_file_step0(tmp_path / "one")
-    assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4
 
 
 def load_file_step0(run_dir: Path) -> dict[str, torch.Tensor]:

@@ -7,7 +7,9 @@ gradients are summed across ranks before the one optimizer step that every rank 
 loss is already divided by the step's global normalizer (sequences or tokens of the whole step,
 `Trainer.update`), so the sum is the full batch's gradient: what DDP's average of per-rank means
 computes, here with one all-reduce after gradient accumulation (DDP under `no_sync`). Rank 0 alone
-evaluates and writes metrics and checkpoints; the other ranks start from its weights.
+evaluates and writes metrics and checkpoints; the other ranks start from its weights. With
+`cluster.fsdp` the ranks hold shards instead of copies (`ShardedLearnerGroup`, fsdp.py); the methods
+the trainer calls for it are the identity here.
 
 With one process (no torchrun) every method is the identity and nothing is imported or started."""
 
@@ -26,7 +28,15 @@ def launched_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def local_part(tensor: torch.Tensor) -> torch.Tensor:
+    """What this rank holds of `tensor`: its shard under FSDP (a DTensor), else all of it."""
+    to_local = getattr(tensor, "to_local", None)
+    return to_local() if to_local else tensor
+
+
 class LearnerGroup:
+    shards = False  # True under FSDP (ShardedLearnerGroup)
+
     def __init__(self, rank: int = 0, world_size: int = 1):
         self.rank, self.world_size = rank, world_size
 
@@ -101,15 +111,32 @@ class LearnerGroup:
         dist.broadcast_object_list(holder, src=0, device=self._device())
         return holder[0]
 
-    def broadcast_parameters(self, parameters: list[torch.Tensor]) -> None:
+    def training_model(self, model: torch.nn.Module, keep_whole: bool = True) -> torch.nn.Module:
+        """The model the update trains: `model` itself (FSDP: its shards)."""
+        return model
+
+    def whole_optimizer(self, optimizer: torch.optim.Optimizer):
+        """The optimizer as checkpoints save and load it: itself (FSDP: a view that gathers the shards)."""
+        return optimizer
+
+    def missing_passes(self, passes: int) -> int:
+        """Forward and backward passes this rank must add to match the rank with the most (FSDP only:
+        there each pass is a collective)."""
+        return 0
+
+    def gather_weights(self, trained: torch.nn.Module, whole: torch.nn.Module) -> None:
+        """Rank 0's whole copy takes the trained weights: the same model here (FSDP: gathered)."""
+
+    def start_equal(self, whole: torch.nn.Module, trained: torch.nn.Module, optimizer) -> None:
         """Every rank takes rank 0's weights (after its warm-up, or the checkpoint all loaded)."""
         if self.world_size == 1:
             return
         import torch.distributed as dist
 
         with torch.no_grad():
-            for parameter in parameters:
-                dist.broadcast(parameter.data, src=0)
+            for parameter in trained.parameters():
+                if parameter.requires_grad:
+                    dist.broadcast(parameter.data, src=0)
 
     def close(self) -> None:
         if self.world_size > 1:
@@ -124,12 +151,14 @@ class LearnerGroup:
         return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def learner_group(device: str = "auto") -> LearnerGroup:
+def learner_group(device: str = "auto", fsdp: bool = False) -> LearnerGroup:
     """The learner ranks this process belongs to: one (itself) unless started by torchrun, which sets
     RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. Joins the process group: NCCL when the
-    model is on a GPU (each rank on GPU LOCAL_RANK), gloo on CPU."""
+    model is on a GPU (each rank on GPU LOCAL_RANK), gloo on CPU. `fsdp`: the ranks shard the model."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size == 1:
+        if fsdp:
+            print("resetrl: warning: cluster.fsdp has no effect with one learner rank (start 2 or more with torchrun)")
         return LearnerGroup()
     import torch.distributed as dist
 
@@ -143,4 +172,8 @@ def learner_group(device: str = "auto") -> LearnerGroup:
         except (RuntimeError, ValueError) as error:
             raise ResetRLError(f"learner rank {rank} of {world_size} cannot join the process group ({first_line(error)}); "
                                "start the ranks with torchrun (docs/scale.md)") from None
+    if fsdp:
+        from resetrl.cluster.fsdp import ShardedLearnerGroup
+
+        return ShardedLearnerGroup(rank, world_size)
     return LearnerGroup(rank, world_size)
