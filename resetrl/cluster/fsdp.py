@@ -66,16 +66,23 @@ class WholeOptimizer:
     whole tensors (a collective: every rank calls it, rank 0 writes the result); `load_state_dict`,
     on rank 0, keeps the whole state until `ShardedLearnerGroup.start_equal` hands each rank its share."""
 
-    def __init__(self, optimizer: torch.optim.Optimizer):
-        self.optimizer, self.loaded = optimizer, None
+    def __init__(self, optimizer: torch.optim.Optimizer, is_main: bool):
+        self.optimizer, self.is_main, self.loaded = optimizer, is_main, None
 
-    def state_dict(self) -> dict:
+    def state_dict(self) -> dict | None:
+        """The whole state on rank 0, in host memory (None on the other ranks)."""
         state = self.optimizer.state_dict()
         # The state's order is the parameters' on every rank, so the ranks gather the same tensor together.
         # Before the first step there is no state, hence nothing to gather (the step-0 checkpoint).
-        return {**state, "state": {index: {key: value.full_tensor() if _is_sharded(value) else value
-                                           for key, value in values.items()}
-                                   for index, values in state["state"].items()}}
+        whole = {index: {key: self._whole(value) for key, value in values.items()}
+                 for index, values in state["state"].items()}
+        return {**state, "state": whole} if self.is_main else None
+
+    def _whole(self, value):
+        if not _is_sharded(value):
+            return value
+        full = value.full_tensor()  # a collective; one tensor at a time in memory on the other ranks
+        return full.cpu() if self.is_main else None
 
     def load_state_dict(self, state: dict) -> None:
         self.loaded = state
@@ -90,7 +97,7 @@ class ShardedLearnerGroup(LearnerGroup):
         return shard_model(copy.deepcopy(model) if keep_whole and self.is_main else model)
 
     def whole_optimizer(self, optimizer: torch.optim.Optimizer) -> WholeOptimizer:
-        return WholeOptimizer(optimizer)
+        return WholeOptimizer(optimizer, self.is_main)
 
     def all_reduce_gradients(self, parameters: list[torch.Tensor]) -> None:
         """Nothing: FSDP has reduce-scattered the gradients in each backward pass."""
