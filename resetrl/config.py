@@ -67,12 +67,20 @@ class RolloutConfig(Section):
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling (reference: 0.95).")
     top_k: int = Field(0, ge=0, description="Top-k filter; 0 = off.")
     group_size: int = Field(8, ge=2, description="GRPO group size; the rollout budget per prompt.")
-    layout: Literal["1x4", "2x4", "1x8"] = Field("1x4", description="Reset layout: parents x continuations (1x4: 4 fresh + 4 reset).")
+    layout: str = Field("1x4", description="Reset layout: parents x continuations: 1x4 (4 fresh + 4 reset), 2x4, 1x8.")
     max_fresh_attempts: int = Field(12, ge=1, description="Fresh chains tried per prompt to find a failure (reference: 12).")
     localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
     localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
     merge_empty_prefix: bool = Field(False, description="A reset group whose reset step is 1 (empty prefix, same context as the fresh group) joins the prompt's fresh group as one group (false: two groups, as in the paper).")
+
+    @field_validator("layout")
+    @classmethod
+    def _known_layout(cls, value: str) -> str:
+        from resetrl.groups import LAYOUTS
+
+        LAYOUTS.get(value)
+        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -100,7 +108,7 @@ class VLLMConfig(Section):
 
 class GenerationConfig(Section):
     backend: str = Field("auto", description="Generation backend: vllm (rollouts on vLLM; install: README), hf (the project's transformers engine, no extra install) or auto = vllm for a model on a GPU where vLLM is installed, else hf (on this CPU the hf engine measured faster on short chains, vllm on long ones: docs/vllm.md).")
-    mode: Literal["auto", "chain", "thought"] = Field("auto", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls); auto: chain on hf, thought on vllm (each measured faster there: docs/vllm.md).")
+    mode: str = Field("auto", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls); auto: chain on hf, thought on vllm (each measured faster there: docs/vllm.md).")
     batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
     prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")
@@ -112,6 +120,15 @@ class GenerationConfig(Section):
 
         if value != "auto":
             BACKENDS.get(value)
+        return value
+
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str) -> str:
+        from resetrl.generation.base import GENERATION_MODES
+
+        if value != "auto":
+            GENERATION_MODES.get(value)
         return value
 
 
@@ -156,8 +173,8 @@ class TrainConfig(Section):
     def _known_aggregation(cls, value: str | None) -> str | None:
         from resetrl.losses import AGGREGATIONS
 
-        if value is not None and value not in AGGREGATIONS:
-            raise ValueError(f"must be one of {', '.join(AGGREGATIONS)}")
+        if value is not None:
+            AGGREGATIONS.get(value)
         return value
 
 
@@ -379,7 +396,7 @@ class CPIConfig(Section):
 
 
 class Config(Section):
-    method: Literal["grpo", "rrpo", "srpo", "oracle"] = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error).")
+    method: str = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error); resetrl/methods.py.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     format: FormatConfig = Field(default_factory=FormatConfig)
@@ -393,6 +410,14 @@ class Config(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ics: ICSConfig = Field(default_factory=ICSConfig)
     cpi: CPIConfig = Field(default_factory=CPIConfig, description="The CPI theory lab (`resetrl cpi`); training does not read it.")
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        from resetrl.methods import METHODS
+
+        METHODS.get(value)
+        return value
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from resetrl.errors import ResetRLError
+from resetrl.registry import Registry
 
 
 @dataclass
@@ -69,16 +69,7 @@ class Layout:
         return self.fresh + self.parents * self.continuations
 
 
-LAYOUTS = {
-    "1x4": Layout(parents=1, fresh=4, continuations=4),  # reference code's main layout
-    "2x4": Layout(parents=2, fresh=0, continuations=4),
-    "1x8": Layout(parents=1, fresh=0, continuations=8),
-}
-
-
-def layout_for(method: str, layout: str, group_size: int) -> Layout:
-    if method == "grpo":
-        return Layout(parents=0, fresh=group_size, continuations=0)
-    if layout not in LAYOUTS:
-        raise ResetRLError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
-    return LAYOUTS[layout]
+LAYOUTS: Registry[Layout] = Registry("layout")
+LAYOUTS.register("1x4")(Layout(parents=1, fresh=4, continuations=4))  # reference code's main layout
+LAYOUTS.register("2x4")(Layout(parents=2, fresh=0, continuations=4))
+LAYOUTS.register("1x8")(Layout(parents=1, fresh=0, continuations=8))

@@ -5,6 +5,7 @@ Each returns the loss *summed* over the micro-batch and already divided by the s
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -12,7 +13,7 @@ import torch
 from resetrl.registry import Registry
 
 LOSSES: Registry = Registry("loss")
-AGGREGATIONS = ("seq-mean-token-mean", "token-mean")
+AGGREGATIONS: Registry = Registry("loss aggregation")
 
 
 @dataclass
@@ -25,15 +26,26 @@ class LossInputs:
     normalizer: float = 1.0  # sequences in the step (seq-mean) or trained tokens (token-mean)
 
 
+@AGGREGATIONS.register("seq-mean-token-mean")
+def seq_mean_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
+    """The mean over sequences of each one's token mean (`normalizer`: the step's sequences)."""
+    per_sequence = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
+    return per_sequence.sum() / normalizer
+
+
+@AGGREGATIONS.register("token-mean")
+def token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
+    """The mean over all trained tokens of the step (`normalizer`: the step's trained tokens)."""
+    return (per_token * mask).sum() / normalizer
+
+
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float) -> torch.Tensor:
-    """`seq-mean-token-mean`: mean over sequences of each one's token mean; `token-mean`: mean over
-    all trained tokens of the step. The step-level denominator is `normalizer`."""
-    if mode == "seq-mean-token-mean":
-        per_sequence = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-        return per_sequence.sum() / normalizer
-    if mode == "token-mean":
-        return (per_token * mask).sum() / normalizer
-    raise ValueError(f"unknown loss aggregation {mode!r}; known: {', '.join(AGGREGATIONS)}")
+    return AGGREGATIONS.get(mode)(per_token, mask, normalizer)
+
+
+def default_aggregation(loss: str) -> str:
+    """A loss's own aggregation (its `aggregation` default): pg -> seq-mean-token-mean, clip -> token-mean."""
+    return inspect.signature(LOSSES.get(loss)).parameters["aggregation"].default
 
 
 def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:

@@ -1,110 +1,164 @@
-"""Reset strategies (method.md section 3, item 3): which thought e of a failed parent to resample from.
+"""Localizers (method.md section 3, item 3; section 5): which thought e of a failed chain to resample
+from. One registry for training's reset strategies and Thought-ICS's correctors.
 
-Every strategy returns one ResetChoice per parent; `source` records how e was chosen, including
-every fallback, so metrics can count them. The reset prefix is thoughts 1..e-1."""
+Every localizer returns one `ResetPoint` per chain; its `source` records how e was chosen, every
+fallback included, so metrics can count them. The reset prefix is thoughts 1..e-1
+(`resetrl.localization.reset_prefix_end`).
+
+- random (RRPO): e uniform over 1..N.
+- oracle (analysis; oracle-ics): the task's true first erroneous thought.
+- self (SRPO; Thought-ICS): the policy names the first erroneous thought of its own chain.
+- quote (Token-ICS): the policy quotes the first erroneous text of a free-text chain.
+- regenerate (ICS baseline): always from scratch, no call.
+"""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Callable
 
+from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.localization import parse_localization
-from resetrl.prompts import chat_prompt_ids, localization_prompt
+from resetrl.localization import ResetPoint, parse_localization
+from resetrl.prompts import chat_prompt_ids, level_note, localization_prompt, quote_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem, Task
 
-
-@dataclass
-class ResetChoice:
-    step: int  # 1-indexed thought to resample, clamped to 1..N by the caller
-    source: str  # "random", "oracle", "oracle:unknown->1", "self:boxed", "self:no_error->1", ...
-    localization_tokens: int = 0
-    localization_text: str | None = None
+Ask = Callable[[list[str]], list[tuple[str, int]]]  # one chat turn per text -> (answer, its tokens)
 
 
 @dataclass
-class ResetContext:
-    backend: GenerationBackend
-    tokenizer: object
-    task: Task
-    problems: dict[str, Problem]
-    rng: random.Random
-    localize_temperature: float = 0.3
-    localize_max_tokens: int = 256
+class LocateContext:
+    """What a localizer may use: `ask` (the policy, one chat turn per text, batched), `rng` (random)
+    and the Thought-ICS `level`. level None is training, whose records SRPO's runs keep: sources
+    "self:<how>", every failed chain asked (an empty one too), "no error" always e = 1."""
+
+    ask: Ask
+    rng: random.Random | None = None
+    level: str | None = None  # L1 (the localizer sees the answer), L2, L3 ("no error" ends the loop)
 
 
-RESET_STRATEGIES: Registry[type] = Registry("reset strategy")
+def chat_asker(backend: GenerationBackend, tokenizer, temperature: float, max_new_tokens: int) -> Ask:
+    """`ask` over a generation backend: chat template, top-p 1, answers decoded without special tokens."""
+
+    def ask(texts: list[str]) -> list[tuple[str, int]]:
+        if not texts:
+            return []
+        prompts = [chat_prompt_ids(tokenizer, text) for text in texts]
+        outputs = backend.generate_text(prompts, SamplingParams(temperature=temperature, top_p=1.0), max_new_tokens)
+        return [(tokenizer.decode(ids, skip_special_tokens=True), len(ids)) for ids in outputs]
+
+    return ask
 
 
-class ResetStrategy:
-    def choose(self, parents: list[Sample], context: ResetContext) -> list[ResetChoice]:
+class Localizer:
+    """`locate(problems, chains, context)`: one ResetPoint per failed chain (`chains[i]` a chain of
+    `problems[i]`: a training Sample or a Thought-ICS Attempt)."""
+
+    def check(self, task: Task) -> None:
+        """Fail before a run starts when `task` cannot give what this localizer needs."""
+
+    def locate(self, problems: list[Problem], chains: list[Sample], context: LocateContext) -> list[ResetPoint]:
         raise NotImplementedError
 
 
-@RESET_STRATEGIES.register("none")
-class NoReset(ResetStrategy):
-    """GRPO: no resets (its layout has no parents, so this is never asked for a choice)."""
-
-    def choose(self, parents, context):
-        if parents:
-            raise ValueError("the 'none' reset strategy was given parents; use a layout without parents")
-        return []
+LOCALIZERS: Registry[type[Localizer]] = Registry("localizer")
 
 
-@RESET_STRATEGIES.register("random")
-class RandomReset(ResetStrategy):
+@LOCALIZERS.register("random")
+class RandomLocalizer(Localizer):
     """RRPO: e uniform over 1..N."""
 
-    def choose(self, parents, context):
-        return [ResetChoice(context.rng.randint(1, max(1, len(p.thoughts))), "random") for p in parents]
+    def locate(self, problems, chains, context):
+        return [ResetPoint(context.rng.randint(1, max(1, len(chain.thoughts))), "random") for chain in chains]
 
 
-@RESET_STRATEGIES.register("oracle")
-class OracleReset(ResetStrategy):
+@LOCALIZERS.register("oracle")
+class OracleLocalizer(Localizer):
     """Analysis: the task's true first erroneous thought; e = 1 (counted) where it cannot tell."""
 
-    def choose(self, parents, context):
-        choices = []
-        for parent in parents:
-            if parent.first_error:
-                choices.append(ResetChoice(parent.first_error, "oracle"))
-            else:
-                choices.append(ResetChoice(1, "oracle:unknown->1"))
-        return choices
+    def check(self, task):
+        if type(task).first_error is Task.first_error:
+            raise ResetRLError(f"oracle resets need a task that knows the true first error; "
+                               f"{task.name!r} does not (arith_chain does)")
+
+    def locate(self, problems, chains, context):
+        return [ResetPoint(chain.first_error, "oracle") if chain.first_error else ResetPoint(1, "oracle:unknown->1")
+                for chain in chains]
 
 
-@RESET_STRATEGIES.register("self")
-class SelfLocalizedReset(ResetStrategy):
-    """SRPO: the policy, asked in one chat turn at temperature 0.3, names the first erroneous thought
-    of its own failed chain. "No error", an unparseable answer or a failed call fall back to e = 1."""
+def point_from_parse(step: int, status: str, level: str | None, prefix: str = "", **details) -> ResetPoint:
+    """Map a parsed localizer answer to where resampling starts: "no error" ends the loop at L3 (step
+    0) and is e = 1 elsewhere, as is an unparseable answer (both named in the source)."""
+    if status == "no_error":
+        return ResetPoint(0, status, **details) if level == "L3" else ResetPoint(1, f"{prefix}no_error->1", **details)
+    if status == "unparsed":
+        return ResetPoint(1, f"{prefix}unparsed->1", **details)
+    return ResetPoint(step, f"{prefix}{status}", **details)
 
-    def choose(self, parents, context):
-        if not parents:
-            return []
-        prompts = [
-            chat_prompt_ids(context.tokenizer,
-                            localization_prompt(context.problems[p.problem_id].question, p.thoughts))
-            for p in parents
-        ]
+
+@LOCALIZERS.register("self")
+class SelfLocalizer(Localizer):
+    """SRPO and Thought-ICS: the policy, asked in one chat turn (`localization_prompt` plus the
+    level's note; temperature 0.3 by default), names the first erroneous thought of its own failed
+    chain. "No error" (below L3), an unparseable answer or a failed call fall back to e = 1."""
+
+    def locate(self, problems, chains, context):
+        training = context.level is None
+        prefix = "self:" if training else ""
+        asked = [i for i, chain in enumerate(chains) if training or chain.thoughts]
+        texts = [localization_prompt(problems[i].question, chains[i].thoughts)
+                 + level_note(context.level, problems[i].answer, "0") for i in asked]
         try:
-            outputs = context.backend.generate_text(
-                prompts, SamplingParams(temperature=context.localize_temperature, top_p=1.0),
-                context.localize_max_tokens)
+            answers = dict(zip(asked, context.ask(texts)))
         except Exception as error:  # a failed call must not kill the step; it is counted instead
             print(f"resetrl: localization call failed ({error}); resetting at e = 1")
-            return [ResetChoice(1, "self:call_failed->1") for _ in parents]
-        choices = []
-        for parent, ids in zip(parents, outputs):
-            text = context.tokenizer.decode(ids, skip_special_tokens=True)
-            parsed = parse_localization(text, len(parent.thoughts))
-            if parsed.status in ("no_error", "unparsed"):
-                source, step = f"self:{parsed.status}->1", 1
-            else:
-                source, step = f"self:{parsed.status}", parsed.step
-            choices.append(ResetChoice(step, source, localization_tokens=len(ids), localization_text=text))
-        return choices
+            return [ResetPoint(1, f"{prefix}call_failed->1") for _ in chains]
+        points = []
+        for i, chain in enumerate(chains):
+            if i not in answers:  # an empty chain: nothing to localize, start over
+                points.append(ResetPoint(1, "empty->1"))
+                continue
+            text, tokens = answers[i]
+            parsed = parse_localization(text, len(chain.thoughts))
+            points.append(point_from_parse(parsed.step, parsed.status, context.level, prefix, text=text, tokens=tokens))
+        return points
 
 
-METHOD_RESETS = {"grpo": "none", "rrpo": "random", "srpo": "self", "oracle": "oracle"}
+@LOCALIZERS.register("quote")
+class QuoteLocalizer(Localizer):
+    """Token-ICS: the policy quotes the first erroneous text of its free-text chain (`quote_prompt`);
+    generation resumes right before the quote (step = the segment holding it), from scratch when the
+    quote is not in the chain, the answer is unparsed or (below L3) says "no error"."""
+
+    def locate(self, problems, chains, context):
+        texts = [quote_prompt(problem.question, chain.text.strip()) + level_note(context.level, problem.answer, "NONE")
+                 for problem, chain in zip(problems, chains)]
+        return [locate_quote(chain, text, tokens, context.level)
+                for chain, (text, tokens) in zip(chains, context.ask(texts))]
+
+
+def locate_quote(chain, answer: str, tokens: int, level: str | None) -> ResetPoint:
+    """Read a quote answer: found -> resume before it (step = the segment holding it); not found,
+    unparsed or (below L3) "no error" -> from scratch."""
+    from resetrl.ics.unstructured import find_quote, parse_quote, segment_at  # free-text chains live with ICS
+
+    quote, status = parse_quote(answer)
+    if quote is None:
+        point = point_from_parse(0, status, level, text=answer, tokens=tokens)
+        point.position = 0
+        return point
+    position = find_quote(chain.text, quote)
+    if position is None:
+        return ResetPoint(1, "quote_not_found->1", answer, tokens, quote, 0)
+    return ResetPoint(segment_at(chain.text, position), f"quote:{status}", answer, tokens, quote, position)
+
+
+@LOCALIZERS.register("regenerate")
+class Regenerate(Localizer):
+    """Baseline: every correction starts over from scratch (no localizer call)."""
+
+    def locate(self, problems, chains, context):
+        return [ResetPoint(1, "regenerate") for _ in chains]

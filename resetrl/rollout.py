@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import Group, Layout, Sample, layout_for
-from resetrl.resets import METHOD_RESETS, RESET_STRATEGIES, ResetChoice, ResetContext, ResetStrategy
+from resetrl.groups import Group, Layout, Sample
+from resetrl.methods import METHODS
+from resetrl.localization import ResetPoint, clamp_step, localization_scores, reset_prefix_end
+from resetrl.resets import LocateContext, Localizer, chat_asker
 from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
@@ -32,7 +34,7 @@ class RolloutResult:
     parents: list[Sample]
     unused: list[Sample]  # fresh chains drawn while looking for a failure but not needed
     stats: dict[str, float] = field(default_factory=dict)
-    choices: list[ResetChoice] = field(default_factory=list)  # one per parent, in order
+    choices: list[ResetPoint] = field(default_factory=list)  # one per parent, in order
 
     def all_samples(self) -> list[Sample]:
         return [s for g in self.groups for s in g.samples] + self.parents + self.unused
@@ -40,11 +42,11 @@ class RolloutResult:
 
 class RolloutCollector:
     def __init__(self, backend: GenerationBackend, scorer: Scorer, layout: Layout,
-                 reset_strategy: ResetStrategy | None, reset_context: ResetContext | None,
+                 localizer: Localizer | None, locate_context: LocateContext | None,
                  sampling: SamplingParams, limits: ChainLimits, max_fresh_attempts: int = 12,
                  mask_prefix: bool = True, merge_empty_prefix: bool = False):
         self.backend, self.scorer, self.layout = backend, scorer, layout
-        self.reset_strategy, self.reset_context = reset_strategy, reset_context
+        self.localizer, self.locate_context = localizer, locate_context
         self.sampling, self.limits = sampling, limits
         self.max_fresh_attempts, self.mask_prefix = max_fresh_attempts, mask_prefix
         self.merge_empty_prefix = merge_empty_prefix
@@ -112,15 +114,15 @@ class RolloutCollector:
         started = time.perf_counter()
         for parent in parents:
             parent.first_error = self.scorer.task.first_error(by_id[parent.problem_id], parent.thoughts)
-        choices = self.reset_strategy.choose(parents, self.reset_context) if parents else []
+        choices = self.localizer.locate([by_id[p.problem_id] for p in parents], parents,
+                                        self.locate_context) if parents else []
         timings["localize"] = time.perf_counter() - started
         started = time.perf_counter()
         jobs = []
         for parent, choice in zip(parents, choices):
-            n_thoughts = len(parent.spans)
-            reset_step = min(max(choice.step, 1), max(n_thoughts, 1))
-            prefix_end = parent.spans[reset_step - 2][1] if reset_step >= 2 else 0
-            parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.localization_text
+            reset_step = clamp_step(choice.step, len(parent.spans))
+            prefix_end = reset_prefix_end(parent.spans, reset_step)
+            parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.text
             jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, layout.continuations,
                                  prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
                                  prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))
@@ -147,21 +149,26 @@ class RolloutCollector:
         return result
 
 
-def rollout_parts(runtime) -> tuple[Layout, ResetStrategy, Scorer]:
-    """The run's layout, reset strategy and scorer: what the trainer and every rollout worker build."""
+def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
+    """The run's layout, localizer (None: no resets) and scorer: what the trainer and every rollout
+    worker build. The localizer checks that the run's task gives what it needs (the oracle: true
+    first errors)."""
     config = runtime.config
-    layout = layout_for(config.method, config.rollout.layout, config.rollout.group_size)
-    return layout, RESET_STRATEGIES.get(METHOD_RESETS[config.method])(), Scorer(
-        runtime.tokenizer, runtime.task, config.task.score_timeout, training_reward(config.task.reward))
+    method = METHODS.get(config.method)
+    localizer = method.reset_localizer()
+    if localizer is not None:
+        localizer.check(runtime.task)
+    layout = method.layout(config.rollout.layout, config.rollout.group_size)
+    return layout, localizer, Scorer(runtime.tokenizer, runtime.task, config.task.score_timeout,
+                                     training_reward(config.task.reward))
 
 
-def build_collector(runtime, layout: Layout, reset_strategy: ResetStrategy, scorer: Scorer,
+def build_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer,
                     problems: list[Problem], rng: random.Random) -> RolloutCollector:
     """The collector of one rollout call over `problems`, its reset choices drawn from `rng`."""
     config = runtime.config.rollout
-    context = ResetContext(runtime.backend, runtime.tokenizer, runtime.task, {p.id: p for p in problems}, rng,
-                           config.localize_temperature, config.localize_max_tokens)
-    return RolloutCollector(runtime.backend, scorer, layout, reset_strategy, context, runtime.sampling,
+    ask = chat_asker(runtime.backend, runtime.tokenizer, config.localize_temperature, config.localize_max_tokens)
+    return RolloutCollector(runtime.backend, scorer, layout, localizer, LocateContext(ask, rng), runtime.sampling,
                             runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix)
 
 
@@ -184,7 +191,7 @@ def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timin
         "groups/total": float(len(result.groups)),
         "tokens/fresh": float(sum(s.new_tokens for s in everything if s.kind in ("fresh", "parent", "unused"))),
         "tokens/reset": float(sum(s.new_tokens for s in everything if s.kind == "reset")),
-        "tokens/localization": float(sum(c.localization_tokens for c in choices)),
+        "tokens/localization": float(sum(c.tokens for c in choices)),
         "chains/no_answer": float(sum(s.answer is None for s in everything)),
         "chains/no_thoughts": float(sum(not s.thoughts for s in everything)),
         "chains/unused": float(len(result.unused)),
@@ -200,9 +207,9 @@ def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timin
             stats[f"reset/source/{source}"] = float(count)
         known = [p for p in parents if p.first_error]
         if known:
-            stats["localization/exact"] = _mean([p.reset_step == p.first_error for p in known])
-            stats["localization/within_one"] = _mean([abs(p.reset_step - p.first_error) <= 1 for p in known])
-            stats["localization/clean_prefix"] = _mean([p.reset_step <= p.first_error for p in known])
+            scores = localization_scores([p.reset_step for p in known], [p.first_error for p in known])
+            for key in ("exact", "within_one", "clean_prefix"):
+                stats[f"localization/{key}"] = scores[key]
     return stats
 
 

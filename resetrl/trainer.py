@@ -26,7 +26,8 @@ from resetrl.evaluation import evaluate
 from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
-from resetrl.losses import LOSSES, LossInputs
+from resetrl.losses import LOSSES, LossInputs, default_aggregation
+from resetrl.methods import METHODS
 from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder
 from resetrl.plots import plot_run
@@ -36,7 +37,6 @@ from resetrl.rollout import build_collector, rollout_parts
 from resetrl.runtime import build_runtime
 from resetrl.sft import supervised_warmup
 from resetrl.tasks.checking import CHECK_STATS
-from resetrl.tasks import Task
 
 
 def peak_memory_gb() -> float:
@@ -51,9 +51,8 @@ class Trainer:
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
-        if cfg.method == "oracle" and type(rt.task).first_error is Task.first_error:
-            raise ResetRLError(f"method 'oracle' needs a task that knows the true first error; "
-                               f"{rt.task.name!r} does not (arith_chain does)")
+        # The method's reset strategy first checks the task gives what it needs (the oracle: first errors).
+        self.layout, self.localizer, self.scorer = rollout_parts(rt)
         self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
         self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)
         if not self.train_problems:
@@ -72,15 +71,13 @@ class Trainer:
         else:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
-        self.layout, self.reset_strategy, self.scorer = rollout_parts(rt)
-        self.loss_name = (cfg.train.grpo_loss or cfg.train.loss) if cfg.method == "grpo" else cfg.train.loss
-        self.aggregation = cfg.train.loss_aggregation or (
-            "token-mean" if self.loss_name == "clip" else "seq-mean-token-mean")
+        self.loss_name = METHODS.get(cfg.method).loss(cfg.train)
+        self.aggregation = cfg.train.loss_aggregation or default_aggregation(self.loss_name)
         if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
                   f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "
                   "weights them by the ratio to the sampling policy")
-        if cfg.method != "grpo" and cfg.rollout.group_size != self.layout.budget:
+        if self.layout.parents and cfg.rollout.group_size != self.layout.budget:
             print(f"resetrl: warning: rollout.group_size={cfg.rollout.group_size} is GRPO's group size; method "
                   f"{cfg.method!r} trains the budget of layout {cfg.rollout.layout} ({self.layout.budget} rollouts per prompt)")
 
@@ -108,7 +105,7 @@ class Trainer:
         if self.workers is not None:  # on Ray actors, one prompt at a time (resetrl/cluster/workers.py)
             return self.workers.rollout(step, problems)
         rt = self.runtime
-        collector = build_collector(rt, self.layout, self.reset_strategy, self.scorer, problems, self._seed_step(step))
+        collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step))
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample]) -> dict[str, float]:

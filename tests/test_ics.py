@@ -76,7 +76,7 @@ def test_exit_disagree_when_localizer_finds_no_error(tokenizer):
     trajectories = run_method("thought-ics", engine, ICSSettings(level="L3", max_iters=5), problems, progress=False)
     for trajectory in trajectories:
         assert trajectory.exit == "disagree" and len(trajectory.iterations) == 1
-        assert trajectory.iterations[0].located.status == "no_error"
+        assert trajectory.iterations[0].located.source == "no_error"
     assert "If every step is justified, end with \\boxed{0}" in backend.prompts_seen[-1]
 
 
@@ -114,7 +114,7 @@ def test_l2_no_error_and_unparsed_fall_back_to_scratch(tokenizer):
     engine, _, problems = make_engine(tokenizer, n_problems=1, schedule=(False,),
                                       localizations=("\\boxed{0}", "no idea"))
     (trajectory,) = run_method("thought-ics", engine, ICSSettings(level="L2", max_iters=2), problems, progress=False)
-    assert [it.located.status for it in trajectory.iterations[:2]] == ["no_error->1", "unparsed->1"]
+    assert [it.located.source for it in trajectory.iterations[:2]] == ["no_error->1", "unparsed->1"]
     assert trajectory.iterations[1].attempt.resumed_from == 1 and trajectory.exit == "max_iterations"
 
 

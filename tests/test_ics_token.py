@@ -4,9 +4,10 @@ and the fallback to a fresh chain when the quote is not in the chain."""
 from __future__ import annotations
 
 from resetrl.ics.engine import ICSSettings
-from resetrl.ics.methods import locate_quote, run_method
+from resetrl.ics.methods import run_method
 from resetrl.ics.unstructured import (find_quote, parse_quote, segment_at, segments, unstructured_attempt,
                                       unstructured_prompt_text)
+from resetrl.resets import locate_quote
 from tests.test_ics import make_engine
 
 CHAIN = "Start with 3.\n3 + 4 = 7. Then 7 * 2 = 15.\n15 - 1 = 14, so \\boxed{14}"
@@ -41,11 +42,11 @@ def test_locate_quote_found_and_fallback(tokenizer):
     ids = tokenizer(CHAIN, add_special_tokens=False).input_ids
     attempt = unstructured_attempt(engine, problems[0], [1], ids, "eos", len(ids))
     found = locate_quote(attempt, "\\boxed{7 * 2 = 15}", 5, "L2")
-    assert (found.step, found.status, found.position) == (3, "quote:boxed", attempt.text.index("7 * 2"))
+    assert (found.step, found.source, found.position) == (3, "quote:boxed", attempt.text.index("7 * 2"))
     missing = locate_quote(attempt, "\\boxed{8 * 8 = 64}", 5, "L2")
-    assert (missing.step, missing.status, missing.position) == (1, "quote_not_found->1", 0)
+    assert (missing.step, missing.source, missing.position) == (1, "quote_not_found->1", 0)
     assert locate_quote(attempt, "\\boxed{NONE}", 5, "L3").step == 0  # L3: "no error" ends the loop
-    assert locate_quote(attempt, "\\boxed{NONE}", 5, "L2").status == "no_error->1"
+    assert locate_quote(attempt, "\\boxed{NONE}", 5, "L2").source == "no_error->1"
 
 
 def test_free_text_chain_ends_at_its_first_answer(tokenizer):
@@ -67,7 +68,7 @@ def test_token_ics_resumes_before_the_quote(tokenizer):
     (trajectory,) = run_method("token-ics", engine, ICSSettings(level="L2", max_iters=3), problems, progress=False)
     parent, child = trajectory.iterations[0].attempt, trajectory.iterations[1].attempt
     located = trajectory.iterations[0].located
-    assert located.status == "quote:boxed" and located.position == parent.text.index(second_line)
+    assert located.source == "quote:boxed" and located.position == parent.text.index(second_line)
     assert child.prefix_tokens > 0 and child.response_ids[:child.prefix_tokens] == parent.response_ids[:child.prefix_tokens]
     assert tokenizer.decode(child.response_ids[:child.prefix_tokens]) == parent.text[:located.position]
     assert trajectory.exit == "verified" and child.correct
@@ -78,7 +79,7 @@ def test_token_ics_regenerates_when_the_quote_is_missing(tokenizer):
     engine, _, problems = make_engine(tokenizer, n_problems=1, schedule=(False, False, True),
                                       quotes=("\\boxed{this text is not in the chain}",))
     (trajectory,) = run_method("token-ics", engine, ICSSettings(level="L2", max_iters=3), problems, progress=False)
-    assert [it.located.status for it in trajectory.iterations[:-1]] == ["quote_not_found->1"] * 2
+    assert [it.located.source for it in trajectory.iterations[:-1]] == ["quote_not_found->1"] * 2
     assert all(it.attempt.prefix_tokens == 0 and it.attempt.resumed_from == 1 for it in trajectory.iterations[1:])
     assert trajectory.exit == "verified"
 

@@ -1,4 +1,6 @@
-from resetrl.localization import parse_localization
+import pytest
+
+from resetrl.localization import clamp_step, localization_scores, parse_localization, reset_prefix_end
 from resetrl.prompts import localization_prompt
 
 
@@ -17,3 +19,21 @@ def test_parser_and_fallbacks():
     assert parse_localization("Step 7 is wrong", 3).status == "unparsed"  # out of range mention
     assert parse_localization("no idea", 3).status == "unparsed"
     assert parse_localization("\\boxed{1} then \\boxed{2}", 3).step == 2  # the last boxed counts
+
+
+def test_chance_localization():  # moved from test_micro (micro.measure.chance_localization)
+    chance = localization_scores([1, 1], [1, 3], [3, 3])
+    assert chance["chance/exact"] == pytest.approx(1 / 3)
+    assert chance["chance/within_one"] == pytest.approx((2 / 3 + 2 / 3) / 2)
+    assert chance["chance/clean_prefix"] == pytest.approx((1 / 3 + 1) / 2)
+
+
+def test_localization_scores_and_reset_prefix():
+    scores = localization_scores([2, 3, 1, 4], [2, 2, 3, 1])
+    assert (scores["n"], scores["exact"], scores["within_one"], scores["clean_prefix"]) == (4, 0.25, 0.5, 0.5)
+    assert "chance/exact" not in scores
+    assert localization_scores([], [])["exact"] is None  # nothing to score, not zero
+    spans = [(0, 5), (5, 9), (9, 14)]
+    assert [clamp_step(step, 3) for step in (-1, 0, 1, 3, 7)] == [1, 1, 1, 3, 3]
+    assert clamp_step(4, 0) == 1  # a chain without thoughts restarts from scratch
+    assert [reset_prefix_end(spans, step) for step in (1, 2, 3, 9)] == [0, 5, 9, 9]

@@ -13,7 +13,6 @@ from resetrl.errors import ResetRLError
 from resetrl.micro import REGISTERED_NAMES, variant_name
 from resetrl.micro.data import (FailedChain, localization_answer_ids, localization_examples, noisy_label,
                                 sample_own_failures, solver_examples)
-from resetrl.micro.measure import chance_localization
 from resetrl.micro.model import build_micro_tokenizer, prompt_phrases
 from resetrl.runtime import Runtime
 from resetrl.tasks import create_task
@@ -103,13 +102,6 @@ def test_localization_examples_and_noise(micro_tokenizer, task):
     changed = sum(noisy_label(2, 3, 0.5, rng) != 2 for _ in range(3000)) / 3000
     assert changed == pytest.approx(0.5 * 2 / 3, abs=0.04)
     assert localization_answer_ids(micro_tokenizer, 3)[:-1] == micro_tokenizer("\\boxed{3}", add_special_tokens=False).input_ids
-
-
-def test_chance_localization():
-    chance = chance_localization([1, 3], [3, 3])
-    assert chance["exact"] == pytest.approx(1 / 3)
-    assert chance["within_one"] == pytest.approx((2 / 3 + 2 / 3) / 2)
-    assert chance["clean_prefix"] == pytest.approx((1 / 3 + 1) / 2)
 
 
 def test_variant_names_and_unbuilt_model_error(tmp_path, monkeypatch):

@@ -5,8 +5,9 @@ import random
 import pytest
 
 from resetrl.generation.base import SamplingParams
-from resetrl.groups import LAYOUTS, layout_for
-from resetrl.resets import RESET_STRATEGIES, ResetContext
+from resetrl.groups import LAYOUTS
+from resetrl.methods import METHODS
+from resetrl.resets import LOCALIZERS, LocateContext, chat_asker
 from resetrl.rollout import RolloutCollector, Scorer
 from resetrl.tasks import create_task
 from resetrl.prompts import build_prompt
@@ -19,28 +20,28 @@ def collect(tokenizer, method="srpo", layout="1x4", p_right=0.5, n_problems=4, a
     task = create_task("arith_chain", steps=3)
     problems = task.problems("train", n_problems, seed=0)
     backend = ScriptedBackend(tokenizer, problems, p_right=p_right, seed=seed, localization_answers=answers)
-    strategy_name = strategy or {"srpo": "self", "rrpo": "random", "oracle": "oracle", "grpo": "none"}[method]
-    context = ResetContext(backend, tokenizer, task, {p.id: p for p in problems}, random.Random(seed))
+    localizer = LOCALIZERS.get(strategy)() if strategy else METHODS.get(method).reset_localizer()
+    context = LocateContext(chat_asker(backend, tokenizer, 0.3, 256), random.Random(seed))
     collector = RolloutCollector(
-        backend, Scorer(tokenizer, task), layout_for(method, layout, 8),
-        RESET_STRATEGIES.get(strategy_name)(), context,
+        backend, Scorer(tokenizer, task), METHODS.get(method).layout(layout, 8),
+        localizer, context,
         SamplingParams(), ChainLimits(), max_fresh_attempts=12, mask_prefix=mask_prefix,
         merge_empty_prefix=merge_empty_prefix)
     prompts = {p.id: tokenizer(build_prompt(p.question, tokenizer)).input_ids for p in problems}
     return collector.collect(problems, prompts), backend, problems
 
 
-@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("layout", LAYOUTS.names())
 def test_layout_budget_and_parent_excluded(tokenizer, layout):
     result, _, problems = collect(tokenizer, layout=layout)
     trained = [s for g in result.groups for s in g.samples]
     for problem in problems:
-        assert sum(s.problem_id == problem.id for s in trained) == LAYOUTS[layout].budget
+        assert sum(s.problem_id == problem.id for s in trained) == LAYOUTS.get(layout).budget
     parent_ids = {id(p) for p in result.parents}
     assert not parent_ids & {id(s) for s in trained}
     assert all(p.kind == "parent" and p.reward < 1 for p in result.parents)
     reset_groups = [g for g in result.groups if g.kind == "reset"]
-    assert all(len(g.samples) == LAYOUTS[layout].continuations for g in reset_groups)
+    assert all(len(g.samples) == LAYOUTS.get(layout).continuations for g in reset_groups)
 
 
 def test_suffix_mask_covers_exactly_the_continuation(tokenizer):

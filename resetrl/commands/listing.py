@@ -11,15 +11,12 @@ def register(subparsers) -> None:
 
 
 def list_tasks(args) -> int:
-    from resetrl.tasks import TASKS, task_names
+    from resetrl.tasks import task_factory, task_names
 
     for name in task_names():
-        factory = TASKS.get(name) if name in TASKS else None
-        doc = (factory.__doc__ or "").strip().splitlines()[0] if factory and factory.__doc__ else ""
+        factory, _ = task_factory(name)
+        doc = (factory.__doc__ or "").strip().splitlines()[0] if factory.__doc__ else ""
         splits = getattr(factory, "splits", "")
-        if name.startswith("reasoning_gym:"):
-            doc = "any reasoning-gym generator, scored by its own score_answer"
-            splits = "generated; train and test from different seeds"
         print(f"{name:28s} {doc}\n{'':28s} split: {splits}")
     return 0
 

@@ -12,17 +12,16 @@ from resetrl.compare.plots import plot_curves
 from resetrl.compare.report import markdown_report
 from resetrl.config import Config
 from resetrl.errors import ResetRLError
-from resetrl.groups import layout_for
+from resetrl.methods import METHODS
 from resetrl.report import write_report_or_warn
-
-METHODS = ("grpo", "rrpo", "srpo", "oracle")
 
 
 def parse_methods(text: str) -> list[str]:
     methods = [m.strip() for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if not methods or unknown:
-        raise ResetRLError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; known: {', '.join(METHODS)}")
+        raise ResetRLError(f"--methods: unknown {', '.join(unknown) or '(none given)'}; "
+                           f"known: {', '.join(METHODS.names())}")
     return list(dict.fromkeys(methods))
 
 
@@ -44,7 +43,7 @@ def parse_arms(texts: list[str], with_base: bool = True) -> dict[str, tuple[str,
 
 def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> dict:
     """What every run shares, for the report's header."""
-    budgets = {m: layout_for(m, config.rollout.layout, config.rollout.group_size).budget for m in methods}
+    budgets = {m: METHODS.get(m).layout(config.rollout.layout, config.rollout.group_size).budget for m in methods}
     loss = config.train.loss if not config.train.grpo_loss else f"{config.train.loss} ({config.train.grpo_loss} for grpo)"
     return {
         "config": " + ".join(filter(None, [source.preset and f"preset {source.preset}", source.config_path])) or "defaults",

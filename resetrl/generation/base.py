@@ -14,6 +14,11 @@ from resetrl.registry import Registry
 from resetrl.thoughts import ChainLimits
 
 
+GENERATION_MODES: Registry[str] = Registry("generation mode")
+GENERATION_MODES.register("chain")("a whole chain per call, stopped by the thought rules")
+GENERATION_MODES.register("thought")("one call per thought, stopped at </thought> (the reference code's loop)")
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """temperature 0 means greedy decoding; top_k 0 means no top-k filter."""
@@ -45,6 +50,13 @@ class GenerationBackend:
     """Samples from the model it was built with. A backend that holds its own copy of the weights
     (vLLM) follows the model: `sync_weights` pushes them after an update, and a call made with stale
     weights pushes them first."""
+
+    auto_mode = "chain"  # the generation mode `generation.mode: auto` means for this backend
+
+    @classmethod
+    def mode_for(cls, mode: str) -> str:
+        """A configured generation mode (`generation.mode`), `auto` resolved to this backend's own."""
+        return cls.auto_mode if mode == "auto" else mode
 
     @classmethod
     def from_config(cls, model, tokenizer, config) -> "GenerationBackend":

@@ -24,13 +24,12 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from resetrl.generation.base import BACKENDS, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams
+from resetrl.generation.base import BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams
 from resetrl.generation.cache_keyword import cache_keyword
 from resetrl.generation.prefix_cache import BatchKVCache, PrefixStore, supports_batch_cache
 from resetrl.generation.sampling import sample_next_tokens
 from resetrl.thoughts import THOUGHT_END, ChainLimits, closed_thought_stop
 
-GENERATION_MODES = ("chain", "thought")
 ENGINES = ("auto", "cached", "generate")
 
 
@@ -110,10 +109,11 @@ class _Work:
 
 @BACKENDS.register("hf")
 class HFBackend(GenerationBackend):
+    auto_mode = "chain"  # measured faster than thought by thought on hf (docs/vllm.md)
+
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "chain", engine: str = "auto",
                  prefix_cache_mb: int = 1024):
-        if mode not in GENERATION_MODES:
-            raise ValueError(f"unknown generation mode {mode!r}; known: {', '.join(GENERATION_MODES)}")
+        GENERATION_MODES.get(mode)
         if engine not in ENGINES:
             raise ValueError(f"unknown generation engine {engine!r}; known: {', '.join(ENGINES)}")
         self.model, self.tokenizer, self.batch_size, self.mode = model, tokenizer, batch_size, mode
@@ -132,7 +132,7 @@ class HFBackend(GenerationBackend):
 
     @classmethod
     def from_config(cls, model, tokenizer, config) -> "HFBackend":
-        return cls(model, tokenizer, batch_size=config.batch_size, mode="chain" if config.mode == "auto" else config.mode,
+        return cls(model, tokenizer, batch_size=config.batch_size, mode=cls.mode_for(config.mode),
                    prefix_cache_mb=config.prefix_cache_mb)
 
     # -- the interface --------------------------------------------------------------------------

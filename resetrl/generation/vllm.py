@@ -32,9 +32,9 @@ from pathlib import Path
 import torch
 
 from resetrl.errors import ResetRLError
-from resetrl.generation.base import (BACKENDS, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams,
-                                     weights_version)
-from resetrl.generation.hf import GENERATION_MODES, RowStopper
+from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend,
+                                     SamplingParams, weights_version)
+from resetrl.generation.hf import RowStopper
 from resetrl.models.merged import base_model, has_lora, merged_state_dict
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits
 
@@ -91,11 +91,14 @@ def engine_folder(model_bytes: int) -> Path:
 
 @BACKENDS.register("vllm")
 class VLLMBackend(GenerationBackend):
+    # A whole-chain round runs past thought caps and max_thoughts and throws those tokens away:
+    # 1.6x slower on the quickstart's chains (docs/vllm.md).
+    auto_mode = "thought"
+
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "thought", kv_cache_gb: float = 2.0,
                  max_model_len: int | None = None, enforce_eager: bool = True, weight_sync: str = "auto",
                  gpu_memory_utilization: float = 0.5, block_size: int | None = None):
-        if mode not in GENERATION_MODES:
-            raise ResetRLError(f"unknown generation mode {mode!r}; known: {', '.join(GENERATION_MODES)}")
+        GENERATION_MODES.get(mode)
         if weight_sync not in ("auto", "full", "lora"):
             raise ResetRLError(f"generation.vllm.weight_sync must be auto, full or lora, got {weight_sync!r}")
         vllm = import_vllm()
@@ -157,9 +160,7 @@ class VLLMBackend(GenerationBackend):
     @classmethod
     def from_config(cls, model, tokenizer, config) -> "VLLMBackend":
         options = config.vllm
-        # auto: thought by thought. A whole-chain round runs past thought caps and max_thoughts and
-        # throws those tokens away: 1.6x slower on the quickstart's chains (docs/vllm.md).
-        return cls(model, tokenizer, batch_size=config.batch_size, mode="thought" if config.mode == "auto" else config.mode,
+        return cls(model, tokenizer, batch_size=config.batch_size, mode=cls.mode_for(config.mode),
                    kv_cache_gb=options.kv_cache_gb, max_model_len=options.max_model_len,
                    enforce_eager=options.enforce_eager, weight_sync=options.weight_sync,
                    gpu_memory_utilization=options.gpu_memory_utilization, block_size=options.block_size)

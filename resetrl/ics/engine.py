@@ -8,19 +8,19 @@ scored by the trainer's `Scorer`, so thoughts, spans and answers are read exactl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Callable, Literal
 
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.prompts import chat_prompt_ids
+from resetrl.localization import clamp_step, reset_prefix_end
+from resetrl.resets import chat_asker
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
 
 Level = Literal["L1", "L2", "L3"]
 LEVELS: tuple[str, ...] = ("L1", "L2", "L3")
-VERIFY_GATES: tuple[str, ...] = ("any", "majority", "unanimous")
 
 
 @dataclass
@@ -47,8 +47,9 @@ class ICSSettings:
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
-        if self.verify_gate not in VERIFY_GATES:
-            raise ValueError(f"verify_gate must be one of {', '.join(VERIFY_GATES)}, got {self.verify_gate!r}")
+        from resetrl.ics.verification import VERIFY_GATES  # it builds on this module
+
+        VERIFY_GATES.get(self.verify_gate)
         if self.max_iters < 0 or self.verify_samples < 1:
             raise ValueError("max_iters must be >= 0 and verify_samples >= 1")
 
@@ -61,23 +62,31 @@ class ICSSettings:
 
 
 @dataclass
-class Attempt:
-    """One chain for one problem. `steps` are its thoughts (structured) or its text segments
-    (unstructured); `spans` are the thought token spans (structured only)."""
+class Attempt(Sample):
+    """One chain for one problem: a scored `Sample` with its decoded text. Structured chains are
+    scored by the trainer's `Scorer` (thoughts, spans, answer and reward as in training); an
+    unstructured chain's `thoughts` are its text segments and it has no spans. `first_error` is the
+    task's true first erroneous step (1-indexed; 0 none, None unknown); `train_start` is the length
+    of the prefix a resumed chain kept."""
 
-    prompt_ids: list[int]
-    response_ids: list[int]  # every token after the prompt, a resumed prefix included
-    text: str
-    steps: list[str]
-    answer: str | None
-    reward: float
-    first_error: int | None  # the task's true first erroneous step (1-indexed), 0 none, None unknown
-    stop_reason: str
-    new_tokens: int  # tokens this attempt cost (a resumed prefix is free)
+    text: str = ""
     structured: bool = True
-    spans: list[tuple[int, int]] = field(default_factory=list)
     resumed_from: int | None = None  # step it was resampled from (1 = from scratch); None = first chain
-    prefix_tokens: int = 0
+
+    @classmethod
+    def of(cls, sample: Sample, text: str, first_error: int | None, resumed_from: int | None = None) -> "Attempt":
+        """The attempt of a sampled chain (its fields taken over as they are)."""
+        values = {f.name: getattr(sample, f.name) for f in fields(Sample)}
+        return cls(**{**values, "first_error": first_error}, text=text, resumed_from=resumed_from)
+
+    @property
+    def steps(self) -> list[str]:
+        """Thoughts (structured) or text segments (unstructured): what a localizer numbers."""
+        return self.thoughts
+
+    @property
+    def prefix_tokens(self) -> int:
+        return self.train_start
 
     @property
     def correct(self) -> bool:
@@ -121,11 +130,8 @@ class ChainEngine:
 
     def structured_attempt(self, problem: Problem, sample: Sample, resumed_from: int | None = None) -> Attempt:
         """An Attempt from a sample scored by the trainer's `Scorer` (thoughts, spans and answer as in training)."""
-        prefix_tokens = sample.train_start
-        return Attempt(sample.prompt_ids, sample.response_ids, self.decode(sample.response_ids), sample.thoughts,
-                       sample.answer, sample.reward, self.task.first_error(problem, sample.thoughts),
-                       sample.stop_reason, sample.new_tokens, structured=True, spans=sample.spans,
-                       resumed_from=resumed_from, prefix_tokens=prefix_tokens)
+        return Attempt.of(sample, self.decode(sample.response_ids), self.task.first_error(problem, sample.thoughts),
+                          resumed_from)
 
     def sample_chains(self, problems: list[Problem], prompts: list[list[int]], n: int,
                       sampling: SamplingParams) -> list[list[Attempt]]:
@@ -157,19 +163,6 @@ class ChainEngine:
     def ask(self, user_texts: list[str], temperature: float, max_new_tokens: int,
             purpose: str) -> list[tuple[str, int]]:
         """One chat turn per text (the SRPO localizer's channel); each answer decoded, with its length."""
-        if not user_texts:
-            return []
-        prompts = [chat_prompt_ids(self.tokenizer, text) for text in user_texts]
-        outputs = self.backend.generate_text(prompts, SamplingParams(temperature, top_p=1.0), max_new_tokens)
-        self.tokens[purpose] = self.tokens.get(purpose, 0) + sum(len(ids) for ids in outputs)
-        return [(self.decode(ids), len(ids)) for ids in outputs]
-
-
-def reset_prefix_end(spans: list[tuple[int, int]], reset_step: int) -> int:
-    """Token end of thoughts 1..e-1 (0 when e = 1): the reset prefix, as in the trainer's rollouts."""
-    step = min(max(reset_step, 1), max(len(spans), 1))
-    return spans[step - 2][1] if step >= 2 else 0
-
-
-def clamp_step(step: int, n_steps: int) -> int:
-    return min(max(step, 1), max(n_steps, 1))
+        answers = chat_asker(self.backend, self.tokenizer, temperature, max_new_tokens)(user_texts)
+        self.tokens[purpose] = self.tokens.get(purpose, 0) + sum(tokens for _, tokens in answers)
+        return answers

@@ -18,9 +18,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
-from resetrl.ics.loop import Located
 from resetrl.ics.methods import ThoughtICS, TokenICS
-from resetrl.ics.metrics import localization_scores
+from resetrl.localization import ResetPoint, localization_scores
 from resetrl.ics.unstructured import sample_unstructured
 from resetrl.tasks.base import Problem
 
@@ -64,8 +63,8 @@ def measure_localization(engine: ChainEngine, settings: ICSSettings, problems: l
         summary[f"{arm}/chains"] = sum(len(c) for c in chains)
         summary[f"{arm}/accuracy"] = sum(a.correct for c in chains for a in c) / max(1, sum(len(c) for c in chains))
         failed_problems, failed = failed_chains(problems, chains)
-        located: list[Located] = localizer.locate(failed_problems, failed) if failed else []
-        arm_cases = [LocalizationCase(p.id, arm, a.steps, a.first_error, where.step, where.status, where.text,
+        located: list[ResetPoint] = localizer.locate(failed_problems, failed) if failed else []
+        arm_cases = [LocalizationCase(p.id, arm, a.steps, a.first_error, where.step, where.source, where.text,
                                       where.quote) for p, a, where in zip(failed_problems, failed, located)]
         cases += arm_cases
         summary.update(arm_summary(arm, arm_cases))
@@ -78,12 +77,12 @@ def arm_summary(arm: str, cases: list[LocalizationCase]) -> dict:
     for status, count in sorted(Counter(c.status for c in cases).items()):
         result[f"{arm}/status/{status}"] = count
     for scope, chosen in (("answered", answered), ("all", cases)):
-        scores = localization_scores([(c.self_step, c.true_step) for c in chosen])
+        scores = localization_scores([c.self_step for c in chosen], [c.true_step for c in chosen])
         result.update({f"{arm}/{scope}/{key}": value for key, value in scores.items() if key != "n"})
     # A uniform guess over 1..N: exact 1/N, clean prefix true/N.
-    lengths = [(max(1, len(c.steps)), c.true_step) for c in cases]
-    result[f"{arm}/random/exact"] = _mean(1 / n for n, _ in lengths)
-    result[f"{arm}/random/clean_prefix"] = _mean(min(true, n) / n for n, true in lengths)
+    chance = localization_scores([c.self_step for c in cases], [c.true_step for c in cases], [len(c.steps) for c in cases])
+    result[f"{arm}/random/exact"] = chance["chance/exact"]
+    result[f"{arm}/random/clean_prefix"] = chance["chance/clean_prefix"]
     result[f"{arm}/offsets"] = dict(sorted(Counter(c.self_step - c.true_step for c in answered).items()))
     result[f"{arm}/offsets_all"] = dict(sorted(Counter(c.self_step - c.true_step for c in cases).items()))
     result[f"{arm}/mean_steps"] = _mean(len(c.steps) for c in cases)

@@ -24,34 +24,17 @@ from tqdm import tqdm
 
 from resetrl.ics.engine import Attempt
 from resetrl.ics.verification import Verdict
+from resetrl.localization import ResetPoint
 from resetrl.tasks.base import Problem
 
 EXITS: tuple[str, ...] = ("verified", "disagree", "max_iterations")
 
 
 @dataclass
-class Located:
-    """Where a corrector resamples from. step: 1-indexed step (1 = from scratch), 0 = the localizer
-    found no error (ends the loop). status says how it was read, every fallback included, e.g.
-    "boxed", "no_error->1", "unparsed->1", "quote:boxed", "quote_not_found->1", "regenerate"."""
-
-    step: int
-    status: str
-    text: str | None = None  # the localizer's answer, when there was a call
-    tokens: int = 0
-    quote: str | None = None  # Token-ICS: the quoted text
-    position: int | None = None  # Token-ICS: character position generation resumes from
-
-    def record(self) -> dict:
-        return {"step": self.step, "status": self.status, "text": self.text, "tokens": self.tokens,
-                **({"quote": self.quote, "position": self.position} if self.quote is not None else {})}
-
-
-@dataclass
 class Iteration:
     attempt: Attempt
     verdict: Verdict | None = None  # None: this chain was not verified (the last one of a loop)
-    located: Located | None = None  # None: no correction followed this chain
+    located: ResetPoint | None = None  # where the correction resumed; None: none followed this chain
 
     def record(self, index: int) -> dict:
         return {"iteration": index, **self.attempt.record(),
@@ -95,10 +78,10 @@ class Corrector:
     def first(self, problems: list[Problem]) -> list[Attempt]:
         raise NotImplementedError
 
-    def locate(self, problems: list[Problem], attempts: list[Attempt]) -> list[Located]:
+    def locate(self, problems: list[Problem], attempts: list[Attempt]) -> list[ResetPoint]:
         raise NotImplementedError
 
-    def resume(self, problems: list[Problem], attempts: list[Attempt], located: list[Located]) -> list[Attempt]:
+    def resume(self, problems: list[Problem], attempts: list[Attempt], located: list[ResetPoint]) -> list[Attempt]:
         raise NotImplementedError
 
 

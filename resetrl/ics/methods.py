@@ -9,8 +9,8 @@
 - majority: as many fresh chains as the loop's budget (max_iters + 1), majority vote on the answers.
 - oracle-ics (analysis, not in Paper B's list): Thought-ICS with the true first error as localizer.
 
-The localizers reuse the trainer's localization prompt and parser (`resetrl.localization`). The level
-adds one sentence to it: L1 shows the correct answer; L3 allows "no error" (`\\boxed{0}`), which ends
+The localizers are the trainer's (`resetrl.resets.LOCALIZERS`: self, oracle, quote, regenerate), with
+the same prompt and parser. The level adds one sentence to the prompt: L1 shows the correct answer; L3 allows "no error" (`\\boxed{0}`), which ends
 the loop with exit "disagree". At L1/L2 the prompt says the answer is wrong, so "no error" and an
 unparseable answer fall back to resampling from scratch (e = 1), as SRPO does, and are counted.
 """
@@ -23,28 +23,16 @@ from typing import Callable
 
 from resetrl.tasks.answers import vote_key
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
-from resetrl.ics.loop import Corrector, Iteration, Located, Trajectory, correction_loop
-from resetrl.ics.unstructured import find_quote, parse_quote, resume_unstructured, sample_unstructured, segment_at
+from resetrl.ics.loop import Corrector, Iteration, Trajectory, correction_loop
+from resetrl.ics.unstructured import resume_unstructured, sample_unstructured
 from resetrl.ics.verification import make_verifier
-from resetrl.localization import parse_localization
-from resetrl.prompts import level_note, localization_prompt, quote_prompt, refine_question
+from resetrl.localization import ResetPoint
+from resetrl.prompts import refine_question
 from resetrl.registry import Registry
+from resetrl.resets import LOCALIZERS, LocateContext
 from resetrl.tasks.base import Problem
 
 ICS_METHODS: Registry[Callable[..., list[Trajectory]]] = Registry("ICS method")
-
-
-def thought_localization_prompt(problem: Problem, attempt: Attempt, level: str) -> str:
-    return localization_prompt(problem.question, attempt.steps) + level_note(level, problem.answer, "0")
-
-
-def located_from_parse(step: int, status: str, level: str, **details) -> Located:
-    """Map a parsed localization to where the loop resumes (fallbacks named in the status)."""
-    if status == "no_error":
-        return Located(0, status, **details) if level == "L3" else Located(1, "no_error->1", **details)
-    if status == "unparsed":
-        return Located(1, "unparsed->1", **details)
-    return Located(step, status, **details)
 
 
 def initial_chains(engine: ChainEngine, settings: ICSSettings, problems: list[Problem]) -> list[Attempt]:
@@ -53,10 +41,26 @@ def initial_chains(engine: ChainEngine, settings: ICSSettings, problems: list[Pr
     return [chains[0] for chains in engine.sample_chains(problems, prompts, 1, settings.sampling(settings.temperature))]
 
 
-class StructuredCorrector(Corrector):
+class LocalizingCorrector(Corrector):
+    """A corrector whose `locate` is the registered localizer `localizer`, asking through the engine."""
+
+    localizer = "regenerate"
+
     def __init__(self, engine: ChainEngine, settings: ICSSettings):
         self.engine, self.settings = engine, settings
 
+        def ask(texts: list[str]) -> list[tuple[str, int]]:
+            return engine.ask(texts, settings.localize_temperature, settings.localize_max_tokens, "localize")
+
+        self.context = LocateContext(ask, level=settings.level)
+        self.located_by = LOCALIZERS.get(self.localizer)()
+        self.located_by.check(engine.task)
+
+    def locate(self, problems, attempts):
+        return self.located_by.locate(problems, attempts, self.context)
+
+
+class StructuredCorrector(LocalizingCorrector):
     def first(self, problems):
         return initial_chains(self.engine, self.settings, problems)
 
@@ -65,22 +69,7 @@ class ThoughtICS(StructuredCorrector):
     """Paper B's Thought-ICS: the model names the first erroneous thought of its own chain."""
 
     name = "thought-ics"
-
-    def locate(self, problems, attempts):
-        asked = [i for i, attempt in enumerate(attempts) if attempt.steps]
-        texts = [thought_localization_prompt(problems[i], attempts[i], self.settings.level) for i in asked]
-        answers = dict(zip(asked, self.engine.ask(texts, self.settings.localize_temperature,
-                                                  self.settings.localize_max_tokens, "localize")))
-        located = []
-        for i, attempt in enumerate(attempts):
-            if i not in answers:  # an empty chain: nothing to localize, start over
-                located.append(Located(1, "empty->1"))
-                continue
-            text, tokens = answers[i]
-            parsed = parse_localization(text, len(attempt.steps))
-            located.append(located_from_parse(parsed.step, parsed.status, self.settings.level,
-                                              text=text, tokens=tokens))
-        return located
+    localizer = "self"
 
     def resume(self, problems, attempts, located):
         return self.engine.resume_chains(problems, attempts, [where.step for where in located],
@@ -92,19 +81,14 @@ class OracleLocalizedICS(ThoughtICS):
     bound on what better self-localization could give; e = 1 where the task cannot tell)."""
 
     name = "oracle-ics"
-
-    def locate(self, problems, attempts):
-        return [Located(attempt.first_error, "oracle") if attempt.first_error else Located(1, "oracle:unknown->1")
-                for attempt in attempts]
+    localizer = "oracle"
 
 
 class FullRegeneration(StructuredCorrector):
     """Baseline: the same loop and verifier, every correction resamples the whole chain."""
 
     name = "regen"
-
-    def locate(self, problems, attempts):
-        return [Located(1, "regenerate") for _ in attempts]
+    localizer = "regenerate"
 
     def resume(self, problems, attempts, located):
         return self.engine.resume_chains(problems, attempts, [1] * len(attempts),
@@ -118,7 +102,7 @@ class SelfRefine(StructuredCorrector):
     name = "self-refine"
 
     def locate(self, problems, attempts):
-        return [Located(1, "refine") for _ in attempts]
+        return [ResetPoint(1, "refine") for _ in attempts]
 
     def resume(self, problems, attempts, located):
         prompts = [self.engine.prompt_ids(replace(problem, question=refine_question(problem.question, attempt.steps,
@@ -132,45 +116,21 @@ class SelfRefine(StructuredCorrector):
         return revised
 
 
-class TokenICS(Corrector):
+class TokenICS(LocalizingCorrector):
     """Baseline (Token-ICS): the loop on unstructured chains; the localizer quotes the first erroneous
     text; generation resumes right before the quote, or from scratch when the quote is not found."""
 
     name = "token-ics"
-
-    def __init__(self, engine: ChainEngine, settings: ICSSettings):
-        self.engine, self.settings = engine, settings
+    localizer = "quote"
 
     def first(self, problems):
         chains = sample_unstructured(self.engine, problems, 1, self.settings.sampling(self.settings.temperature))
         return [attempts[0] for attempts in chains]
 
-    def locate(self, problems, attempts):
-        texts = [quote_prompt(p.question, a.text.strip()) + level_note(self.settings.level, p.answer, "NONE")
-                 for p, a in zip(problems, attempts)]
-        answers = self.engine.ask(texts, self.settings.localize_temperature, self.settings.localize_max_tokens,
-                                  "localize")
-        return [locate_quote(attempt, text, tokens, self.settings.level)
-                for attempt, (text, tokens) in zip(attempts, answers)]
-
     def resume(self, problems, attempts, located):
         return resume_unstructured(self.engine, problems, attempts, [where.position or 0 for where in located],
                                    [where.step for where in located],
                                    self.settings.sampling(self.settings.resample_temperature))
-
-
-def locate_quote(attempt: Attempt, answer: str, tokens: int, level: str) -> Located:
-    """Read a quote answer: found -> resume before it (step = the segment holding it); not found,
-    unparsed or (below L3) "no error" -> from scratch."""
-    quote, status = parse_quote(answer)
-    if quote is None:
-        located = located_from_parse(0, status, level, text=answer, tokens=tokens)
-        located.position = 0
-        return located
-    position = find_quote(attempt.text, quote)
-    if position is None:
-        return Located(1, "quote_not_found->1", answer, tokens, quote, 0)
-    return Located(segment_at(attempt.text, position), f"quote:{status}", answer, tokens, quote, position)
 
 
 def _loop(corrector_class: type) -> Callable[..., list[Trajectory]]:

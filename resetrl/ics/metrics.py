@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 
 from resetrl.ics.loop import Trajectory
+from resetrl.localization import localization_scores
 
 VARIANTS = ("S", "A")
 NOT_LOCALIZED = ("regenerate", "refine")  # statuses of baselines that do not localize
@@ -17,14 +18,6 @@ NOT_LOCALIZED = ("regenerate", "refine")  # statuses of baselines that do not lo
 def _mean(values) -> float | None:
     values = list(values)
     return float(sum(values) / len(values)) if values else None
-
-
-def localization_scores(pairs: list[tuple[int, int]]) -> dict[str, float | None]:
-    """(self, true) step pairs -> exact, within one, clean prefix (self <= true) rates."""
-    return {"n": len(pairs),
-            "exact": _mean(self == true for self, true in pairs),
-            "within_one": _mean(abs(self - true) <= 1 for self, true in pairs),
-            "clean_prefix": _mean(self <= true for self, true in pairs)}
 
 
 def summarize(trajectories: list[Trajectory]) -> dict:
@@ -47,13 +40,14 @@ def summarize(trajectories: list[Trajectory]) -> dict:
     # Localization events (not the baselines that always start over), each with the chain that followed.
     events = [(it, t.iterations[k + 1].attempt if k + 1 < len(t.iterations) else None)
               for t in trajectories for k, it in enumerate(t.iterations)
-              if it.located is not None and it.located.status not in NOT_LOCALIZED]
+              if it.located is not None and it.located.source not in NOT_LOCALIZED]
     if events:
-        statuses = Counter(it.located.status for it, _ in events)
+        statuses = Counter(it.located.source for it, _ in events)
         summary.update({f"localize/status/{status}": count for status, count in sorted(statuses.items())})
         known = [(it, after) for it, after in events if not it.attempt.correct and it.attempt.first_error]
-        pairs = [(it.located.step, it.attempt.first_error) for it, _ in known if it.located.step >= 1]
-        summary.update({f"localize/{key}": value for key, value in localization_scores(pairs).items()})
+        scored = [it for it, _ in known if it.located.step >= 1]
+        scores = localization_scores([it.located.step for it in scored], [it.attempt.first_error for it in scored])
+        summary.update({f"localize/{key}": value for key, value in scores.items()})
         # Does resampling fix the answer more often from a clean prefix (Paper B: 2-4x)?
         for clean in (True, False):
             fixed = [after.correct for it, after in known

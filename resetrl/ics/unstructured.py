@@ -169,9 +169,10 @@ def unstructured_attempt(engine: ChainEngine, problem: Problem, prompt_ids: list
         stop_reason = "answer"  # what came after the answer was generated but is not part of the chain
     steps = segments(text)
     answer = extract_boxed(text)
-    return Attempt(prompt_ids, response_ids, text, steps, answer, engine.task.score(answer, problem),
-                   engine.task.first_error(problem, steps), stop_reason, new_tokens, structured=False,
-                   resumed_from=resumed_from, prefix_tokens=prefix_tokens)
+    return Attempt(problem.id, "ics", prompt_ids, response_ids, train_start=prefix_tokens, spans=[], thoughts=steps,
+                   answer=answer, reward=engine.task.score(answer, problem), stop_reason=stop_reason,
+                   new_tokens=new_tokens, first_error=engine.task.first_error(problem, steps), text=text,
+                   structured=False, resumed_from=resumed_from)
 
 
 def sample_unstructured(engine: ChainEngine, problems: list[Problem], n: int,

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.prompts import numbered_steps, verification_prompt
+from resetrl.registry import Registry
 from resetrl.tasks.answers import NO_WORDS, YES_WORDS
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import extract_boxed
@@ -42,16 +44,27 @@ def parse_verdict(text: str) -> bool | None:
     return None
 
 
+VERIFY_GATES: Registry[Callable[[list[bool | None]], bool]] = Registry("verification gate")
+
+
+@VERIFY_GATES.register("any")
+def any_yes(votes: list[bool | None]) -> bool:
+    return any(vote is True for vote in votes)
+
+
+@VERIFY_GATES.register("majority")
+def majority_yes(votes: list[bool | None]) -> bool:
+    return sum(vote is True for vote in votes) * 2 > len(votes)
+
+
+@VERIFY_GATES.register("unanimous")
+def unanimous_yes(votes: list[bool | None]) -> bool:
+    return bool(votes) and all(vote is True for vote in votes)
+
+
 def gate(votes: list[bool | None], rule: str) -> bool:
-    """Turn k parsed votes into a verdict: any / majority / unanimous YES."""
-    yes = sum(vote is True for vote in votes)
-    if rule == "any":
-        return yes >= 1
-    if rule == "majority":
-        return yes * 2 > len(votes)
-    if rule == "unanimous":
-        return bool(votes) and yes == len(votes)
-    raise ValueError(f"unknown verification gate {rule!r}; known: any, majority, unanimous")
+    """Turn k parsed votes into a verdict by the gate named `rule` (settings.verify_gate)."""
+    return VERIFY_GATES.get(rule)(votes)
 
 
 @dataclass

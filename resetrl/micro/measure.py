@@ -2,7 +2,7 @@
 
 - Solving: greedy pass@1 on the test split (`resetrl.evaluation.evaluate`, the trainer's step-0 eval).
 - Localizing: chains sampled at the rollout temperature on test problems; the failed ones are handed
-  to SRPO's own reset strategy (`SelfLocalizedReset`: chat template, localization prompt, temperature
+  to SRPO's own localizer (`resets.SelfLocalizer`: chat template, localization prompt, temperature
   0.3, `\\boxed{k}` parsing, fallback to e = 1), and the chosen step is compared with the step
   checker's first error, as the trainer logs it (exact, within one, clean prefix = at or before).
   The same figures for a uniformly random step (RRPO's choice) are given as the chance level.
@@ -15,18 +15,9 @@ from collections import Counter
 
 from resetrl.chains import ChainJob, Scorer, sample_chains
 from resetrl.evaluation import evaluate
-from resetrl.resets import ResetContext, SelfLocalizedReset
+from resetrl.localization import clamp_step, localization_scores
+from resetrl.resets import LOCALIZERS, LocateContext, chat_asker
 from resetrl.runtime import Runtime
-
-
-def chance_localization(first_errors: list[int], lengths: list[int]) -> dict[str, float]:
-    """Expected exact / within-one / clean-prefix rates of a reset step uniform over 1..N."""
-    exact, within_one, clean = [], [], []
-    for first_error, n in zip(first_errors, lengths):
-        exact.append(1 / n)
-        within_one.append(sum(abs(step - first_error) <= 1 for step in range(1, n + 1)) / n)
-        clean.append(min(first_error, n) / n)
-    return {"exact": _mean(exact), "within_one": _mean(within_one), "clean_prefix": _mean(clean)}
 
 
 def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, seed: int = 0) -> dict:
@@ -43,13 +34,16 @@ def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, see
                 sample.first_error = runtime.task.first_error(problem, sample.thoughts)
                 if sample.first_error:
                     parents.append(sample)
-    context = ResetContext(runtime.backend, runtime.tokenizer, runtime.task, {p.id: p for p in problems},
-                           random.Random(seed), config.rollout.localize_temperature, config.rollout.localize_max_tokens)
-    choices = SelfLocalizedReset().choose(parents, context)
+    ask = chat_asker(runtime.backend, runtime.tokenizer, config.rollout.localize_temperature,
+                     config.rollout.localize_max_tokens)
+    by_id = {p.id: p for p in problems}
+    choices = LOCALIZERS.get("self")().locate([by_id[p.problem_id] for p in parents], parents,
+                                              LocateContext(ask, random.Random(seed))) if parents else []
     # Clamped like the rollout does: the reset step must be a thought of the parent.
-    steps = [min(max(c.step, 1), max(len(p.spans), 1)) for p, c in zip(parents, choices)]
+    steps = [clamp_step(c.step, len(p.spans)) for p, c in zip(parents, choices)]
     first_errors = [p.first_error for p in parents]
-    lengths = [max(1, len(p.spans)) for p in parents]
+    scores = localization_scores(steps, first_errors, [len(p.spans) for p in parents])
+    rate = {key: 0.0 if value is None else value for key, value in scores.items()}  # 0 when no chain failed
     return {
         "accuracy": greedy["eval/accuracy"],
         "answered": greedy["eval/answered"],
@@ -57,13 +51,11 @@ def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, see
         "test_problems": len(problems),
         "failed_chains": len(parents),
         "localization": {
-            "exact": _mean([s == f for s, f in zip(steps, first_errors)]),
-            "within_one": _mean([abs(s - f) <= 1 for s, f in zip(steps, first_errors)]),
-            "clean_prefix": _mean([s <= f for s, f in zip(steps, first_errors)]),
+            "exact": rate["exact"], "within_one": rate["within_one"], "clean_prefix": rate["clean_prefix"],
             "parsed": dict(Counter(c.source.split(":", 1)[-1] for c in choices)),
-            "mean_tokens": _mean([c.localization_tokens for c in choices]),
+            "mean_tokens": _mean([c.tokens for c in choices]),
         },
-        "chance_localization": chance_localization(first_errors, lengths),
+        "chance_localization": {key: rate[f"chance/{key}"] for key in ("exact", "within_one", "clean_prefix")},
         "first_error_distribution": dict(sorted(Counter(first_errors).items())),
     }
 

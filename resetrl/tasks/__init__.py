@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import inspect
+from typing import Callable
 
 from resetrl.errors import ResetRLError
-from resetrl.tasks import (  # noqa: F401  (register the built-in tasks)
-    arith_chain, choice_data, code_data, math_data, trap_chain,
+from resetrl.tasks import (  # noqa: F401  (register the built-in tasks and task families)
+    arith_chain, choice_data, code_data, math_data, reasoning_gym_task, trap_chain,
 )
-from resetrl.tasks.base import TASKS, Problem, Task
+from resetrl.tasks.base import TASK_FAMILIES, TASKS, Problem, Task
 
-REASONING_GYM_PREFIX = "reasoning_gym:"
+
+def task_factory(name: str) -> tuple[Callable[..., Task], str | None]:
+    """(the registry entry that makes task `name`, the member's name for a `<family>:<member>` name);
+    an unknown name is an error listing every known one."""
+    family, separator, member = name.partition(":")
+    if separator and family in TASK_FAMILIES:
+        return TASK_FAMILIES.get(family), member
+    if name not in TASKS:
+        raise ResetRLError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+    return TASKS.get(name), None
 
 
 def task_options(name: str) -> list[str] | None:
     """The knobs task `name` takes (its constructor's keyword arguments); None when any are passed
     through (a reasoning-gym generator takes its own config)."""
-    if name.startswith(REASONING_GYM_PREFIX):
+    factory, member = task_factory(name)
+    if member is not None:
         return None
-    if name not in TASKS:
-        raise ResetRLError(f"unknown task {name!r}; known: {', '.join(task_names())}")
-    parameters = inspect.signature(TASKS.get(name)).parameters.values()
+    parameters = inspect.signature(factory).parameters.values()
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
@@ -34,16 +43,17 @@ def check_task_options(name: str, options: dict) -> None:
 
 
 def create_task(name: str, **options) -> Task:
-    if name.startswith(REASONING_GYM_PREFIX):
-        from resetrl.tasks.reasoning_gym_task import ReasoningGymTask
-
-        return ReasoningGymTask(name[len(REASONING_GYM_PREFIX):], **options)
+    factory, member = task_factory(name)
+    if member is not None:
+        return factory(member, **options)
     check_task_options(name, options)
-    return TASKS.get(name)(**options)
+    return factory(**options)
 
 
 def task_names() -> list[str]:
-    return TASKS.names() + [REASONING_GYM_PREFIX + "<generator>"]
+    """Every task name, a family as `<family>:<member>` (reasoning_gym:<generator>)."""
+    return TASKS.names() + [f"{family}:<{TASK_FAMILIES.get(family).member}>" for family in TASK_FAMILIES.names()]
 
 
-__all__ = ["Problem", "Task", "TASKS", "check_task_options", "create_task", "task_names", "task_options"]
+__all__ = ["Problem", "Task", "TASKS", "TASK_FAMILIES", "check_task_options", "create_task", "task_factory",
+           "task_names", "task_options"]

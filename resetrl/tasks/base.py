@@ -69,3 +69,6 @@ def seeded_split(rows: Sequence[Row], split: str, test_fraction: float, name: st
 
 
 TASKS: Registry[Callable[..., Task]] = Registry("task")
+# Families of tasks named `<family>:<member>` (reasoning_gym:chain_sum): the entry is called with the
+# member's name and the options; its `member` attribute names what the member is (for `resetrl tasks`).
+TASK_FAMILIES: Registry[Callable[..., Task]] = Registry("task family")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from resetrl.errors import ResetRLError
-from resetrl.tasks.base import Problem, Task
+from resetrl.tasks.base import TASK_FAMILIES, Problem, Task
 
 
+@TASK_FAMILIES.register("reasoning_gym")
 class ReasoningGymTask(Task):
+    """any reasoning-gym generator, scored by its own score_answer"""
+
+    member = "generator"
+    splits = "generated; train and test from different seeds"
+
     def __init__(self, generator: str, **options):
         import reasoning_gym
 

@@ -1,0 +1,44 @@
+"""Training methods behind a registry: what GRPO, RRPO, SRPO and the oracle arm differ in.
+
+A method is data (style.md: "resets are a data structure, not a code path"): how a prompt's rollout
+budget is laid out, which localizer picks the reset step of a failed parent, and which loss it
+trains with. The trainer, the rollout workers and `compare` read the entry; nothing else decodes the
+method's name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from resetrl.groups import LAYOUTS, Layout
+from resetrl.registry import Registry
+from resetrl.resets import LOCALIZERS, Localizer
+
+
+@dataclass(frozen=True)
+class Method:
+    description: str
+    localizer: str | None  # a LOCALIZERS name: how a failed parent's reset step is chosen; None = no resets
+    own_loss_field: str | None = None  # a train.* field that overrides train.loss for this method only
+
+    def layout(self, layout: str, group_size: int) -> Layout:
+        """Without resets the whole budget is one fresh group of `group_size`; with resets, the
+        configured layout (rollout.layout)."""
+        if self.localizer is None:
+            return Layout(parents=0, fresh=group_size, continuations=0)
+        return LAYOUTS.get(layout)
+
+    def reset_localizer(self) -> Localizer | None:
+        return LOCALIZERS.get(self.localizer)() if self.localizer else None
+
+    def loss(self, train) -> str:
+        """The loss name this method trains with, from the config's train section."""
+        own = getattr(train, self.own_loss_field) if self.own_loss_field else None
+        return own or train.loss
+
+
+METHODS: Registry[Method] = Registry("method")
+METHODS.register("grpo")(Method("no resets: every rollout a fresh chain (train.grpo_loss may give it its own loss)",
+                                None, own_loss_field="grpo_loss"))
+METHODS.register("rrpo")(Method("random reset: the reset step uniform over the parent's thoughts", "random"))
+METHODS.register("srpo")(Method("self-localized reset: the policy names its first erroneous thought", "self"))
+METHODS.register("oracle")(Method("oracle reset: the task's true first erroneous thought (analysis)", "oracle"))
