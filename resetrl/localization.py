@@ -1,7 +1,9 @@
-"""Self-localization of the first erroneous thought (method.md section 4): parsing the answer to
-`prompts.localization_prompt`.
+"""Localization of the first erroneous thought (method.md section 4): parsing the answer to
+`prompts.localization_prompt`, the `ResetPoint` every localizer returns (`resetrl.resets`), the reset
+prefix it keeps, and how chosen steps score against the true first error.
 
-Shared by SRPO's reset strategy and by Thought-ICS. The localization tokens are never trained on.
+Shared by training's resets, Thought-ICS and the micro testbed's measurement. The localization tokens
+are never trained on.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""One registry per kind of plug-in (tasks, reset strategies, advantage estimators, losses, backends)."""
+"""One registry per kind of plug-in (methods, layouts, localizers, tasks, advantage estimators, losses,
+backends, ...)."""
 
 from __future__ import annotations
 

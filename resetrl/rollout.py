@@ -4,7 +4,7 @@
    still lack a failure, up to `max_fresh_attempts`. The first failed chain(s) become parents: used
    only to choose the reset point, never trained on.
 2. Fallback: a prompt with no failure is trained as one plain GRPO group of the layout's budget.
-3. Reset point per parent from the reset strategy; the prefix is thoughts 1..e-1.
+3. Reset point per parent from the method's localizer; the prefix is thoughts 1..e-1.
 4. Reset phase: K continuations per parent from prompt + prefix, all parents batched in one call.
 """
 

@@ -51,7 +51,7 @@ class Trainer:
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
-        # The method's reset strategy first checks the task gives what it needs (the oracle: first errors).
+        # The method's localizer first checks the task gives what it needs (the oracle: first errors).
         self.layout, self.localizer, self.scorer = rollout_parts(rt)
         self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
         self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from resetrl.generation.base import BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend, SamplingParams
+from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend,
+                                     SamplingParams)
 from resetrl.generation.cache_keyword import cache_keyword
 from resetrl.generation.prefix_cache import BatchKVCache, PrefixStore, supports_batch_cache
 from resetrl.generation.sampling import sample_next_tokens
