@@ -4,14 +4,35 @@ Every field says what it means and its default; a bad value fails at load time n
 
 from __future__ import annotations
 
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from resetrl.errors import ResetRLError
+
+
+def registered(module: str, registry: str, *also: str) -> AfterValidator:
+    """A name field whose value must be a key of `registry` in `module` (or one of `also`): an
+    unknown one fails at load time, listing the known. The registry is imported only to validate."""
+
+    def check(value: str) -> str:
+        if value not in also:
+            getattr(import_module(module), registry).get(value)
+        return value
+
+    return AfterValidator(check)
+
+
+MethodName = Annotated[str, registered("resetrl.methods", "METHODS")]
+LayoutName = Annotated[str, registered("resetrl.groups", "LAYOUTS")]
+BackendName = Annotated[str, registered("resetrl.generation", "BACKENDS", "auto")]
+GenerationMode = Annotated[str, registered("resetrl.generation.base", "GENERATION_MODES", "auto")]
+AdvantageName = Annotated[str, registered("resetrl.advantages", "ADVANTAGES")]
+LossName = Annotated[str, registered("resetrl.losses", "LOSSES")]
+AggregationName = Annotated[str, registered("resetrl.losses", "AGGREGATIONS")]
 
 
 class Section(BaseModel):
@@ -67,20 +88,12 @@ class RolloutConfig(Section):
     top_p: float = Field(0.95, gt=0, le=1, description="Nucleus sampling (reference: 0.95).")
     top_k: int = Field(0, ge=0, description="Top-k filter; 0 = off.")
     group_size: int = Field(8, ge=2, description="GRPO group size; the rollout budget per prompt.")
-    layout: str = Field("1x4", description="Reset layout: parents x continuations: 1x4 (4 fresh + 4 reset), 2x4, 1x8.")
+    layout: LayoutName = Field("1x4", description="Reset layout: parents x continuations: 1x4 (4 fresh + 4 reset), 2x4, 1x8.")
     max_fresh_attempts: int = Field(12, ge=1, description="Fresh chains tried per prompt to find a failure (reference: 12).")
     localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
     localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
     merge_empty_prefix: bool = Field(False, description="A reset group whose reset step is 1 (empty prefix, same context as the fresh group) joins the prompt's fresh group as one group (false: two groups, as in the paper).")
-
-    @field_validator("layout")
-    @classmethod
-    def _known_layout(cls, value: str) -> str:
-        from resetrl.groups import LAYOUTS
-
-        LAYOUTS.get(value)
-        return value
 
     @model_validator(mode="before")
     @classmethod
@@ -107,29 +120,11 @@ class VLLMConfig(Section):
 
 
 class GenerationConfig(Section):
-    backend: str = Field("auto", description="Generation backend: vllm (rollouts on vLLM; install: README), hf (the project's transformers engine, no extra install) or auto = vllm for a model on a GPU where vLLM is installed, else hf (on this CPU the hf engine measured faster on short chains, vllm on long ones: docs/vllm.md).")
-    mode: str = Field("auto", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls); auto: chain on hf, thought on vllm (each measured faster there: docs/vllm.md).")
+    backend: BackendName = Field("auto", description="Generation backend: vllm (rollouts on vLLM; install: README), hf (the project's transformers engine, no extra install) or auto = vllm for a model on a GPU where vLLM is installed, else hf (on this CPU the hf engine measured faster on short chains, vllm on long ones: docs/vllm.md).")
+    mode: GenerationMode = Field("auto", description="chain: a whole chain per call, stopped by the thought rules; thought: one call per thought, stopped at </thought> (the reference code's loop; same distribution, more calls); auto: chain on hf, thought on vllm (each measured faster there: docs/vllm.md).")
     batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
     prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")
-
-    @field_validator("backend")
-    @classmethod
-    def _known_backend(cls, value: str) -> str:
-        from resetrl.generation import BACKENDS
-
-        if value != "auto":
-            BACKENDS.get(value)
-        return value
-
-    @field_validator("mode")
-    @classmethod
-    def _known_mode(cls, value: str) -> str:
-        from resetrl.generation.base import GENERATION_MODES
-
-        if value != "auto":
-            GENERATION_MODES.get(value)
-        return value
 
 
 class TrainConfig(Section):
@@ -141,41 +136,15 @@ class TrainConfig(Section):
     grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip (reference: 1.0).")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
     updates_per_rollout: int = Field(1, ge=1, description="Optimizer passes over one step's rollouts (TRL num_iterations, verl ppo_epochs); > 1 needs loss=clip for the ratio to correct the drift.")
-    advantage: str = Field("group_norm", description="Advantage estimator: group_norm, mean_only, rloo.")
-    loss: str = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
-    grpo_loss: str | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
-    loss_aggregation: str | None = Field(None, description="seq-mean-token-mean or token-mean; default: pg -> seq-mean-token-mean, clip -> token-mean.")
+    advantage: AdvantageName = Field("group_norm", description="Advantage estimator: group_norm, mean_only, rloo.")
+    loss: LossName = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
+    grpo_loss: LossName | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
+    loss_aggregation: AggregationName | None = Field(None, description="seq-mean-token-mean or token-mean; default: pg -> seq-mean-token-mean, clip -> token-mean.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range.")
     dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")
     seed: int = Field(0, description="Seed of sampling, data order and initialisation.")
     max_nonfinite_steps: int = Field(3, ge=1, description="A step whose loss or gradient norm is not finite skips its update (counted in update/nonfinite); this many in a row stop the run with an error.")
-
-    @field_validator("advantage")
-    @classmethod
-    def _known_advantage(cls, value: str) -> str:
-        from resetrl.advantages import ADVANTAGES
-
-        ADVANTAGES.get(value)
-        return value
-
-    @field_validator("loss", "grpo_loss")
-    @classmethod
-    def _known_loss(cls, value: str | None) -> str | None:
-        from resetrl.losses import LOSSES
-
-        if value is not None:
-            LOSSES.get(value)
-        return value
-
-    @field_validator("loss_aggregation")
-    @classmethod
-    def _known_aggregation(cls, value: str | None) -> str | None:
-        from resetrl.losses import AGGREGATIONS
-
-        if value is not None:
-            AGGREGATIONS.get(value)
-        return value
 
 
 class WarmupConfig(Section):
@@ -396,7 +365,7 @@ class CPIConfig(Section):
 
 
 class Config(Section):
-    method: str = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error); resetrl/methods.py.")
+    method: MethodName = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error); resetrl/methods.py.")
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     format: FormatConfig = Field(default_factory=FormatConfig)
@@ -410,14 +379,6 @@ class Config(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ics: ICSConfig = Field(default_factory=ICSConfig)
     cpi: CPIConfig = Field(default_factory=CPIConfig, description="The CPI theory lab (`resetrl cpi`); training does not read it.")
-
-    @field_validator("method")
-    @classmethod
-    def _known_method(cls, value: str) -> str:
-        from resetrl.methods import METHODS
-
-        METHODS.get(value)
-        return value
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
