@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Group, Layout, Sample
-from resetrl.methods import METHODS
 from resetrl.localization import ResetPoint, clamp_step, localization_scores, reset_prefix_end
+from resetrl.methods import METHODS
 from resetrl.resets import LocateContext, Localizer, chat_asker
 from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks.base import Problem
