@@ -33,6 +33,7 @@ GenerationMode = Annotated[str, registered("resetrl.generation.base", "GENERATIO
 AdvantageName = Annotated[str, registered("resetrl.advantages", "ADVANTAGES")]
 LossName = Annotated[str, registered("resetrl.losses", "LOSSES")]
 AggregationName = Annotated[str, registered("resetrl.losses", "AGGREGATIONS")]
+VerifyGate = Annotated[str, registered("resetrl.ics.verification", "VERIFY_GATES")]
 
 
 class Section(BaseModel):
@@ -246,7 +247,7 @@ class ICSConfig(Section):
     localize_temperature: float | None = Field(None, ge=0, description="Localizer temperature; default: rollout.localize_temperature.")
     verify_temperature: float | None = Field(None, ge=0, description="Self-verification temperature (L3); default: rollout.localize_temperature.")
     verify_samples: int = Field(1, ge=1, description="Self-verification samples k per check (L3).")
-    verify_gate: Literal["any", "majority", "unanimous"] = Field("majority", description="How k verification votes certify a chain.")
+    verify_gate: VerifyGate = Field("majority", description="How k verification votes certify a chain: any, majority or unanimous YES.")
     localize_samples: int = Field(2, ge=1, description="`resetrl localize`: chains sampled per problem and format.")
 
     _split_methods = field_validator("methods", mode="before")(_comma_list)

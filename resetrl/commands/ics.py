@@ -54,8 +54,9 @@ def register(subparsers) -> None:
                                                "the loop's budget)")
     ics.add_argument("--verify-samples", type=int, help="self-verification samples k, L3 (sets ics.verify_samples; "
                                                         "default 1)")
-    ics.add_argument("--verify-gate", choices=("any", "majority", "unanimous"),
-                     help="how k verification votes certify a chain (sets ics.verify_gate; default majority)")
+    ics.add_argument("--verify-gate",
+                     help="how k verification votes certify a chain: any, majority or unanimous (sets ics.verify_gate; "
+                          "default majority)")
     ics.add_argument("--resample-temperature", type=float, help="temperature of resampled chains (sets "
                                                                 "ics.resample_temperature; default: rollout.temperature)")
     ics.add_argument("--verify-temperature", type=float, help="self-verification temperature (sets "
