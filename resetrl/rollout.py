@@ -25,6 +25,10 @@ from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
 
+# A top-up draws at least this many chains for a prompt still short of failures: one chain at a
+# time would cost a generation call per chain on prompts the policy nearly always solves.
+MIN_TOP_UP = 4
+
 __all__ = ["RolloutCollector", "RolloutResult", "Scorer", "build_collector", "rollout_parts", "rollout_stats"]
 
 
@@ -59,14 +63,40 @@ class RolloutCollector:
         return {problem.id: samples for problem, samples in zip(wanted, outputs)}
 
     def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
-        layout, timings = self.layout, {}
+        timings = {}
         started = time.perf_counter()
+        drawn = self._fresh_phase(problems, prompts)
+        parents, fresh_of, unused = self._choose_parents(problems, prompts, drawn)
+        timings["fresh"] = time.perf_counter() - started
+
+        groups: list[Group] = []
+        for problem in problems:
+            samples = fresh_of[problem.id]
+            if samples:
+                has_parent = any(parent.problem_id == problem.id for parent in parents)
+                kind = "fresh" if has_parent or not self.layout.parents else "fallback"
+                groups.append(Group(len(groups), problem.id, kind, samples))
+
+        by_id = {p.id: p for p in problems}
+        started = time.perf_counter()
+        choices = self._locate(parents, by_id)
+        timings["localize"] = time.perf_counter() - started
+        started = time.perf_counter()
+        self._reset_phase(parents, choices, by_id, groups)
+        timings["reset"] = time.perf_counter() - started
+
+        for group in groups:
+            for sample in group.samples:
+                sample.group_id = group.id
+        result = RolloutResult(groups, parents, unused, choices=choices)
+        result.stats = rollout_stats(result, problems, choices, timings)
+        return result
+
+    def _fresh_phase(self, problems: list[Problem], prompts: dict[str, list[int]]) -> dict[str, list[Sample]]:
+        """Fresh chains per prompt: enough for parents + the fresh group at once, then top-ups for
+        prompts still short of failures, up to max_fresh_attempts chains a prompt."""
+        layout = self.layout
         drawn: dict[str, list[Sample]] = {p.id: [] for p in problems}
-
-        def failures(problem_id: str) -> int:
-            return sum(sample.reward < 1.0 for sample in drawn[problem_id])
-
-        # Fresh phase: enough chains for parents + G1 at once, then top-ups for prompts with no failure.
         first_round = layout.fresh + layout.parents if layout.parents else layout.budget
         counts = {p.id: min(first_round, max(self.max_fresh_attempts, layout.budget)) for p in problems}
         while counts:
@@ -75,10 +105,16 @@ class RolloutCollector:
             counts = {}
             for problem in problems:
                 attempts = len(drawn[problem.id])
-                if failures(problem.id) < layout.parents and attempts < self.max_fresh_attempts:
-                    counts[problem.id] = min(self.max_fresh_attempts - attempts, max(first_round, 4))
+                failures = sum(sample.reward < 1.0 for sample in drawn[problem.id])
+                if failures < layout.parents and attempts < self.max_fresh_attempts:
+                    counts[problem.id] = min(self.max_fresh_attempts - attempts, max(first_round, MIN_TOP_UP))
+        return drawn
 
-        # Choose parents and the fresh group; a prompt short of parents fills the budget with fresh chains.
+    def _choose_parents(self, problems: list[Problem], prompts: dict[str, list[int]],
+                        drawn: dict[str, list[Sample]]) -> tuple[list[Sample], dict[str, list[Sample]], list[Sample]]:
+        """(parents, fresh group per prompt, unused draws). The first failed chain(s) are parents; a
+        prompt short of parents fills the budget with fresh chains, drawing more if it must."""
+        layout = self.layout
         parents: list[Sample] = []
         fresh_of: dict[str, list[Sample]] = {}
         unused: list[Sample] = []
@@ -99,31 +135,27 @@ class RolloutCollector:
         if shortfall:
             for problem_id, samples in self._draw(problems, prompts, shortfall).items():
                 fresh_of[problem_id] += samples
-        timings["fresh"] = time.perf_counter() - started
+        return parents, fresh_of, unused
 
-        groups: list[Group] = []
-        by_id = {p.id: p for p in problems}
-        for problem in problems:
-            samples = fresh_of[problem.id]
-            if samples:
-                has_parent = any(parent.problem_id == problem.id for parent in parents)
-                kind = "fresh" if has_parent or not layout.parents else "fallback"
-                groups.append(Group(len(groups), problem.id, kind, samples))
-
-        # Reset point per parent, then all reset groups of the step in one batched call.
-        started = time.perf_counter()
+    def _locate(self, parents: list[Sample], by_id: dict[str, Problem]) -> list[ResetPoint]:
+        """The reset point of every parent, from the method's localizer (the step checker's true first
+        error recorded beside it, for the localization metrics)."""
         for parent in parents:
             parent.first_error = self.scorer.task.first_error(by_id[parent.problem_id], parent.thoughts)
-        choices = self.localizer.locate([by_id[p.problem_id] for p in parents], parents,
-                                        self.locate_context) if parents else []
-        timings["localize"] = time.perf_counter() - started
-        started = time.perf_counter()
+        if not parents:
+            return []
+        return self.localizer.locate([by_id[p.problem_id] for p in parents], parents, self.locate_context)
+
+    def _reset_phase(self, parents: list[Sample], choices: list[ResetPoint], by_id: dict[str, Problem],
+                     groups: list[Group]) -> None:
+        """The continuations of every parent from its prefix, all in one batched call; one group per
+        parent appended to `groups` (or, with merge_empty_prefix, an empty-prefix one joins the fresh group)."""
         jobs = []
         for parent, choice in zip(parents, choices):
             reset_step = clamp_step(choice.step, len(parent.spans))
             prefix_end = reset_prefix_end(parent.spans, reset_step)
             parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.text
-            jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, layout.continuations,
+            jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, self.layout.continuations,
                                  prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
                                  prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))
         outputs = sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits, kind="reset",
@@ -139,14 +171,6 @@ class RolloutCollector:
                 fresh.samples += group.samples
                 continue
             groups.append(group)
-        timings["reset"] = time.perf_counter() - started
-
-        for group in groups:
-            for sample in group.samples:
-                sample.group_id = group.id
-        result = RolloutResult(groups, parents, unused, choices=choices)
-        result.stats = rollout_stats(result, problems, choices, timings)
-        return result
 
 
 def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
