@@ -135,7 +135,7 @@ def test_nonfinite_loss_skips_the_update_and_three_in_a_row_stop_the_run(tmp_pat
     poisoned, current = {2, 4, 5, 6}, {"step": 0}
     real_step, real_logprobs = trainer.train_step, trainer_module.response_logprobs
     monkeypatch.setattr(trainer, "train_step", lambda step: (current.update(step=step), real_step(step))[1])
-    monkeypatch.setattr(trainer_module, "response_logprobs", lambda model, batch: real_logprobs(model, batch)
+    monkeypatch.setattr(trainer_module, "response_logprobs", lambda model, batch, **options: real_logprobs(model, batch, **options)
                         * (float("nan") if current["step"] in poisoned else 1.0))
     with pytest.raises(ResetRLError, match="step 6: non-finite loss or gradient norm in 3 consecutive steps"):
         trainer.run()
