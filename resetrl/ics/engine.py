@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Callable, Literal
 
-from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
 from resetrl.localization import clamp_step, reset_prefix_end
 from resetrl.resets import chat_asker
+from resetrl.scoring import Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
 

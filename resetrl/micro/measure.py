@@ -13,11 +13,12 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from resetrl.chains import ChainJob, Scorer, sample_chains
+from resetrl.chains import ChainJob, sample_chains
 from resetrl.evaluation import evaluate
 from resetrl.localization import clamp_step, localization_scores
 from resetrl.resets import LOCALIZERS, LocateContext, chat_asker
 from resetrl.runtime import Runtime
+from resetrl.scoring import Scorer
 
 
 def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, seed: int = 0) -> dict:
