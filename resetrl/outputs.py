@@ -3,6 +3,7 @@ run folder never mixes two runs (docs/reliability.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ from resetrl.config import Config
 from resetrl.errors import ResetRLError
 
 # What a training run writes into its folder (and `--overwrite` removes; nothing else is touched).
-RUN_FILES = ("config.yaml", "report.html", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json",
+RUN_FILES = ("config.yaml", "model.json", "report.html", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json",
              "curves.png", "tensorboard", "wandb", "checkpoints")
 
 
@@ -42,15 +43,36 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
         raise ResetRLError(f"{run_dir} holds another run; pass --resume to continue it or --overwrite to replace it")
     if not saved.exists():
         raise ResetRLError(f"--resume: {run_dir} has run files but no config.yaml; pass --overwrite to replace it")
-    differences = config_differences(yaml.safe_load(saved.read_text()), config.model_dump())
+    differences = run_differences(run_dir, config)
     if differences:
-        raise ResetRLError(f"--resume: the config differs from the run in {run_dir}: {'; '.join(differences)} "
+        raise ResetRLError(f"--resume: the run in {run_dir} differs: {'; '.join(differences)} "
                            "(pass the same config, or --overwrite to start again)")
 
 
 # Where a run computes, not what: a run may resume on another cluster, e.g. with fewer workers; and
 # the CPI lab's settings, which training does not read.
 NOT_COMPARED = ("cluster", "cpi")
+
+
+def model_record(config: Config) -> dict:
+    """What a run records of its model (model.json): the name and, for a built micro model, its
+    weights' sha256, so a run made on an earlier build of the same name is not taken for this one."""
+    from resetrl.micro.model import weights_sha256
+
+    return {"name": config.model.name, "weights_sha256": weights_sha256(config.model.name)}
+
+
+def run_differences(run_dir: Path, config: Config) -> list[str]:
+    """How the run in `run_dir` differs from a run of `config`: its config fields, and its model's
+    build where both sides know it (a run older than model.json is compared by config only)."""
+    differences = config_differences(yaml.safe_load((run_dir / "config.yaml").read_text()), config.model_dump())
+    saved = run_dir / "model.json"
+    if saved.exists():
+        before, now = json.loads(saved.read_text()).get("weights_sha256"), model_record(config)["weights_sha256"]
+        if before and now and before != now:
+            differences.append(f"model {config.model.name}: rebuilt since this run (weights sha256 "
+                               f"{before[:12]} -> {now[:12]})")
+    return differences
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

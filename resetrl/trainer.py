@@ -29,7 +29,7 @@ from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs, default_aggregation
 from resetrl.methods import METHODS
 from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
-from resetrl.outputs import check_run_folder, clear_run_folder
+from resetrl.outputs import check_run_folder, clear_run_folder, model_record
 from resetrl.plots import plot_run
 from resetrl.report import write_report_or_warn
 from resetrl.cluster.distributed import learner_group, local_part
@@ -268,6 +268,8 @@ class Trainer:
             clear_run_folder(self.run_dir)  # what a killed or replaced run left
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
+        if not checkpoint:  # a resumed run keeps the record of the model it started from
+            (self.run_dir / "model.json").write_text(json.dumps(model_record(cfg), indent=2))
         if checkpoint:
             state = load_checkpoint(checkpoint, rt.model, self.whole_optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]

@@ -46,7 +46,7 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
     other = scripted_trainer(tmp_path, method="grpo", steps=2)
     with pytest.raises(ResetRLError, match="holds another run; pass --resume .* or --overwrite"):
         other.run()
-    with pytest.raises(ResetRLError, match=r"config differs .*: method: 'srpo' -> 'grpo'; train.steps: 1 -> 2 "):
+    with pytest.raises(ResetRLError, match=r"the run in .* differs: method: 'srpo' -> 'grpo'; train.steps: 1 -> 2 "):
         other.run(resume=True)
     other.run(overwrite=True)
     assert [row["step"] for row in metric_rows(tmp_path)] == [0, 1, 2]
@@ -56,6 +56,40 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
     assert "holds another run" in one_line_error(capsys)
     with pytest.raises(SystemExit):
         main(["train", "--preset", "smoke", "--out", str(tmp_path), "--resume", "--overwrite"])
+
+
+def test_a_run_on_an_earlier_build_of_its_model_is_not_reused(tmp_path, monkeypatch, capsys):
+    """A micro model rebuilt under the same name (other code, other weights) makes the runs made on
+    the earlier build another run: --resume refuses it and a compare grid runs it again."""
+    from resetrl.compare.grid import is_complete
+    from resetrl.config import load_config
+    from resetrl.outputs import check_run_folder, model_record, run_differences
+
+    monkeypatch.setenv("RESETRL_CACHE", str(tmp_path / "cache"))
+    model = tmp_path / "cache" / "models" / "trap"
+    model.mkdir(parents=True)
+    (model / "micro_build.json").write_text("{}")
+    (model / "model.safetensors").write_bytes(b"first build")
+    config = load_config(preset="trap")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(config.to_yaml())
+    (run / "summary.json").write_text("{}")
+    (run / "model.json").write_text(json.dumps(model_record(config)))
+    assert model_record(config)["weights_sha256"] is not None
+    assert run_differences(run, config) == [] and is_complete(run, config)
+
+    (model / "model.safetensors").write_bytes(b"second build")
+    assert run_differences(run, config) == [
+        f"model trap: rebuilt since this run (weights sha256 {json.loads((run / 'model.json').read_text())['weights_sha256'][:12]}"
+        f" -> {model_record(config)['weights_sha256'][:12]})"]
+    assert not is_complete(run, config)
+    with pytest.raises(ResetRLError, match=r"the run in .* differs: model trap: rebuilt since this run"):
+        check_run_folder(run, config, resume=True, overwrite=False)
+    # A run older than model.json is compared by its config alone; a packaged model has no build hash.
+    (run / "model.json").unlink()
+    assert is_complete(run, config)
+    assert model_record(load_config(preset="smoke"))["weights_sha256"] is None
 
 
 def test_config_differences_name_each_field():

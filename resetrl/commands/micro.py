@@ -63,8 +63,10 @@ def run_build(args) -> int:
             if value < 1:
                 raise ResetRLError(f"--{field.replace('_', '-')} must be at least 1, got {value}")
             changes[field] = value
+    from resetrl.micro.model import weights_sha256
+
     folder, info = build_micro(BuildPlan(**changes))
-    print(describe(info))
+    print(describe(info, weights_sha256(info["name"])))
     print(f"resetrl: built {info['name']} in {info['seconds']['total'] / 60:.1f} min; saved to {folder} "
           f"(use it with --set model.name={info['name'] if _is_registered(info['name']) else folder})")
     return 0
@@ -76,8 +78,9 @@ def _is_registered(name: str) -> bool:
     return name in MODELS or is_built_micro(name)
 
 
-def describe(info: dict) -> str:
-    """A few lines: the model, its base accuracy, its localization accuracy against chance."""
+def describe(info: dict, weights_sha256: str | None = None) -> str:
+    """A few lines: the model, its base accuracy, its localization accuracy against chance, and the
+    hash that tells this build from another of the same name."""
     skills, chance = info["skills"], info["skills"]["chance_localization"]
     localization = skills["localization"]
     return "\n".join([
@@ -91,21 +94,21 @@ def describe(info: dict) -> str:
         f"(chance {chance['clean_prefix']:.3f}); answers {localization['parsed']}",
         f"  time      : solver {info['seconds']['solver']:.0f} s, localizer {info['seconds']['localizer']:.0f} s, "
         f"measure {info['seconds']['measure']:.0f} s",
-    ])
+    ] + ([f"  weights   : sha256 {weights_sha256[:12]} (runs record it in model.json)"] if weights_sha256 else []))
 
 
 def run_info(args) -> int:
     from resetrl.cache import cache_dir
-    from resetrl.micro.model import BUILD_INFO
+    from resetrl.micro.model import BUILD_INFO, weights_sha256
 
     folders = [cache_dir("models") / name for name in args.names] if args.names else sorted(
-        p.parent for p in cache_dir("models").glob(f"micro*/{BUILD_INFO}"))
+        p.parent for p in cache_dir("models").glob(f"*/{BUILD_INFO}"))
     shown = 0
     for folder in folders:
         path = folder / BUILD_INFO
         info = json.loads(path.read_text()) if path.exists() else {}
         if "skills" in info:
-            print(describe(info))
+            print(describe(info, weights_sha256(folder.name)))
             shown += 1
         elif args.names:
             print(f"{folder.name}: not built (run `resetrl micro build`)")

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
-import yaml
 
 from resetrl.config import Config, load_config
-from resetrl.outputs import config_differences
+from resetrl.outputs import run_differences
 
 
 @dataclass(frozen=True)
@@ -63,9 +62,8 @@ def method_grid(methods: list[str], seeds: list[int], arms: dict[str, tuple[str,
 
 
 def same_run(run_dir: Path, config: Config) -> bool:
-    """`run_dir` holds a run of this config (by `--resume`'s comparison)."""
-    saved = run_dir / "config.yaml"
-    return saved.exists() and not config_differences(yaml.safe_load(saved.read_text()), config.model_dump())
+    """`run_dir` holds a run of this config on this build of its model (by `--resume`'s comparison)."""
+    return (run_dir / "config.yaml").exists() and not run_differences(run_dir, config)
 
 
 def is_complete(run_dir: Path, config: Config) -> bool:

@@ -12,6 +12,7 @@ its compute on the problem. If the prompt text is edited later, the old micro mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -101,6 +102,17 @@ def save_micro(model, tokenizer, folder: Path, info: dict) -> Path:
     shutil.rmtree(folder, ignore_errors=True)
     staging.rename(folder)
     return folder
+
+
+def weights_sha256(name: str) -> str | None:
+    """The sha256 of a built micro model's weights: tells two builds of one name apart (a rebuild
+    with the same command gives other weights once the code that samples its phase-2 chains has
+    changed, docs/trap.md). None for any other model: its offline package pins its weights."""
+    folder = micro_folder(name) if "/" not in name else None
+    weights = folder / "model.safetensors" if folder is not None else None
+    if weights is None or not (folder / BUILD_INFO).exists() or not weights.exists():
+        return None
+    return hashlib.sha256(weights.read_bytes()).hexdigest()
 
 
 def build_info(folder: Path) -> dict:
