@@ -67,6 +67,7 @@ def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples
     rewards = []
     for record, scored in zip(records, sample_chains(runtime.backend, scorer, jobs, sampling, runtime.limits, "eval")):
         record["sampled_rewards"] = [sample.reward for sample in scored]
+        record["sampled_thoughts"] = [sample.thoughts for sample in scored]  # for the step checker
         rewards += record["sampled_rewards"]
     sampled = {f"{key}_greedy" if key != "eval/n" else key: value for key, value in summary.items()}
     sampled.update({"eval/accuracy": sum(rewards) / max(len(rewards), 1), "eval/samples": float(len(rewards))})

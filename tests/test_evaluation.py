@@ -47,6 +47,7 @@ def test_sampled_evaluation_averages_samples_and_keeps_greedy(runtime):
     assert summary["eval/accuracy"] == pytest.approx(0.5, abs=0.06)
     assert summary["eval/accuracy_greedy"] == pytest.approx(sum(r["reward"] for r in records) / 200)
     assert {"eval/answered_greedy", "eval/tokens_greedy"} <= set(summary)
+    assert all(len(record["sampled_thoughts"]) == 4 for record in records)
 
 
 def test_bad_eval_settings_fail_at_load_time():

@@ -101,3 +101,26 @@ def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
     assert set(table) == {"grpo", "oracle", "grpo+sgd", "oracle+sgd"}
     assert 0 <= table["oracle"]["groups_mixed"] <= 1 and table["grpo"]["reset_groups_mixed"] is None
     assert (out / "diagnose.md").exists()
+
+
+def test_held_out_decomposition_reads_greedy_and_sampled_chains(tmp_path):
+    from resetrl.compare.diagnose import held_out_decomposition
+    from resetrl.tasks import create_task
+
+    config = load_config(preset="trap", overrides=["task.test_size=4"])
+    task = create_task(config.task.name, **config.task.options)
+    problems = task.problems("test", 4, config.task.seed)
+    right = [task.reference_chain(p) for p in problems]
+    at_trap = [chain[:-1] + ["1 + 1 = 999, so the answer is \\boxed{999}"] for chain in right]
+    early = [["0 + 0 = 999"] + chain[1:] for chain in right]
+    records = [{"problem_id": p.id, "thoughts": right[i],
+                "sampled_thoughts": [right[i], at_trap[i], early[i], early[i]]} for i, p in enumerate(problems)]
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"records": records}))
+    figures = held_out_decomposition(config, path)
+    assert figures["eval_reach_trap_clean"] == 1.0 and figures["eval_right_at_trap"] == 1.0
+    assert figures["eval_sampled_reach_trap_clean"] == 0.5 and figures["eval_sampled_right_at_trap"] == 0.5
+    for record in records:  # an eval.json from before sampled chains were recorded
+        del record["sampled_thoughts"]
+    path.write_text(json.dumps({"records": records}))
+    assert held_out_decomposition(config, path)["eval_sampled_reach_trap_clean"] is None

@@ -10,9 +10,9 @@ Per series, over every step and seed (the step checker re-run on every trained c
   right (the *fix rate at the trap*);
 - reset groups: continuation accuracy (the fix rate from the reset point), split by whether the reset
   step is the true first error; the share of reset groups with a mixed outcome (non-zero variance);
-- held-out greedy chains at the end (each run's eval.json; extra eval.json files as more columns,
-  e.g. the model before RL): the share reaching the last thought with a clean prefix, and the share of
-  those right at it;
+- held-out chains at the end, greedy and sampled (each run's eval.json; extra eval.json files as
+  more columns, e.g. the model before RL): the share reaching the last thought with a clean prefix,
+  and the share of those right at it;
 - all trained groups: the share with non-zero reward variance (the others carry no gradient), the
   trained sequences with a non-zero advantage per prompt, and which thoughts the update weighs: the
   share of sum |A| that falls on the last thought when each sequence spreads its weight evenly over
@@ -43,16 +43,23 @@ def _config(run_dir: Path) -> Config:
 
 
 def held_out_decomposition(config: Config, eval_path: Path) -> dict:
-    """Greedy held-out chains of an eval.json, split by the step checker: reaching the last thought
-    clean, and right at it given a clean prefix."""
+    """Held-out chains of an eval.json, split by the step checker: reaching the last thought clean,
+    and right at it given a clean prefix; greedy chains, and the sampled ones where it holds them."""
     task = create_task(config.task.name, **config.task.options)
     problems = {p.id: p for p in task.problems("test", config.eval.size or config.task.test_size, config.task.seed)}
     records = json.loads(eval_path.read_text())["records"]
     last = max(len(p.meta.get("program", [])) for p in problems.values())
-    first_errors = [task.first_error(problems[r["problem_id"]], r["thoughts"]) for r in records]
-    clean = [f in (0, last) for f in first_errors]
-    return {"eval_reach_trap_clean": _mean(clean),
-            "eval_right_at_trap": _mean(f == 0 for f, c in zip(first_errors, clean) if c)}
+
+    def split(chains: list[tuple[str, list[str]]]) -> tuple[float | None, float | None]:
+        first_errors = [task.first_error(problems[problem_id], thoughts) for problem_id, thoughts in chains]
+        clean = [f in (0, last) for f in first_errors]
+        return _mean(clean), _mean(f == 0 for f, c in zip(first_errors, clean) if c)
+
+    greedy = split([(r["problem_id"], r["thoughts"]) for r in records])
+    # eval.json files written before sampled chains were recorded have no sampled figure.
+    sampled = split([(r["problem_id"], t) for r in records for t in r.get("sampled_thoughts", [])])
+    return {"eval_reach_trap_clean": greedy[0], "eval_right_at_trap": greedy[1],
+            "eval_sampled_reach_trap_clean": sampled[0], "eval_sampled_right_at_trap": sampled[1]}
 
 
 def diagnose_run(run_dir: Path) -> dict:
@@ -122,6 +129,8 @@ LABELS = {
     "active_sequences_per_prompt": "trained sequences with a non-zero advantage per prompt",
     "eval_reach_trap_clean": "held-out greedy chains reaching the last thought clean (end of training)",
     "eval_right_at_trap": "of those, right at the last thought",
+    "eval_sampled_reach_trap_clean": "held-out sampled chains (eval.temperature) reaching the last thought clean",
+    "eval_sampled_right_at_trap": "of those, right at the last thought",
     "grad_norm": "gradient norm before clipping",
     "weight_on_last_thought": "share of the update's weight on the last thought (sum of abs(A) x its share of trained thoughts)",
     "last_thought_weight_per_prompt": "update weight on the last thought per prompt (sum of abs(A) / trained thoughts)",
