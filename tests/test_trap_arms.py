@@ -96,6 +96,7 @@ def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
     assert rows[0]["eval/samples"] == 6 and "eval/accuracy_greedy" in rows[0]
     report = (out / "results.md").read_text()
     assert "sampled pass@1" in report and "| oracle+sgd |" in report and "Paired difference" in report
+    assert "(mean " in report and "4 runs)" in report  # per-run wall time, from each run's wall_seconds.txt
     assert (out / "curves.png").stat().st_size > 1000
     table = diagnose(out)["table"]
     assert set(table) == {"grpo", "oracle", "grpo+sgd", "oracle+sgd"}

@@ -74,6 +74,10 @@ def compare_methods(source: ConfigSource, methods: list[str], seeds: list[int], 
     if arms and list(arms) != [""]:
         setup["arms"] = "; ".join(f"{name or '(as given)'}: {' '.join(overrides) or '-'}" for name, overrides in arms.items())
     setup["wall time"] = f"{(time.perf_counter() - started) / 60:.1f} min for the runs done now"
+    run_seconds = [r.wall_seconds for r in results if r.wall_seconds is not None]
+    if run_seconds:  # reused runs too, from their wall_seconds.txt
+        setup["wall time"] += (f"; one run {min(run_seconds) / 60:.1f}-{max(run_seconds) / 60:.1f} min "
+                               f"(mean {sum(run_seconds) / len(run_seconds) / 60:.1f}, {len(run_seconds)} runs)")
     write_json(out / "results.json", {"setup": setup, "summary": summary,
                                       "runs": [{**asdict(spec), "run_dir": str(folders[spec])} for spec in specs]})
     (out / "results.md").write_text(markdown_report(summary, setup))
