@@ -129,6 +129,25 @@ def test_row_stopper_rules(tokenizer):
     assert run(word + delimiter, max_new=len(word) + len(delimiter), pause=True)[0] == "max_tokens"
 
 
+def test_row_stopper_decodes_only_after_a_token_that_can_close_a_thought(tokenizer):
+    delimiter = tokenizer(THOUGHT_END, add_special_tokens=False).input_ids
+    words = tokenizer("one two three four five six", add_special_tokens=False).input_ids
+    calls = []
+
+    def counting_decode(ids):
+        calls.append(list(ids))
+        return tokenizer.decode(ids)
+
+    stopper = RowStopper(counting_decode, {tokenizer.eos_token_id}, [200],
+                         ChainLimits(max_thoughts=5, max_thought_tokens=50, max_total_tokens=200), [0])
+    for token in (words + delimiter) * 2:
+        assert stopper.push(0, token) is None
+    assert stopper.thoughts[0] == 2
+    # one decode per distinct token (is the delimiter's last character in it?), then per closed
+    # thought the tail window and the thought: not one window per generated token
+    assert len(calls) == len(set(words + delimiter)) + 2 * 2
+
+
 @pytest.mark.parametrize("sampling", [SamplingParams(0.7, 0.95, 0), SamplingParams(1.0, 0.5, 0),
                                       SamplingParams(0.7, 1.0, 0), SamplingParams(1.0, 0.9, 10),
                                       SamplingParams(2.0, 1.0, 5), SamplingParams(3.0, 0.99, 0)])
