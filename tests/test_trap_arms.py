@@ -8,10 +8,11 @@ import torch
 
 from resetrl.cli import main
 from resetrl.compare.aggregate import RunResult, detectable_difference, reference_series, summarize
-from resetrl.compare.diagnose import diagnose
+from resetrl.compare.diagnose import diagnose, held_out_decomposition
 from resetrl.compare.pipeline import parse_arms
 from resetrl.config import load_config
 from resetrl.errors import ResetRLError
+from resetrl.tasks import create_task
 from tests.test_rollout import collect
 from tests.test_trainer import scripted_trainer
 
@@ -105,9 +106,6 @@ def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
 
 
 def test_held_out_decomposition_reads_greedy_and_sampled_chains(tmp_path):
-    from resetrl.compare.diagnose import held_out_decomposition
-    from resetrl.tasks import create_task
-
     config = load_config(preset="trap", overrides=["task.test_size=4"])
     task = create_task(config.task.name, **config.task.options)
     problems = task.problems("test", 4, config.task.seed)
