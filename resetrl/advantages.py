@@ -19,6 +19,15 @@ def group_normalized(rewards: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return (rewards - rewards.mean()) / std
 
 
+@ADVANTAGES.register("grpo")
+def grpo_sample_std(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """verl's `grpo` estimator, the paper's GRPO baseline: A_i = (r_i - mean r) / (std r + 1e-6),
+    sample std (n - 1); a group of one gets 0."""
+    if rewards.numel() < 2:
+        return torch.zeros_like(rewards)
+    return (rewards - rewards.mean()) / (rewards.std(unbiased=True) + eps)
+
+
 @ADVANTAGES.register("mean_only")
 def mean_centered(rewards: torch.Tensor) -> torch.Tensor:
     """Dr. GRPO: A_i = r_i - mean r (no division by the std)."""

@@ -78,7 +78,8 @@ class TaskConfig(Section):
 
 class FormatConfig(Section):
     prompt_style: Literal["raw", "chat"] = Field("raw", description="raw completion prompt (reference) or chat template.")
-    examples: bool = Field(True, description="Show the task's two worked examples in the prompt.")
+    instructions: Literal["reference", "short"] = Field("reference", description="The thought-format instructions: reference (the reference code's training prompt: the single next step given the previous ones, steps that fit the earlier ones) or short (resetrl's earlier wording; the micro testbed's tokenizers hold it as one token).")
+    examples: bool = Field(False, description="Show the task's two worked examples in the prompt (reference: false, use_examples).")
     max_thoughts: int = Field(20, ge=1, description="Chain stops after this many thoughts (reference: 20).")
     max_thought_tokens: int = Field(256, ge=1, description="A thought longer than this ends the chain (reference: 256).")
     max_total_tokens: int = Field(1024, ge=1, description="Cap on a chain's response tokens.")
@@ -91,10 +92,23 @@ class RolloutConfig(Section):
     group_size: int = Field(8, ge=2, description="GRPO group size; the rollout budget per prompt.")
     layout: LayoutName = Field("1x4", description="Reset layout: parents x continuations: 1x4 (4 fresh + 4 reset), 2x4, 1x8.")
     max_fresh_attempts: int = Field(12, ge=1, description="Fresh chains tried per prompt to find a failure (reference: 12).")
-    localize_temperature: float = Field(0.3, ge=0, description="Temperature of SRPO's self-localization call (reference: 0.3).")
-    localize_max_tokens: int = Field(256, ge=1, description="Token cap of the localization answer.")
+    localize_temperature: float | None = Field(None, ge=0, description="Temperature of SRPO's self-localization call; default: the reference's, 0.3, and 0 (greedy) in the 1x8 layout.")
+    localize_top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling of the localization call; default: rollout.top_p (reference). resetrl before 0.2 used 1.0.")
+    localize_max_tokens: int = Field(4096, ge=1, description="Token cap of the localization answer (reference: 4096); an answer cut there before its box is counted in reset/source/self:truncated->1.")
+    localize_prompt: Literal["reference", "short"] = Field("reference", description="Localization prompt: reference (with the reference's two sentences pulling toward the earliest error, nothing after the box) or short (resetrl's earlier prompt; the micro testbed's).")
+    localize_out_of_range: Literal["prose", "clamp"] = Field("prose", description="A boxed step outside 1..N (a model boxing its answer): prose = not a step; the last 'Step k' of the answer if in range, else e = 1 (reference); clamp = the nearest of 1..N (resetrl before 0.2).")
+    localize_offset: int = Field(0, ge=0, description="Reset this many thoughts earlier than the localized step, at least at 1 (the reference's SRPO_LOC_OFFSET; 0 = at the localized step).")
+    fallback_group: Literal["fresh", "drawn"] = Field("fresh", description="A prompt with no failure in max_fresh_attempts: fresh = its first group-size/2 kept chains plus new fresh draws (reference); drawn = the budget taken from the chains already drawn (resetrl before 0.2: always zero variance).")
+    partial_parents: Literal["fallback", "reset"] = Field("fallback", description="A layout with several parents (2x4) that finds fewer failures: fallback = one plain group of the budget (reference); reset = reset groups for the failures found, fresh chains for the rest.")
     mask_prefix: bool = Field(True, description="Train reset samples on their suffix only (false = the 'no mask' variant).")
     merge_empty_prefix: bool = Field(False, description="A reset group whose reset step is 1 (empty prefix, same context as the fresh group) joins the prompt's fresh group as one group (false: two groups, as in the paper).")
+
+    @property
+    def localization_temperature(self) -> float:
+        """localize_temperature, or the reference's: 0.3, greedy in the 1x8 layout."""
+        if self.localize_temperature is not None:
+            return self.localize_temperature
+        return 0.0 if self.layout == "1x8" else 0.3
 
     @model_validator(mode="before")
     @classmethod
@@ -136,14 +150,17 @@ class TrainConfig(Section):
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay (reference: 0.01).")
     grad_clip: float = Field(1.0, gt=0, description="Gradient norm clip (reference: 1.0).")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward/backward (gradient accumulation).")
-    updates_per_rollout: int = Field(1, ge=1, description="Optimizer passes over one step's rollouts (TRL num_iterations, verl ppo_epochs); > 1 needs loss=clip for the ratio to correct the drift.")
-    advantage: AdvantageName = Field("group_norm", description="Advantage estimator: group_norm, mean_only, rloo.")
+    mini_batch_prompts: int | None = Field(8, ge=1, description="Prompts per optimizer step (verl ppo_mini_batch_size): the step's prompts, shuffled, are split into mini-batches of this many, each prompt's samples together, one AdamW step each (reference: 8 of 32 prompts, 4 steps per step; later mini-batches are off-policy, where loss=clip's ratio acts). null = one optimizer step over the whole step (resetrl before 0.2).")
+    updates_per_rollout: int = Field(1, ge=1, description="Passes (epochs) over one step's mini-batches (TRL num_iterations, verl ppo_epochs; reference: 1); > 1 needs loss=clip for the ratio to correct the drift.")
+    advantage: AdvantageName = Field("group_norm", description="Advantage estimator: group_norm (reference SRPO: population std, zeros below 1e-8), grpo (verl's: sample std + 1e-6), mean_only, rloo.")
+    grpo_advantage: AdvantageName | None = Field(None, description="Advantage estimator for method=grpo only; 'grpo' (verl's estimator) is what the paper's GRPO baseline used; default: train.advantage, the same as the reset methods (a fair comparison).")
     loss: LossName = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
     grpo_loss: LossName | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
-    loss_aggregation: AggregationName | None = Field(None, description="seq-mean-token-mean or token-mean; default: pg -> seq-mean-token-mean, clip -> token-mean.")
+    loss_aggregation: AggregationName | None = Field(None, description="seq-mean-token-mean, token-mean (one mean over the mini-batch's tokens) or micro-token-mean (each micro-batch's token mean, averaged: verl's legacy worker, the reference's clip loss); default: pg -> seq-mean-token-mean, clip -> token-mean.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range.")
     dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")
+    kl_estimator: Literal["low_var_kl", "k3"] = Field("low_var_kl", description="KL estimate: low_var_kl (verl's: k3 with the log-ratio clamped to +-20 and the value to +-10; reference) or k3 (unclamped, resetrl before 0.2).")
     seed: int = Field(0, description="Seed of sampling, data order and initialisation.")
     max_nonfinite_steps: int = Field(3, ge=1, description="A step whose loss or gradient norm is not finite skips its update (counted in update/nonfinite); this many in a row stop the run with an error.")
 

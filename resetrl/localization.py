@@ -11,40 +11,77 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from resetrl.thoughts import extract_boxed
+from resetrl.thoughts import BOXED
 
 
 @dataclass(frozen=True)
 class Localization:
-    """A parsed answer: `step` (1..N, or 0 for "no error") and how it was read.
+    """A parsed answer: `step` (1..N, or 0 for "no error"; 0 too where nothing was usable) and how
+    it was read (`status`):
 
-    status: "boxed" (a boxed integer in range), "clamped" (boxed integer out of range, clamped),
-    "no_error" (boxed 0), "step_mention" (no usable boxed integer; the last "Step k" in the prose),
-    "unparsed" (nothing usable)."""
+    - "boxed": the last \\boxed{} holds an integer in 1..N;
+    - "no_error": it holds 0;
+    - "step_mention": no usable box (none, unclosed, not an integer); the last "Step k" of the text;
+    - "out_of_range->step_mention": the box holds an integer outside 1..N (a model boxing its
+      answer); the last "Step k" of the text;
+    - "out_of_range->1": the same, with no usable "Step k": step 1 (a reset from scratch);
+    - "clamped": the box's integer outside 1..N clamped to it (`out_of_range="clamp"`);
+    - "unparsed": nothing usable (callers fall back to e = 1)."""
 
     step: int
     status: str
 
 
-_STEP_MENTION = re.compile(r"\bstep\s*(\d+)", re.IGNORECASE)
+# The reference reads "Step" or "step", white space, then digits: the last such mention counts.
+_STEP_MENTION = re.compile(r"[Ss]tep\s+(\d+)")
+OUT_OF_RANGE_RULES = ("prose", "clamp")
 
 
-def parse_localization(text: str, n_thoughts: int) -> Localization:
-    """The last brace-balanced \\boxed{} as an integer; else the last "Step k" with 1 <= k <= N;
-    else unparsed. Callers map "no_error" and "unparsed" to their own fallback (SRPO: e = 1)."""
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        match = re.fullmatch(r"\s*(?:step\s*)?(-?\d+)\s*", boxed, re.IGNORECASE)
-        if match:
-            step = int(match.group(1))
-            if step == 0:
-                return Localization(0, "no_error")
-            if 1 <= step <= n_thoughts:
-                return Localization(step, "boxed")
-            return Localization(min(max(step, 1), max(n_thoughts, 1)), "clamped")
-    mentions = [int(m) for m in _STEP_MENTION.findall(text) if 1 <= int(m) <= n_thoughts]
-    if mentions:
-        return Localization(mentions[-1], "step_mention")
+def _as_int(text: str) -> int | None:
+    """Python's int() of the text (signs, spaces and underscores allowed), None where it fails,
+    a number past int()'s 4,300-digit limit included."""
+    try:
+        return int(text)
+    except (ValueError, TypeError):
+        return None
+
+
+def _last_box(text: str) -> str | None:
+    """The content of the last \\boxed{ in the text, braces balanced; None when that one is
+    unclosed (an earlier box does not count: the answer's last box is its answer)."""
+    start = text.rfind(BOXED)
+    if start == -1:
+        return None
+    depth, position = 1, start + len(BOXED)
+    while position < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        position += 1
+    return text[start + len(BOXED):position - 1].strip() if depth == 0 else None
+
+
+def parse_localization(text: str, n_thoughts: int, out_of_range: str = "prose") -> Localization:
+    """Read a localizer's answer as the reference code does: the last \\boxed{} as an integer
+    (0 = no error, 1..N = that step); otherwise (no box, not an integer, or out of range) the last
+    "Step k" of the text when 1 <= k <= N. An integer outside 1..N is a model boxing its answer,
+    not a step: with `out_of_range="clamp"` it is clamped to 1..N instead (resetrl before 0.2).
+    Callers map "no_error" and "unparsed" to their own fallback (SRPO: e = 1)."""
+    if out_of_range not in OUT_OF_RANGE_RULES:
+        raise ValueError(f"unknown out_of_range rule {out_of_range!r}; known: {', '.join(OUT_OF_RANGE_RULES)}")
+    boxed = _last_box(text)
+    step = _as_int(boxed) if boxed is not None else None
+    if step == 0:
+        return Localization(0, "no_error")
+    if step is not None and 1 <= step <= n_thoughts:
+        return Localization(step, "boxed")
+    if step is not None and out_of_range == "clamp":
+        return Localization(min(max(step, 1), max(n_thoughts, 1)), "clamped")
+    mentions = _STEP_MENTION.findall(text)
+    mention = _as_int(mentions[-1]) if mentions else None
+    prefix = "out_of_range->" if step is not None else ""
+    if mention is not None and 1 <= mention <= n_thoughts:
+        return Localization(mention, prefix + "step_mention")
+    if step is not None:
+        return Localization(1, "out_of_range->1")
     return Localization(0, "unparsed")
 
 

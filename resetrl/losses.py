@@ -39,6 +39,19 @@ def token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -
     return (per_token * mask).sum() / normalizer
 
 
+@AGGREGATIONS.register("micro-token-mean")
+def micro_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
+    """Each micro-batch's own token mean, averaged over the mini-batch's micro-batches (`normalizer`:
+    their number): verl's legacy worker, so the reference's clip loss and its GRPO baseline."""
+    return (per_token * mask).sum() / mask.sum().clamp(min=1) / normalizer
+
+
+def aggregation_normalizer(mode: str, sequences: int, tokens: int, micro_batches: int) -> float:
+    """What `mode` divides a micro-batch's sum by, so that the micro-batches of one optimizer step
+    add up to the step's loss."""
+    return {"seq-mean-token-mean": sequences, "token-mean": tokens, "micro-token-mean": micro_batches}[mode] or 1
+
+
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float) -> torch.Tensor:
     return AGGREGATIONS.get(mode)(per_token, mask, normalizer)
 
@@ -54,28 +67,39 @@ def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
     return torch.exp(difference) - difference - 1
 
 
+def kl_low_var(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
+    """verl's `low_var_kl` (the reference's): k3 with the log-ratio clamped to +-20 and the value
+    to +-10, so one token far from the reference cannot blow the loss up."""
+    difference = (ref_logprobs - logprobs).clamp(-20, 20)
+    return (torch.exp(difference) - difference - 1).clamp(-10, 10)
+
+
+KL_ESTIMATORS = {"low_var_kl": kl_low_var, "k3": kl_k3}
+
+
 @LOSSES.register("pg")
 def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-                    aggregation: str = "seq-mean-token-mean", kl_coef: float = 0.0) -> torch.Tensor:
+                    aggregation: str = "seq-mean-token-mean", kl_coef: float = 0.0,
+                    kl_estimator: str = "low_var_kl") -> torch.Tensor:
     """On-policy REINFORCE (the reference's main loss): L = -mean_seq[A_i * mean_t log pi(y_t)].
     No ratio, no clipping; a KL term is added only when kl_coef > 0."""
     per_token = -inputs.advantages[:, None] * inputs.logprobs
     if kl_coef > 0 and inputs.ref_logprobs is not None:
-        per_token = per_token + kl_coef * kl_k3(inputs.logprobs, inputs.ref_logprobs)
+        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)
 
 
 @LOSSES.register("clip")
 def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-             aggregation: str = "token-mean", kl_coef: float = 0.0) -> torch.Tensor:
+             aggregation: str = "token-mean", kl_coef: float = 0.0, kl_estimator: str = "low_var_kl") -> torch.Tensor:
     """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020), optional k3 KL."""
     advantages = inputs.advantages[:, None]
-    ratio = torch.exp(inputs.logprobs - inputs.old_logprobs)
+    ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))  # as verl: no overflow
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps)
     per_token = torch.maximum(unclipped, clipped)
     # Dual clip bounds the loss of a negative-advantage token whose ratio has grown large.
     per_token = torch.where(advantages < 0, torch.minimum(per_token, -advantages * dual_clip), per_token)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
-        per_token = per_token + kl_coef * kl_k3(inputs.logprobs, inputs.ref_logprobs)
+        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)

@@ -19,6 +19,7 @@ class Method:
     description: str
     localizer: str | None  # a LOCALIZERS name: how a failed parent's reset step is chosen; None = no resets
     own_loss_field: str | None = None  # a train.* field that overrides train.loss for this method only
+    own_advantage_field: str | None = None  # a train.* field that overrides train.advantage for this method only
 
     def layout(self, layout: str, group_size: int) -> Layout:
         """Without resets the whole budget is one fresh group of `group_size`; with resets, the
@@ -35,10 +36,16 @@ class Method:
         own = getattr(train, self.own_loss_field) if self.own_loss_field else None
         return own or train.loss
 
+    def advantage(self, train) -> str:
+        """The advantage estimator this method trains with, from the config's train section."""
+        own = getattr(train, self.own_advantage_field) if self.own_advantage_field else None
+        return own or train.advantage
+
 
 METHODS: Registry[Method] = Registry("method")
-METHODS.register("grpo")(Method("no resets: every rollout a fresh chain (train.grpo_loss may give it its own loss)",
-                                None, own_loss_field="grpo_loss"))
+METHODS.register("grpo")(Method("no resets: every rollout a fresh chain (train.grpo_loss and train.grpo_advantage "
+                                "may give it its own loss and estimator)",
+                                None, own_loss_field="grpo_loss", own_advantage_field="grpo_advantage"))
 METHODS.register("rrpo")(Method("random reset: the reset step uniform over the parent's thoughts", "random"))
 METHODS.register("srpo")(Method("self-localized reset: the policy names its first erroneous thought", "self"))
 METHODS.register("oracle")(Method("oracle reset: the task's true first erroneous thought (analysis)", "oracle"))

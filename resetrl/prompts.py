@@ -10,12 +10,26 @@ from resetrl.thoughts import format_chain
 
 PROMPT_STYLES = ("raw", "chat")
 
-INSTRUCTIONS = (
-    "Solve the problem one step at a time. Each step is one thought: a single observation, "
-    "calculation or deduction that makes progress. Do not solve everything at once, do not "
-    "restate the problem and do not write filler. End every thought with </thought>. "
-    "Write the final answer as \\boxed{answer} inside your last thought.\n\n"
-)
+# The thought-format instructions. "reference": the reference code's training prompt, in our words
+# (it asks for the single next step given the previous ones, and for steps that fit the earlier
+# ones); "short": resetrl's earlier wording, which the micro testbed's tokenizers hold as one token.
+INSTRUCTION_STYLES = {
+    "reference": (
+        "Solve the problem by producing one reasoning step at a time. Do not solve everything at once: "
+        "given the steps taken so far, decide what the single next step should be, write it clearly and "
+        "end it with </thought>. Each step is one complete thought, a single observation, calculation or "
+        "deduction that makes progress toward the solution, has real content (no filler, no restating "
+        "of the problem) and fits logically with the previous steps. When a step reaches the final "
+        "answer, write it as \\boxed{answer} and end that step with </thought>.\n\n"
+    ),
+    "short": (
+        "Solve the problem one step at a time. Each step is one thought: a single observation, "
+        "calculation or deduction that makes progress. Do not solve everything at once, do not "
+        "restate the problem and do not write filler. End every thought with </thought>. "
+        "Write the final answer as \\boxed{answer} inside your last thought.\n\n"
+    ),
+}
+INSTRUCTIONS = INSTRUCTION_STYLES["short"]  # the micro testbed's and the tiny model's vocabulary
 
 UNSTRUCTURED_INSTRUCTIONS = (
     "Solve the problem. Reason step by step in plain text, then write the final answer as "
@@ -65,9 +79,10 @@ def styled(text: str, tokenizer, style: str) -> str:
 
 # -- solving ---------------------------------------------------------------------------------------
 
-def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] | None) -> str:
+def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] | None,
+                   instructions: str = "short") -> str:
     """Instructions, optional worked examples, then `Q: <question>`; the chain follows on the next line."""
-    parts = [INSTRUCTIONS]
+    parts = [INSTRUCTION_STYLES[instructions]]
     for example_question, example_thoughts in examples or []:
         parts.append(f"Q: {example_question}\n{format_chain(example_thoughts)}\n")
     parts.append(f"Q: {question}\n")
@@ -75,9 +90,9 @@ def question_block(question: str, examples: Sequence[tuple[str, Sequence[str]]] 
 
 
 def build_prompt(question: str, tokenizer, style: str = "raw",
-                 examples: Sequence[tuple[str, Sequence[str]]] | None = None) -> str:
-    """The thought-format prompt text for a question."""
-    return styled(question_block(question, examples), tokenizer, style)
+                 examples: Sequence[tuple[str, Sequence[str]]] | None = None, instructions: str = "reference") -> str:
+    """The thought-format prompt text for a question (`instructions`: a key of INSTRUCTION_STYLES)."""
+    return styled(question_block(question, examples, instructions), tokenizer, style)
 
 
 def unstructured_prompt_text(question: str, tokenizer, style: str = "raw",
@@ -106,19 +121,44 @@ def numbered_steps(steps: list[str]) -> str:
     return "\n".join(f"Step {index}: {step}" for index, step in enumerate(steps, start=1))
 
 
-def localization_prompt(question: str, thoughts: list[str]) -> str:
-    """Ask for the first erroneous thought of the model's own failed chain (SRPO; Thought-ICS)."""
-    return (
-        "Your task is to find the first erroneous step in your previous solution.\n\n"
-        f"Problem: {question}\n\n"
-        f"Your incorrect reasoning chain:\n{numbered_steps(thoughts)}\n\n"
-        "The final answer of this chain is wrong, so at least one step is wrong. Find the step where "
-        "the key decision first went wrong: the originating step, not the step where the failure "
-        "becomes visible. A step is erroneous if its claims cannot be justified from the problem and "
-        "the earlier steps alone. Do not solve the problem again. Commit to exactly one step number "
-        f"from 1 to {len(thoughts)}. End with \\boxed{{N}} on its own line, where N is the step "
-        "index, not the answer."
-    )
+LOCALIZATION_PROMPTS = ("reference", "short")
+
+
+def localization_prompt(question: str, thoughts: list[str], variant: str = "reference") -> str:
+    """Ask for the first erroneous thought of the model's own failed chain (SRPO; Thought-ICS).
+
+    "reference": the reference code's request, in our words, with its two sentences that pull the
+    answer toward the earliest error (an early flaw can look fine for several steps; stop at the
+    first step that cannot be justified from earlier verified steps) and its rule that nothing
+    follows the box. "short": resetrl's earlier wording without them (the micro testbed's
+    tokenizers hold its sentences as single tokens)."""
+    n = len(thoughts)
+    head = ("Your task is to find the first erroneous step in your previous solution.\n\n"
+            f"Problem: {question}\n\n"
+            f"Your incorrect reasoning chain:\n{numbered_steps(thoughts)}\n\n")
+    if variant == "short":
+        return head + (
+            "The final answer of this chain is wrong, so at least one step is wrong. Find the step where "
+            "the key decision first went wrong: the originating step, not the step where the failure "
+            "becomes visible. A step is erroneous if its claims cannot be justified from the problem and "
+            "the earlier steps alone. Do not solve the problem again. Commit to exactly one step number "
+            f"from 1 to {n}. End with \\boxed{{N}} on its own line, where N is the step "
+            "index, not the answer.")
+    if variant != "reference":
+        raise ValueError(f"unknown localization prompt {variant!r}; known: {', '.join(LOCALIZATION_PROMPTS)}")
+    return head + (
+        "The final answer of this chain is wrong, so at least one step is wrong. Find the originating "
+        "step: the one where a key decision or action first derailed the reasoning, not the step where "
+        "the failure finally shows. A misreading of the problem, an unjustified assumption or a logical "
+        "flaw can look fine for several steps before it surfaces in the wrong answer. A step is "
+        "erroneous if its claims cannot be justified from the problem and the earlier verified steps "
+        "alone. Do not solve the problem again: your only task is to name the step of that originating "
+        "error.\n\n"
+        "Requirements:\n"
+        f"- Commit to exactly one step number from 1 to {n}.\n"
+        "- Stop at the first step you cannot justify.\n"
+        f"- Your last line must be \\boxed{{N}}, where N is the index (1 to {n}) of the first erroneous "
+        "step above, not the answer to the problem. Write nothing after the \\boxed{N}.")
 
 
 def quote_prompt(question: str, solution: str) -> str:

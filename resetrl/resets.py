@@ -38,16 +38,20 @@ class LocateContext:
     ask: Ask
     rng: random.Random | None = None
     level: str | None = None  # L1 (the localizer sees the answer), L2, L3 ("no error" ends the loop)
+    out_of_range: str = "prose"  # a boxed number outside 1..N: "prose" (reference) or "clamp"
+    max_tokens: int | None = None  # the answer's token budget: an unparsed answer that filled it was cut
+    prompt: str = "reference"  # localization prompt variant (prompts.LOCALIZATION_PROMPTS)
 
 
-def chat_asker(backend: GenerationBackend, tokenizer, temperature: float, max_new_tokens: int) -> Ask:
-    """`ask` over a generation backend: chat template, top-p 1, answers decoded without special tokens."""
+def chat_asker(backend: GenerationBackend, tokenizer, temperature: float, max_new_tokens: int,
+               top_p: float = 1.0, top_k: int = 0) -> Ask:
+    """`ask` over a generation backend: chat template, answers decoded without special tokens."""
 
     def ask(texts: list[str]) -> list[tuple[str, int]]:
         if not texts:
             return []
         prompts = [chat_prompt_ids(tokenizer, text) for text in texts]
-        outputs = backend.generate_text(prompts, SamplingParams(temperature=temperature, top_p=1.0), max_new_tokens)
+        outputs = backend.generate_text(prompts, SamplingParams(temperature, top_p, top_k), max_new_tokens)
         return [(tokenizer.decode(ids, skip_special_tokens=True), len(ids)) for ids in outputs]
 
     return ask
@@ -94,8 +98,8 @@ def point_from_parse(step: int, status: str, level: str | None, prefix: str = ""
     0) and is e = 1 elsewhere, as is an unparseable answer (both named in the source)."""
     if status == "no_error":
         return ResetPoint(0, status, **details) if level == "L3" else ResetPoint(1, f"{prefix}no_error->1", **details)
-    if status == "unparsed":
-        return ResetPoint(1, f"{prefix}unparsed->1", **details)
+    if status in ("unparsed", "truncated"):
+        return ResetPoint(1, f"{prefix}{status}->1", **details)
     return ResetPoint(step, f"{prefix}{status}", **details)
 
 
@@ -109,7 +113,7 @@ class SelfLocalizer(Localizer):
         training = context.level is None
         prefix = "self:" if training else ""
         asked = [i for i, chain in enumerate(chains) if training or chain.thoughts]
-        texts = [localization_prompt(problems[i].question, chains[i].thoughts)
+        texts = [localization_prompt(problems[i].question, chains[i].thoughts, context.prompt)
                  + level_note(context.level, problems[i].answer, "0") for i in asked]
         try:
             answers = dict(zip(asked, context.ask(texts)))
@@ -122,8 +126,11 @@ class SelfLocalizer(Localizer):
                 points.append(ResetPoint(1, "empty->1"))
                 continue
             text, tokens = answers[i]
-            parsed = parse_localization(text, len(chain.thoughts))
-            points.append(point_from_parse(parsed.step, parsed.status, context.level, prefix, text=text, tokens=tokens))
+            parsed = parse_localization(text, len(chain.thoughts), context.out_of_range)
+            status = parsed.status
+            if status == "unparsed" and context.max_tokens and tokens >= context.max_tokens:
+                status = "truncated"  # cut at the token budget before its box: counted apart
+            points.append(point_from_parse(parsed.step, status, context.level, prefix, text=text, tokens=tokens))
         return points
 
 

@@ -48,12 +48,16 @@ class RolloutCollector:
     def __init__(self, backend: GenerationBackend, scorer: Scorer, layout: Layout,
                  localizer: Localizer | None, locate_context: LocateContext | None,
                  sampling: SamplingParams, limits: ChainLimits, max_fresh_attempts: int = 12,
-                 mask_prefix: bool = True, merge_empty_prefix: bool = False):
+                 mask_prefix: bool = True, merge_empty_prefix: bool = False, fallback_group: str = "fresh",
+                 partial_parents: str = "fallback", localize_offset: int = 0):
         self.backend, self.scorer, self.layout = backend, scorer, layout
         self.localizer, self.locate_context = localizer, locate_context
         self.sampling, self.limits = sampling, limits
         self.max_fresh_attempts, self.mask_prefix = max_fresh_attempts, mask_prefix
         self.merge_empty_prefix = merge_empty_prefix
+        self.fallback_group, self.partial_parents = fallback_group, partial_parents
+        self.localize_offset = localize_offset
+        self.counts: Counter = Counter()  # the step's fallbacks, by rule (rollout_stats)
 
     def _draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]
               ) -> dict[str, list[Sample]]:
@@ -64,6 +68,7 @@ class RolloutCollector:
 
     def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
         timings = {}
+        self.counts = Counter()
         started = time.perf_counter()
         drawn = self._fresh_phase(problems, prompts)
         parents, fresh_of, unused = self._choose_parents(problems, prompts, drawn)
@@ -90,6 +95,8 @@ class RolloutCollector:
                 sample.group_id = group.id
         result = RolloutResult(groups, parents, unused, choices=choices)
         result.stats = rollout_stats(result, problems, choices, timings)
+        for rule, count in self.counts.items():
+            result.stats[f"rollout/{rule}"] = float(count)
         return result
 
     def _fresh_phase(self, problems: list[Problem], prompts: dict[str, list[int]]) -> dict[str, list[Sample]]:
@@ -105,30 +112,43 @@ class RolloutCollector:
             counts = {}
             for problem in problems:
                 attempts = len(drawn[problem.id])
-                failures = sum(sample.reward < 1.0 for sample in drawn[problem.id])
+                failures = sum(can_be_parent(sample) for sample in drawn[problem.id])
                 if failures < layout.parents and attempts < self.max_fresh_attempts:
                     counts[problem.id] = min(self.max_fresh_attempts - attempts, max(first_round, MIN_TOP_UP))
         return drawn
 
     def _choose_parents(self, problems: list[Problem], prompts: dict[str, list[int]],
                         drawn: dict[str, list[Sample]]) -> tuple[list[Sample], dict[str, list[Sample]], list[Sample]]:
-        """(parents, fresh group per prompt, unused draws). The first failed chain(s) are parents; a
-        prompt short of parents fills the budget with fresh chains, drawing more if it must."""
+        """(parents, fresh group per prompt, unused draws). The first failed chain(s) with at least one
+        thought are parents (an empty chain is never one: it stays a fresh chain with reward 0). A
+        prompt with fewer failures than the layout's parents is one plain group of the budget
+        (`partial_parents="fallback"`, the reference) or resets what it found ("reset"). A fallback
+        group keeps the layout's first `fresh` chains and draws the rest anew (`fallback_group="fresh"`,
+        the reference: the 1x4 layout's 4 kept chains + 4 new), or takes the budget from what was
+        drawn ("drawn"); a layout without fresh chains (2x4, 1x8) takes what was drawn either way."""
         layout = self.layout
         parents: list[Sample] = []
         fresh_of: dict[str, list[Sample]] = {}
         unused: list[Sample] = []
         shortfall: dict[str, int] = {}
         for problem in problems:
-            found = [s for s in drawn[problem.id] if s.reward < 1.0][: layout.parents]
+            found = [s for s in drawn[problem.id] if can_be_parent(s)][: layout.parents]
+            others = [s for s in drawn[problem.id] if all(s is not parent for parent in found)]
+            if found and len(found) < layout.parents and self.partial_parents == "fallback":
+                self.counts["partial_parents_fallback"] += 1
+                others, found = others + found, []  # the failures join the plain group last, as in the reference
             for parent in found:
                 parent.kind = "parent"
-            others = [s for s in drawn[problem.id] if s.kind != "parent"]
             fresh_needed = layout.budget - len(found) * layout.continuations
-            fresh_of[problem.id] = others[:fresh_needed]
-            for sample in others[fresh_needed:]:
+            kept = fresh_needed
+            if layout.parents and not found:
+                self.counts["fallback_groups"] += 1
+                if self.fallback_group == "fresh" and layout.fresh:
+                    kept = min(layout.fresh, fresh_needed)
+            fresh_of[problem.id] = others[:kept]
+            for sample in others[kept:]:
                 sample.kind = "unused"
-            unused += others[fresh_needed:]
+            unused += others[kept:]
             parents += found
             if len(fresh_of[problem.id]) < fresh_needed:
                 shortfall[problem.id] = fresh_needed - len(fresh_of[problem.id])
@@ -152,18 +172,19 @@ class RolloutCollector:
         parent appended to `groups` (or, with merge_empty_prefix, an empty-prefix one joins the fresh group)."""
         jobs = []
         for parent, choice in zip(parents, choices):
-            reset_step = clamp_step(choice.step, len(parent.spans))
+            # The reference's SRPO_LOC_OFFSET: reset `localize_offset` thoughts earlier, at least at 1.
+            reset_step = clamp_step(max(1, choice.step - self.localize_offset), len(parent.spans))
             prefix_end = reset_prefix_end(parent.spans, reset_step)
             parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.text
             jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, self.layout.continuations,
                                  prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
                                  prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))
-        outputs = sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits, kind="reset",
-                                train_prefix=not self.mask_prefix)
+        outputs = self._continue(jobs)
         for parent, samples in zip(parents, outputs):
             group = Group(len(groups), parent.problem_id, "reset", reset_step=parent.reset_step)
             for sample in samples:
-                sample.reset_step, sample.reset_source = parent.reset_step, parent.reset_source
+                if sample.kind == "reset":  # (a fresh replacement of a failed continuation is not)
+                    sample.reset_step, sample.reset_source = parent.reset_step, parent.reset_source
                 group.samples.append(sample)
             # An empty prefix shares the fresh group's context: optionally one group of 8, not two of 4.
             fresh = next((g for g in groups if g.problem_id == parent.problem_id and g.kind == "fresh"), None)
@@ -171,6 +192,34 @@ class RolloutCollector:
                 fresh.samples += group.samples
                 continue
             groups.append(group)
+
+
+    def _continue(self, jobs: list[ChainJob]) -> list[list[Sample]]:
+        """The continuations of every reset job, in one batched call. Where that call fails, each job
+        is tried alone, and a job whose call still fails gets fresh chains from scratch in its slots
+        (trained from token 0, in the reset group), as the reference replaces a failed continuation;
+        each replacement is counted in rollout/continuation_failed."""
+        try:
+            return sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits, kind="reset",
+                                 train_prefix=not self.mask_prefix)
+        except Exception as error:  # noqa: BLE001 - any engine failure; the step goes on, counted
+            print(f"resetrl: warning: a batched continuation call failed ({error}); retrying job by job")
+        outputs = []
+        for job in jobs:
+            try:
+                outputs += sample_chains(self.backend, self.scorer, [job], self.sampling, self.limits, kind="reset",
+                                         train_prefix=not self.mask_prefix)
+            except Exception as error:  # noqa: BLE001
+                print(f"resetrl: warning: continuations of {job.problem.id} failed ({error}); fresh chains instead")
+                self.counts["continuation_failed"] += job.n
+                fresh = ChainJob(job.problem, job.prompt_ids, job.n)
+                outputs += sample_chains(self.backend, self.scorer, [fresh], self.sampling, self.limits)
+        return outputs
+
+
+def can_be_parent(sample: Sample) -> bool:
+    """A failed chain with at least one thought: what a reset can start from."""
+    return sample.reward < 1.0 and bool(sample.thoughts)
 
 
 def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
@@ -187,13 +236,24 @@ def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
                                      training_reward(config.task.reward))
 
 
+def locate_context(runtime, rng: random.Random) -> LocateContext:
+    """What training's localizers use, from the rollout section: the policy asked in one chat turn
+    (the run's backend; temperature, top-p, token budget and prompt as configured) and `rng`."""
+    config = runtime.config.rollout
+    top_p = config.localize_top_p if config.localize_top_p is not None else config.top_p
+    ask = chat_asker(runtime.backend, runtime.tokenizer, config.localization_temperature,
+                     config.localize_max_tokens, top_p)
+    return LocateContext(ask, rng, out_of_range=config.localize_out_of_range, max_tokens=config.localize_max_tokens,
+                         prompt=config.localize_prompt)
+
+
 def build_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer,
                     problems: list[Problem], rng: random.Random) -> RolloutCollector:
     """The collector of one rollout call over `problems`, its reset choices drawn from `rng`."""
     config = runtime.config.rollout
-    ask = chat_asker(runtime.backend, runtime.tokenizer, config.localize_temperature, config.localize_max_tokens)
-    return RolloutCollector(runtime.backend, scorer, layout, localizer, LocateContext(ask, rng), runtime.sampling,
-                            runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix)
+    return RolloutCollector(runtime.backend, scorer, layout, localizer, locate_context(runtime, rng), runtime.sampling,
+                            runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix,
+                            config.fallback_group, config.partial_parents, config.localize_offset)
 
 
 def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timings) -> dict[str, float]:

@@ -34,7 +34,7 @@ class Runtime:
 
     def prompt_ids(self, problem: Problem) -> list[int]:
         style = self.config.format.prompt_style
-        text = build_prompt(problem.question, self.tokenizer, style, self.examples)
+        text = build_prompt(problem.question, self.tokenizer, style, self.examples, self.config.format.instructions)
         # A chat template writes its own special tokens; a raw prompt gets the tokenizer's (e.g. BOS).
         return self.tokenizer(text, add_special_tokens=(style == "raw")).input_ids
 

@@ -13,6 +13,7 @@ import random
 import resource
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +27,7 @@ from resetrl.evaluation import evaluate
 from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
-from resetrl.losses import LOSSES, LossInputs, default_aggregation
+from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation
 from resetrl.methods import METHODS
 from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder, model_record
@@ -108,82 +109,141 @@ class Trainer:
         collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step))
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
-    def update(self, samples: list[Sample]) -> dict[str, float]:
-        """`train.updates_per_rollout` AdamW steps on the trained samples (method.md section 3, item 6).
+    def update(self, samples: list[Sample], step: int = 0) -> dict[str, float]:
+        """The step's optimizer steps on the trained samples (method.md section 3, item 6): the step's
+        prompts, shuffled from (seed, step), are split into mini-batches of `train.mini_batch_prompts`
+        prompts, each prompt's samples together, one AdamW step each; `train.updates_per_rollout`
+        passes over them (verl's ppo_mini_batch_size and ppo_epochs).
 
         The loss's `old_logprobs` are the sampling engine's log-probabilities of each token; where a
-        backend gives none, the trainer's own from the first pass (taken before any step, so the same
-        policy). Their difference to the trainer's first-pass log-probabilities is logged."""
+        backend gives none, the trainer's own under the policy that sampled (the first mini-batch's
+        first pass; the others' in a no-grad pass before the first step). Mini-batches after the
+        first are off-policy: that is where loss=clip's ratio acts. The engine's and the trainer's
+        log-probabilities are compared where the trainer's are the sampling policy's."""
         cfg = self.config.train
         n_tokens = sum(s.trained_tokens for s in samples)
-        normalizer = len(samples) if self.aggregation == "seq-mean-token-mean" else max(n_tokens, 1)
-        # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward.
-        active = [s for s in samples if (s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
-        if not active:
-            return {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0, "update/nonfinite": 0.0,
-                    "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0}
-        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
-        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
-                                   len(s.response_ids)))
-        mine = self.dist.shard(active)  # this learner rank's share (all of them on one rank)
-        micro_batches = [mine[start:start + cfg.micro_batch_size]
-                         for start in range(0, len(mine), cfg.micro_batch_size)]
-        idle = [active[:1]] * self.dist.missing_passes(len(micro_batches))  # FSDP: as many passes on every rank
-        old_logprobs: list[torch.Tensor | None] = [None] * len(micro_batches)  # filled by the first pass
+        empty = {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0, "update/nonfinite": 0.0,
+                 "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0,
+                 "update/optimizer_steps": 0.0, "update/mini_batches": 0.0}
+        parts = [self._prepare(batch) for batch in split_mini_batches(samples, cfg.mini_batch_prompts,
+                                                                      f"{cfg.seed}/mini_batches/{step}")]
+        parts = [part for part in parts if part is not None]
+        if not parts:
+            return empty
         mismatch: list[torch.Tensor] = []
+        self._fill_old_logprobs(parts[1:])
+        losses, grad_norms, clip_fractions, ratio_deviation, steps, nonfinite = [], [], [], 0.0, 0, False
         for update in range(cfg.updates_per_rollout):
-            loss, grad_norm, ratio_deviation = self._optimizer_step(micro_batches, old_logprobs, normalizer, mismatch, idle)
-            if update == 0:
-                values = {"update/loss": loss, "update/grad_norm": grad_norm}
-            nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
-            if nonfinite:  # _optimizer_step did not step; later passes would see the same
+            for part in parts:
+                loss, grad_norm, deviation, clipped = self._optimizer_step(part, mismatch)
+                nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
+                if nonfinite:  # _optimizer_step did not step; later mini-batches would see the same
+                    break
+                steps += 1
+                if update == 0:
+                    losses.append(loss)
+                grad_norms.append(grad_norm)
+                clip_fractions.append(clipped)
+                ratio_deviation = max(ratio_deviation, deviation)
+            if nonfinite:
                 break
-        values.update({"update/skipped": float(nonfinite and update == 0), "update/nonfinite": float(nonfinite),
-                       "update/trained_tokens": float(n_tokens),
-                       "update/active_sequences": float(len(active)), "update/last_pass_loss": loss,
-                       "update/ratio_max_deviation": ratio_deviation})
+        values = {"update/loss": sum(losses) / len(losses) if losses else loss,
+                  "update/grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else grad_norm,
+                  "update/skipped": float(steps == 0), "update/nonfinite": float(nonfinite),
+                  "update/trained_tokens": float(n_tokens),
+                  "update/active_sequences": float(sum(len(part.active) for part in parts)),
+                  "update/last_pass_loss": loss, "update/ratio_max_deviation": ratio_deviation,
+                  "update/clip_fraction": sum(clip_fractions) / len(clip_fractions) if clip_fractions else 0.0,
+                  "update/optimizer_steps": float(steps), "update/mini_batches": float(len(parts))}
         differences = self.dist.mean_and_max(mismatch)
         if differences:
             values["logprobs/engine_vs_trainer_mean_abs"], values["logprobs/engine_vs_trainer_max_abs"] = differences
         return values
 
-    def _optimizer_step(self, micro_batches: list[list[Sample]], old_logprobs: list[torch.Tensor | None],
-                        normalizer: float, mismatch: list[torch.Tensor],
-                        idle: list[list[Sample]] = ()) -> tuple[float, float, float]:
-        """One pass of gradient accumulation and one optimizer step; returns loss, gradient norm and
-        the largest |ratio - 1| on a trained token. The first pass (weights not yet stepped: the policy
-        that sampled) fills `old_logprobs` with the engine's log-probabilities where the backend gave
-        them, else the trainer's own, and records their difference in `mismatch`. The `idle` micro-batches
-        add passes on zero weight: under FSDP each forward and backward gathers weights from every rank."""
+    def _prepare(self, samples: list[Sample]) -> "MiniBatch | None":
+        """One mini-batch's micro-batches (this learner rank's share) and its loss normalizer; None
+        when nothing in it carries gradient."""
+        cfg = self.config.train
+        n_tokens = sum(s.trained_tokens for s in samples)
+        # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward
+        # (not under micro-token-mean, where its tokens count in its micro-batch's mean, as in verl).
+        every = self.aggregation == "micro-token-mean"
+        active = [s for s in samples if (every or s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
+        if not any(s.advantage != 0 or cfg.kl_coef > 0 for s in active):
+            return None
+        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
+        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
+                                   len(s.response_ids)))
+        mine = self.dist.shard(active)  # this learner rank's share (all of them on one rank)
+        micro_batches = [mine[start:start + cfg.micro_batch_size] for start in range(0, len(mine), cfg.micro_batch_size)]
+        all_micro = max(1, math.ceil(len(active) / cfg.micro_batch_size))  # over every learner rank
+        normalizer = aggregation_normalizer(self.aggregation, len(samples), n_tokens, all_micro)
+        idle = [active[:1]] * self.dist.missing_passes(len(micro_batches))  # FSDP: as many passes on every rank
+        return MiniBatch(active, micro_batches, normalizer, idle, [None] * len(micro_batches))
+
+    def _fill_old_logprobs(self, parts: list["MiniBatch"]) -> None:
+        """Before any optimizer step: the old log-probabilities of later mini-batches, the engine's
+        where every sample has them, else the trainer's own (a no-grad forward; under FSDP always,
+        with the idle passes, since every forward there is a collective)."""
+        for part in parts:
+            for index, micro in enumerate(part.micro_batches):
+                batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                                [s.train_start for s in micro], self.runtime.pad_id)
+                engine = _engine_logprobs(micro, batch.loss_mask.shape)
+                if engine is not None and not self.dist.shards:
+                    part.old_logprobs[index] = engine
+                    continue
+                with torch.no_grad():
+                    own = self._logprobs(self.model, batch).detach()
+                part.old_logprobs[index] = own if engine is None else torch.where(
+                    batch.loss_mask.to(own.device).bool(), engine.to(own.device), own)
+            for micro in part.idle if self.dist.shards else ():
+                with torch.no_grad():
+                    self._logprobs(self.model, collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                                                       [s.train_start for s in micro], self.runtime.pad_id))
+
+    def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, float, float]:
+        """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
+        loss, gradient norm, the largest |ratio - 1| and the share of trained tokens whose ratio the
+        clip bounds. A micro-batch without old log-probabilities yet (the first mini-batch's first
+        pass: weights not yet stepped, the policy that sampled) takes the engine's where the backend
+        gave them, else the trainer's own, and records their difference in `mismatch`. The `idle`
+        micro-batches add passes on zero weight: under FSDP each forward and backward gathers weights
+        from every rank."""
         cfg, model = self.config.train, self.model
         loss_function = LOSSES.get(self.loss_name)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        total_loss, ratio_deviation = 0.0, 0.0
-        for index, micro in enumerate(micro_batches):
+        total_loss, ratio_deviation, clipped, trained_tokens = 0.0, 0.0, 0.0, 0.0
+        for index, micro in enumerate(part.micro_batches):
             batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
                             [s.train_start for s in micro], self.runtime.pad_id)
             logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
-            if old_logprobs[index] is None:
-                old_logprobs[index] = logprobs.detach().clone()
+            if part.old_logprobs[index] is None:
+                part.old_logprobs[index] = logprobs.detach().clone()
                 engine = _engine_logprobs(micro, logprobs.shape)
                 if engine is not None:
                     engine, trained = engine.to(logprobs.device), mask.bool()
-                    mismatch.append((engine - old_logprobs[index])[trained].abs().cpu())
-                    old_logprobs[index] = torch.where(trained, engine, old_logprobs[index])
+                    mismatch.append((engine - part.old_logprobs[index])[trained].abs().cpu())
+                    part.old_logprobs[index] = torch.where(trained, engine, part.old_logprobs[index])
+            old_logprobs = part.old_logprobs[index].to(logprobs.device)
             reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
-            inputs = LossInputs(
-                logprobs=logprobs, old_logprobs=old_logprobs[index],
-                advantages=torch.tensor([s.advantage for s in micro], device=logprobs.device),
-                mask=mask, ref_logprobs=reference_logprobs, normalizer=normalizer)
-            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef)
+            advantages = torch.tensor([s.advantage for s in micro], device=logprobs.device)
+            inputs = LossInputs(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages,
+                                mask=mask, ref_logprobs=reference_logprobs, normalizer=part.normalizer)
+            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator)
             loss.backward()
             total_loss += loss.item()
             with torch.no_grad():
-                deviation = ((logprobs - old_logprobs[index]).exp() - 1).abs() * mask
-                ratio_deviation = max(ratio_deviation, float(deviation.max()))
-        for micro in idle:
+                ratio = (logprobs - old_logprobs).exp()
+                ratio_deviation = max(ratio_deviation, float(((ratio - 1).abs() * mask).max()))
+                # The clip binds where the ratio left [1 - eps, 1 + eps] in the advantage's direction.
+                signs = advantages[:, None]
+                bound = ((signs > 0) & (ratio > 1 + cfg.clip_eps)) | ((signs < 0) & (ratio < 1 - cfg.clip_eps))
+                clipped += float((bound * mask).sum())
+                trained_tokens += float(mask.sum())
+        for micro in part.idle:
             batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
                             [s.train_start for s in micro], self.runtime.pad_id)
             logprobs = self._logprobs(model, batch)
@@ -193,10 +253,11 @@ class Trainer:
         # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
         self.dist.all_reduce_gradients(self.parameters)
         total_loss, ratio_deviation = self.dist.sum(total_loss), self.dist.max(ratio_deviation)
+        clipped, trained_tokens = self.dist.sum(clipped), self.dist.sum(trained_tokens)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip))
         if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
             self.optimizer.step()
-        return total_loss, grad_norm, ratio_deviation
+        return total_loss, grad_norm, ratio_deviation, clipped / max(trained_tokens, 1.0)
 
     def _logprobs(self, model, batch) -> torch.Tensor:
         # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
@@ -361,10 +422,10 @@ class Trainer:
             release_memory = getattr(self.runtime.backend, "release_memory", None)
             if release_memory:
                 release_memory()
-            assign_advantages(result.groups, self.config.train.advantage)
+            assign_advantages(result.groups, METHODS.get(self.config.method).advantage(self.config.train))
         trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()
-        update_values = self.update(trained)
+        update_values = self.update(trained, step)
         self.dist.gather_weights(self.model, self.runtime.model)  # FSDP: rank 0's whole copy for rollouts
         if not self.dist.is_main:
             return update_values
@@ -407,6 +468,32 @@ def _warn_about_skipped_updates(rows: list[dict]) -> None:
     if steps and all(r["update/skipped"] for r in steps):
         print(f"resetrl: warning: every RL step ({len(steps)}) skipped its update: no group had reward variance"
               + (" or the loss was not finite" if nonfinite else "") + ", so RL never changed the weights")
+
+
+@dataclass
+class MiniBatch:
+    """One optimizer step's samples: those carrying gradient (`active`), this rank's micro-batches of
+    them, the loss normalizer, FSDP's idle passes and the old log-probabilities per micro-batch."""
+
+    active: list[Sample]
+    micro_batches: list[list[Sample]]
+    normalizer: float
+    idle: list[list[Sample]]
+    old_logprobs: list[torch.Tensor | None]
+
+
+def split_mini_batches(samples: list[Sample], prompts_per_batch: int | None, seed: str) -> list[list[Sample]]:
+    """The step's samples as optimizer mini-batches: prompts shuffled (seeded), `prompts_per_batch`
+    prompts each (the last may hold fewer), every prompt's samples together; None = one batch."""
+    by_prompt: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_prompt.setdefault(sample.problem_id, []).append(sample)
+    if prompts_per_batch is None or prompts_per_batch >= len(by_prompt):
+        return [samples] if samples else []
+    order = list(by_prompt)
+    random.Random(seed).shuffle(order)
+    return [[s for prompt in order[start:start + prompts_per_batch] for s in by_prompt[prompt]]
+            for start in range(0, len(order), prompts_per_batch)]
 
 
 def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:

@@ -5,20 +5,72 @@ from resetrl.prompts import localization_prompt
 
 
 def test_prompt_lists_steps():
-    prompt = localization_prompt("Q?", ["a", "b", "c"])
-    assert "Step 1: a\nStep 2: b\nStep 3: c" in prompt and "from 1 to 3" in prompt
+    for variant in ("reference", "short"):
+        prompt = localization_prompt("Q?", ["a", "b", "c"], variant)
+        assert "Step 1: a\nStep 2: b\nStep 3: c" in prompt and "1 to 3" in prompt
 
 
-def test_parser_and_fallbacks():
-    assert parse_localization("\\boxed{2}", 3).status == "boxed"
-    assert parse_localization("\\boxed{Step 3}", 3).step == 3
-    assert parse_localization("\\boxed{0}", 3).status == "no_error"
-    assert parse_localization("\\boxed{9}", 3).step == 3 and parse_localization("\\boxed{9}", 3).status == "clamped"
-    mention = parse_localization("I think step 2 is fine but Step 3 is wrong", 3)
-    assert (mention.step, mention.status) == (3, "step_mention")
-    assert parse_localization("Step 7 is wrong", 3).status == "unparsed"  # out of range mention
-    assert parse_localization("no idea", 3).status == "unparsed"
-    assert parse_localization("\\boxed{1} then \\boxed{2}", 3).step == 2  # the last boxed counts
+def test_reference_prompt_pulls_toward_the_earliest_error():
+    """Rule 4: the reference's two early-biasing sentences and its nothing-after-the-box rule."""
+    reference, short = localization_prompt("Q?", ["a", "b"]), localization_prompt("Q?", ["a", "b"], "short")
+    for text in ("look fine for several steps", "Stop at the first step you cannot justify",
+                 "earlier verified steps", "Write nothing after the \\boxed{N}"):
+        assert text in reference and text not in short
+    with pytest.raises(ValueError, match="unknown localization prompt"):
+        localization_prompt("Q?", ["a"], "long")
+
+
+def parsed(text: str, n: int = 3, out_of_range: str = "prose") -> tuple[int, str]:
+    result = parse_localization(text, n, out_of_range)
+    return result.step, result.status
+
+
+def test_boxed_in_range_zero_and_the_last_box():
+    assert parsed("\\boxed{2}") == (2, "boxed")
+    assert parsed("\\boxed{0}") == (0, "no_error")
+    assert parsed("\\boxed{1} then \\boxed{2}") == (2, "boxed")  # the last box counts
+    assert parsed("\\boxed{ 3 }") == (3, "boxed")  # int() strips white space
+    assert parsed("\\boxed{+2}") == (2, "boxed")  # and takes a sign, as Python's int() does
+    assert parsed("\\boxed{1_0}", 12) == (10, "boxed")  # and underscores
+
+
+def test_out_of_range_is_not_a_step():
+    """Rule 2: a boxed number outside 1..N (a model boxing its answer) falls to the last "Step k" of
+    the prose when in range, else e = 1; `clamp` keeps resetrl's earlier rule."""
+    assert parsed("Step 2 adds wrongly, so the answer is \\boxed{42}") == (2, "out_of_range->step_mention")
+    assert parsed("the answer is \\boxed{42}") == (1, "out_of_range->1")
+    assert parsed("\\boxed{-1}") == (1, "out_of_range->1")
+    assert parsed("the answer is \\boxed{42}", out_of_range="clamp") == (3, "clamped")
+    assert parsed("\\boxed{-4}", out_of_range="clamp") == (1, "clamped")
+    with pytest.raises(ValueError, match="out_of_range"):
+        parse_localization("\\boxed{2}", 3, "nearest")
+
+
+def test_step_mentions_as_the_reference_reads_them():
+    """Rule 15: "Step" or "step", white space, digits; the last mention only, used when 1 <= k <= N."""
+    assert parsed("I think step 2 is fine but Step 3 is wrong") == (3, "step_mention")
+    assert parsed("Step 2 is wrong, not step 7") == (0, "unparsed")  # the last mention is out of range
+    assert parsed("STEP 2 is wrong") == (0, "unparsed")  # only a capital or lower-case s
+    assert parsed("step2 is wrong") == (0, "unparsed")  # white space is required
+    assert parsed("\\boxed{Step 3}") == (3, "step_mention")  # not an integer: the prose holds "Step 3"
+    assert parsed("\\boxed{2.5} Step 1") == (1, "step_mention")
+
+
+def test_boxes_that_do_not_count():
+    assert parsed("\\boxed{\\text{2}}") == (0, "unparsed")
+    assert parsed("\\boxed{2} and then \\boxed{3") == (0, "unparsed")  # the last box is unclosed
+    assert parsed("\\boxed{{2}}") == (0, "unparsed")  # "{2}" is not an integer
+    assert parsed("") == (0, "unparsed")
+    assert parsed("no idea") == (0, "unparsed")
+
+
+def test_huge_numbers_do_not_crash():
+    """Rule 16: int() refuses more than 4,300 digits; the reference catches it and falls back."""
+    huge = "9" * 5000
+    assert parsed(f"\\boxed{{{huge}}}") == (0, "unparsed")
+    assert parsed(f"\\boxed{{{huge}}} Step 2") == (2, "step_mention")
+    assert parsed(f"Step {huge}") == (0, "unparsed")
+    assert parsed("\\boxed{" + "1" * 400 + "} Step 1") == (1, "out_of_range->step_mention")
 
 
 def test_chance_localization():  # moved from test_micro (micro.measure.chance_localization)

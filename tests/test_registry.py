@@ -30,7 +30,7 @@ def one_line_error(registry: Registry, name: str = "nope") -> str:
     (METHODS, ["grpo", "oracle", "rrpo", "srpo"]),
     (LAYOUTS, ["1x4", "1x8", "2x4"]),
     (LOCALIZERS, ["oracle", "quote", "random", "regenerate", "self"]),
-    (AGGREGATIONS, ["seq-mean-token-mean", "token-mean"]),
+    (AGGREGATIONS, ["micro-token-mean", "seq-mean-token-mean", "token-mean"]),
     (GENERATION_MODES, ["chain", "thought"]),
     (VERIFY_GATES, ["any", "majority", "unanimous"]),
     (TASK_FAMILIES, ["reasoning_gym"]),
@@ -94,7 +94,7 @@ def test_localizers_share_one_reset_point_type():
     assert LOCALIZERS.get("regenerate")().locate([problem], chains[:1], context) == [ResetPoint(1, "regenerate")]
     # self: training's record ("self:" sources) and Thought-ICS's (plain) from one localizer.
     trained = LOCALIZERS.get("self")().locate([problem] * 2, chains, context)
-    assert [(p.step, p.source, p.tokens) for p in trained] == [(3, "self:boxed", 4), (1, "self:clamped", 4)]
+    assert [(p.step, p.source, p.tokens) for p in trained] == [(3, "self:boxed", 4), (1, "self:out_of_range->1", 4)]
     ics = LOCALIZERS.get("self")().locate([problem], chains[:1], LocateContext(context.ask, level="L2"))
     assert (ics[0].step, ics[0].source, ics[0].text) == (3, "boxed", "\\boxed{3}")
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from resetrl.generation.base import SamplingParams
+from resetrl.generation.base import GeneratedChain, SamplingParams
 from resetrl.groups import LAYOUTS
 from resetrl.methods import METHODS
 from resetrl.resets import LOCALIZERS, LocateContext, chat_asker
@@ -16,17 +16,17 @@ from tests.conftest import ScriptedBackend
 
 
 def collect(tokenizer, method="srpo", layout="1x4", p_right=0.5, n_problems=4, answers=("\\boxed{2}",), seed=0,
-            strategy=None, mask_prefix=True, merge_empty_prefix=False):
+            strategy=None, mask_prefix=True, merge_empty_prefix=False, backend=None, out_of_range="prose", **rules):
     task = create_task("arith_chain", steps=3)
     problems = task.problems("train", n_problems, seed=0)
-    backend = ScriptedBackend(tokenizer, problems, p_right=p_right, seed=seed, localization_answers=answers)
+    backend = (backend or ScriptedBackend)(tokenizer, problems, p_right=p_right, seed=seed, localization_answers=answers)
     localizer = LOCALIZERS.get(strategy)() if strategy else METHODS.get(method).reset_localizer()
-    context = LocateContext(chat_asker(backend, tokenizer, 0.3, 256), random.Random(seed))
+    context = LocateContext(chat_asker(backend, tokenizer, 0.3, 256), random.Random(seed), out_of_range=out_of_range)
     collector = RolloutCollector(
         backend, Scorer(tokenizer, task), METHODS.get(method).layout(layout, 8),
         localizer, context,
         SamplingParams(), ChainLimits(), max_fresh_attempts=12, mask_prefix=mask_prefix,
-        merge_empty_prefix=merge_empty_prefix)
+        merge_empty_prefix=merge_empty_prefix, **rules)
     prompts = {p.id: tokenizer(build_prompt(p.question, tokenizer)).input_ids for p in problems}
     return collector.collect(problems, prompts), backend, problems
 
@@ -70,13 +70,19 @@ def test_no_mask_variant_trains_the_prefix(tokenizer):
 
 
 def test_fallback_to_grpo_group_when_no_failure(tokenizer):
+    """Rule 5: no failure in 12 draws -> the first 4 kept chains plus 4 new fresh draws form the group."""
     result, backend, problems = collect(tokenizer, p_right=1.0)
     assert not result.parents
     assert [g.kind for g in result.groups] == ["fallback"] * len(problems)
     assert all(len(g.samples) == 8 for g in result.groups)
-    assert result.stats["prompts/fallback"] == len(problems)
+    assert result.stats["prompts/fallback"] == len(problems) == result.stats["rollout/fallback_groups"]
     assert result.stats["prompts/with_failure"] == 0.0
-    # 12 attempts were made per prompt looking for a failure; 4 of them were not needed
+    # 12 drawn per prompt looking for a failure, 4 kept, 8 unused; 4 more drawn anew
+    assert result.stats["chains/unused"] == 8 * len(problems)
+    # fallback_group=drawn: resetrl's earlier rule, the budget taken from what was drawn (one call fewer)
+    new_draws_calls = backend.chain_calls
+    result, backend, problems = collect(tokenizer, p_right=1.0, fallback_group="drawn")
+    assert all(len(g.samples) == 8 for g in result.groups) and backend.chain_calls == new_draws_calls - 1
     assert result.stats["chains/unused"] == 4 * len(problems)
 
 
@@ -86,9 +92,20 @@ def test_grpo_is_one_group_of_eight(tokenizer):
     assert not result.parents and backend.chain_calls == 1 and backend.text_calls == 0
 
 
-def test_two_by_four_with_a_single_failure_fills_budget_with_fresh(tokenizer):
+def test_two_by_four_with_a_single_failure_is_one_plain_group(tokenizer):
+    """Rule 6: 2x4 with exactly one failure -> one plain group of 8, the failure in it (last)."""
     # p_right high: many prompts find one failure in 12 but not two.
     result, _, problems = collect(tokenizer, layout="2x4", p_right=0.9, n_problems=8, seed=3)
+    assert result.stats["rollout/partial_parents_fallback"] >= 1
+    for problem in problems:
+        parents = [p for p in result.parents if p.problem_id == problem.id]
+        groups = [g for g in result.groups if g.problem_id == problem.id]
+        assert len(parents) in (0, 2)
+        if not parents:
+            assert [(g.kind, len(g.samples)) for g in groups] == [("fallback", 8)]
+    # partial_parents=reset: resetrl's earlier rule, a reset group plus fresh chains
+    result, _, problems = collect(tokenizer, layout="2x4", p_right=0.9, n_problems=8, seed=3, partial_parents="reset")
+    assert any(sum(p.problem_id == q.id for p in result.parents) == 1 for q in problems)
     for problem in problems:
         parents = [p for p in result.parents if p.problem_id == problem.id]
         groups = [g for g in result.groups if g.problem_id == problem.id]
@@ -100,10 +117,13 @@ def test_reset_choice_recorded_and_localization_counted(tokenizer):
     answers = ("\\boxed{2}", "\\boxed{0}", "I don't know", "\\boxed{7}")
     result, backend, problems = collect(tokenizer, p_right=0.0, answers=answers)
     sources = [p.reset_source for p in result.parents]
-    assert sources == ["self:boxed", "self:no_error->1", "self:unparsed->1", "self:clamped"]
-    assert [p.reset_step for p in result.parents] == [2, 1, 1, 3]
+    assert sources == ["self:boxed", "self:no_error->1", "self:unparsed->1", "self:out_of_range->1"]
+    assert [p.reset_step for p in result.parents] == [2, 1, 1, 1]
     assert result.stats["reset/source/no_error->1"] == 1 and result.stats["reset/source/unparsed->1"] == 1
+    assert result.stats["reset/source/out_of_range->1"] == 1
     assert result.stats["tokens/localization"] > 0
+    result, _, _ = collect(tokenizer, p_right=0.0, answers=answers, out_of_range="clamp")
+    assert [(p.reset_step, p.reset_source) for p in result.parents][3] == (3, "self:clamped")
 
 
 def test_localization_call_failure_falls_back_to_first_thought(tokenizer):
@@ -134,3 +154,53 @@ def test_chain_without_thoughts_or_answer_scores_zero(tokenizer):
     no_answer = scorer.sample(problem, [1], tokenizer("3 + 4 = 7</thought>\n", add_special_tokens=False).input_ids,
                               "fresh", "max_thoughts", 5)
     assert no_answer.reward == 0.0 and no_answer.answer is None and len(no_answer.thoughts) == 1
+
+
+class EmptyFirstBackend(ScriptedBackend):
+    """Every prompt's first fresh chain is empty (no thought), the rest as scripted."""
+
+    def generate_chains(self, requests, sampling, limits):
+        results = super().generate_chains(requests, sampling, limits)
+        if self.chain_calls == 1:
+            for chains in results:
+                chains[0] = GeneratedChain(ids=[], stop_reason="eos")
+        return results
+
+
+def test_a_chain_without_thoughts_is_never_a_parent(tokenizer):
+    """Rule 7: an empty chain fails but is not reset from: it stays in G1 with reward 0."""
+    result, _, problems = collect(tokenizer, p_right=0.0, backend=EmptyFirstBackend)
+    assert len(result.parents) == len(problems)
+    assert all(parent.thoughts for parent in result.parents)
+    fresh = [s for g in result.groups if g.kind == "fresh" for s in g.samples]
+    assert sum(not s.thoughts and s.reward == 0.0 for s in fresh) == len(problems)
+
+
+class FailingContinuations(ScriptedBackend):
+    """Continuation calls (a reset prefix) raise; fresh draws work."""
+
+    def generate_chains(self, requests, sampling, limits):
+        if any(request.prefix_tokens for request in requests):
+            raise RuntimeError("engine died")
+        return super().generate_chains(requests, sampling, limits)
+
+
+def test_a_failed_continuation_call_becomes_fresh_chains(tokenizer):
+    """Rule 8: a continuation that fails gets a fresh chain from scratch in its slot (trained from
+    token 0, inside G2), counted; the step goes on."""
+    # oracle resets after the first thought, so every reset has a prefix; rrpo's e = 1 would not
+    result, _, problems = collect(tokenizer, method="oracle", p_right=0.0, backend=FailingContinuations)
+    reset_groups = [g for g in result.groups if g.kind == "reset"]
+    with_prefix = [g for g in reset_groups if g.reset_step > 1]
+    assert with_prefix and result.stats["rollout/continuation_failed"] == 4 * len(with_prefix)
+    for group in with_prefix:
+        assert len(group.samples) == 4
+        assert all(s.kind == "fresh" and s.train_start == 0 and s.reset_step is None for s in group.samples)
+
+
+def test_localize_offset_resets_earlier(tokenizer):
+    """Rule 22: SRPO_LOC_OFFSET: N thoughts earlier than localized, at least 1."""
+    result, _, _ = collect(tokenizer, p_right=0.0, answers=("\\boxed{3}",), localize_offset=1)
+    assert [p.reset_step for p in result.parents] == [2] * len(result.parents)
+    result, _, _ = collect(tokenizer, p_right=0.0, answers=("\\boxed{3}",), localize_offset=5)
+    assert [p.reset_step for p in result.parents] == [1] * len(result.parents)

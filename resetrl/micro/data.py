@@ -67,7 +67,7 @@ def localization_examples(tokenizer, failures: list[FailedChain], noise: float, 
     examples = []
     for failure in failures:
         label = noisy_label(failure.first_error, len(failure.thoughts), noise, rng)
-        prompt = chat_prompt_ids(tokenizer, localization_prompt(failure.problem.question, failure.thoughts))
+        prompt = chat_prompt_ids(tokenizer, localization_prompt(failure.problem.question, failure.thoughts, "short"))
         examples.append((prompt, localization_answer_ids(tokenizer, label)))
     return examples
 

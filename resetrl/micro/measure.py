@@ -16,7 +16,8 @@ from collections import Counter
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.evaluation import evaluate
 from resetrl.localization import clamp_step, localization_scores
-from resetrl.resets import LOCALIZERS, LocateContext, chat_asker
+from resetrl.resets import LOCALIZERS
+from resetrl.rollout import locate_context
 from resetrl.runtime import Runtime
 from resetrl.scoring import Scorer
 
@@ -35,11 +36,9 @@ def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, see
                 sample.first_error = runtime.task.first_error(problem, sample.thoughts)
                 if sample.first_error:
                     parents.append(sample)
-    ask = chat_asker(runtime.backend, runtime.tokenizer, config.rollout.localize_temperature,
-                     config.rollout.localize_max_tokens)
     by_id = {p.id: p for p in problems}
     choices = LOCALIZERS.get("self")().locate([by_id[p.problem_id] for p in parents], parents,
-                                              LocateContext(ask, random.Random(seed))) if parents else []
+                                              locate_context(runtime, random.Random(seed))) if parents else []
     # Clamped like the rollout does: the reset step must be a thought of the parent.
     steps = [clamp_step(c.step, len(p.spans)) for p, c in zip(parents, choices)]
     first_errors = [p.first_error for p in parents]

@@ -38,7 +38,7 @@ def prompt_phrases() -> list[str]:
     """The fixed sentences of the solver and localization prompts, read off the prompt functions
     themselves (so they always match the current prompt text)."""
     question_mark, thought_mark = "\x01", "\x02"
-    rendered = localization_prompt(question_mark, [thought_mark, thought_mark])
+    rendered = localization_prompt(question_mark, [thought_mark, thought_mark], "short")
     segments = re.split(r"[\x01\x02]|\d+", rendered)
     return [INSTRUCTIONS] + [s for s in segments if len(s) >= MIN_PHRASE_CHARS]
 
@@ -52,7 +52,7 @@ def tokenizer_corpus(task: Task, size: int = 500, seed: int = 0) -> list[str]:
         texts.append(problem.question)
         chain = task.reference_chain(problem)
         texts.append(question_block(problem.question, None) + format_chain(chain))
-        texts.append(localization_prompt(problem.question, chain) + f"\\boxed{{{len(chain)}}}")
+        texts.append(localization_prompt(problem.question, chain, "short") + f"\\boxed{{{len(chain)}}}")
     return texts
 
 

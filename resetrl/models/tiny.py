@@ -15,7 +15,7 @@ from resetrl.thoughts import format_chain
 def tiny_corpus(size: int = 300) -> list[str]:
     """Texts the tiny tokenizer is trained on: the prompts and arith_chain chains."""
     task = create_task("arith_chain")
-    texts = [INSTRUCTIONS, localization_prompt("q", ["a", "b"])]
+    texts = [INSTRUCTIONS, localization_prompt("q", ["a", "b"], "short")]
     for problem in task.problems("train", size, seed=0):
         chain = task.reference_chain(problem)
         texts.append(question_block(problem.question, task.examples()) + format_chain(chain))
