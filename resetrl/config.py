@@ -157,6 +157,7 @@ class TrainConfig(Section):
     loss: LossName = Field("pg", description="pg (REINFORCE, reference main loss) or clip (PPO-clip).")
     grpo_loss: LossName | None = Field(None, description="Loss for method=grpo only; 'clip' reproduces the paper's asymmetric setting.")
     loss_aggregation: AggregationName | None = Field(None, description="seq-mean-token-mean, token-mean (one mean over the mini-batch's tokens) or micro-token-mean (each micro-batch's token mean, averaged: verl's legacy worker, the reference's clip loss); default: pg -> seq-mean-token-mean, clip -> token-mean.")
+    grpo_loss_aggregation: AggregationName | None = Field(None, description="Loss aggregation for method=grpo only; 'micro-token-mean' is how verl's legacy worker aggregated the paper's GRPO baseline; default: train.loss_aggregation.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range.")
     dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")

@@ -20,6 +20,7 @@ class Method:
     localizer: str | None  # a LOCALIZERS name: how a failed parent's reset step is chosen; None = no resets
     own_loss_field: str | None = None  # a train.* field that overrides train.loss for this method only
     own_advantage_field: str | None = None  # a train.* field that overrides train.advantage for this method only
+    own_aggregation_field: str | None = None  # a train.* field that overrides train.loss_aggregation
 
     def layout(self, layout: str, group_size: int) -> Layout:
         """Without resets the whole budget is one fresh group of `group_size`; with resets, the
@@ -36,6 +37,11 @@ class Method:
         own = getattr(train, self.own_loss_field) if self.own_loss_field else None
         return own or train.loss
 
+    def aggregation(self, train) -> str | None:
+        """The loss aggregation this method asks for (None: the loss's own default)."""
+        own = getattr(train, self.own_aggregation_field) if self.own_aggregation_field else None
+        return own or train.loss_aggregation
+
     def advantage(self, train) -> str:
         """The advantage estimator this method trains with, from the config's train section."""
         own = getattr(train, self.own_advantage_field) if self.own_advantage_field else None
@@ -44,8 +50,9 @@ class Method:
 
 METHODS: Registry[Method] = Registry("method")
 METHODS.register("grpo")(Method("no resets: every rollout a fresh chain (train.grpo_loss and train.grpo_advantage "
-                                "may give it its own loss and estimator)",
-                                None, own_loss_field="grpo_loss", own_advantage_field="grpo_advantage"))
+                                "and train.grpo_loss_aggregation may give it the paper's own loss, estimator and aggregation)",
+                                None, own_loss_field="grpo_loss", own_advantage_field="grpo_advantage",
+                                own_aggregation_field="grpo_loss_aggregation"))
 METHODS.register("rrpo")(Method("random reset: the reset step uniform over the parent's thoughts", "random"))
 METHODS.register("srpo")(Method("self-localized reset: the policy names its first erroneous thought", "self"))
 METHODS.register("oracle")(Method("oracle reset: the task's true first erroneous thought (analysis)", "oracle"))

@@ -72,8 +72,9 @@ class Trainer:
         else:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
-        self.loss_name = METHODS.get(cfg.method).loss(cfg.train)
-        self.aggregation = cfg.train.loss_aggregation or default_aggregation(self.loss_name)
+        method = METHODS.get(cfg.method)
+        self.loss_name = method.loss(cfg.train)
+        self.aggregation = method.aggregation(cfg.train) or default_aggregation(self.loss_name)
         if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
                   f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "

@@ -89,3 +89,41 @@ def test_token_mean_aggregation():
     mask = torch.tensor([[0.0, 1.0], [1.0, 1.0]])
     assert aggregate(per_token, mask, "token-mean", 3).item() == pytest.approx(3.0)
     assert aggregate(per_token, mask, "seq-mean-token-mean", 2).item() == pytest.approx((2.0 + 3.5) / 2)
+
+
+def test_verl_grpo_estimator():
+    """Rule 9: verl's grpo: (r - mean) / (sample std + 1e-6); a group of one gets 0."""
+    rewards = torch.tensor([1.0, 0.0, 0.0, 1.0], dtype=torch.float64)
+    std = math.sqrt(sum((r - 0.5) ** 2 for r in (1, 0, 0, 1)) / 3)  # ddof 1
+    expected = [(r - 0.5) / (std + 1e-6) for r in (1, 0, 0, 1)]
+    assert ADVANTAGES.get("grpo")(rewards).tolist() == pytest.approx(expected, rel=1e-12)
+    assert ADVANTAGES.get("grpo")(torch.tensor([1.0], dtype=torch.float64)).tolist() == [0.0]
+    assert ADVANTAGES.get("grpo")(torch.ones(4, dtype=torch.float64)).tolist() == [0.0] * 4
+    # the SRPO estimator on the same rewards: population std, so larger advantages
+    assert ADVANTAGES.get("group_norm")(rewards).tolist() == pytest.approx([1, -1, -1, 1])
+
+
+def test_micro_token_mean_averages_each_micro_batch_token_mean():
+    """Rule 10: verl's legacy worker: each micro-batch's own token mean, the micro-batches averaged."""
+    from resetrl.losses import aggregation_normalizer
+
+    first = torch.tensor([[1.0, 2.0, 3.0]]), torch.tensor([[1.0, 1.0, 1.0]])
+    second = torch.tensor([[10.0, 0.0, 0.0]]), torch.tensor([[1.0, 0.0, 0.0]])
+    normalizer = aggregation_normalizer("micro-token-mean", sequences=2, tokens=4, micro_batches=2)
+    total = sum(aggregate(values, mask, "micro-token-mean", normalizer) for values, mask in (first, second))
+    assert float(total) == pytest.approx((2.0 + 10.0) / 2)
+    # one token mean over the whole batch instead: 16 / 4
+    token = sum(aggregate(values, mask, "token-mean", aggregation_normalizer("token-mean", 2, 4, 2))
+                for values, mask in (first, second))
+    assert float(token) == pytest.approx(4.0)
+
+
+def test_low_var_kl_is_clamped_k3():
+    """Rule 21: verl's low_var_kl: k3 with the log-ratio clamped to +-20 and the value to +-10."""
+    from resetrl.losses import kl_k3, kl_low_var
+
+    logprobs = torch.tensor([[-1.0, -1.0, -30.0]])
+    ref = torch.tensor([[-1.2, -0.5, -1.0]])
+    assert kl_low_var(logprobs, ref)[0, :2].tolist() == pytest.approx(kl_k3(logprobs, ref)[0, :2].tolist())
+    assert float(kl_low_var(logprobs, ref)[0, 2]) == 10.0  # exp(29) - 29 - 1, clamped
+    assert float(kl_k3(logprobs, ref)[0, 2]) > 1e12

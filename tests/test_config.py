@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from resetrl.cli import main
@@ -53,3 +55,52 @@ def test_ics_section_loads_like_training_and_is_listed(capsys):
     out = capsys.readouterr().out
     assert "[ics]" in out and "ics.max_iters = 3  (default 10)\n    Verify -> localize -> resample rounds" in out
     assert "task.reward = null\n    Training reward" in out
+
+
+@pytest.mark.parametrize("preset", ["paper-olmo3-7b", "paper-qwen2.5-14b"])
+def test_paper_presets_hold_the_reference_numbers(preset):
+    """Item 4 of the fidelity issue: every value the paper's GPU runs set (the reference's
+    srpo_math500.yaml and thought_agent_config.yaml)."""
+    config = load_config(preset=preset)
+    model, fmt, rollout, train = config.model, config.format, config.rollout, config.train
+    assert (model.dtype, model.lora, model.lora_rank, model.lora_alpha, model.lora_target_modules) == (
+        "bfloat16", True, 64, 64, "all-linear")
+    assert (train.lr, train.weight_decay, train.grad_clip, train.optimizer) == (5e-5, 0.01, 1.0, "adamw")
+    assert (train.prompts_per_step, train.mini_batch_prompts, train.updates_per_rollout, train.steps) == (32, 8, 1, 24)
+    assert train.prompts_per_step // train.mini_batch_prompts == 4  # AdamW steps per rollout step
+    assert (rollout.group_size, rollout.temperature, rollout.top_p, rollout.layout) == (8, 0.7, 0.95, "1x4")
+    assert (fmt.max_thoughts, fmt.max_thought_tokens, fmt.max_total_tokens, fmt.examples) == (20, 256, 5120, False)
+    assert (fmt.prompt_style, fmt.instructions) == ("raw", "reference")
+    assert config.generation.backend == "vllm" and config.generation.vllm.max_model_len == 8192
+    assert (rollout.localization_temperature, rollout.localize_max_tokens, rollout.max_fresh_attempts) == (0.3, 4096, 12)
+    assert rollout.localize_top_p is None  # the rollout's top-p, 0.95
+    assert (rollout.localize_prompt, rollout.localize_out_of_range) == ("reference", "prose")
+    assert (train.loss, train.grpo_loss, train.grpo_advantage, train.grpo_loss_aggregation) == (
+        "pg", "clip", "grpo", "micro-token-mean")
+    assert config.eval.temperature == 0.0 and config.task.train_size == 400
+
+
+def test_reference_rules_are_the_defaults():
+    """Rows 1-19 of the reference rules, on a default config (docs/method.md's differences table
+    names each option that restores resetrl's earlier behaviour)."""
+    config = Config()
+    assert config.train.mini_batch_prompts == 8 and config.train.updates_per_rollout == 1
+    assert config.rollout.localize_max_tokens == 4096 and config.rollout.localize_top_p is None
+    assert config.rollout.localization_temperature == 0.3
+    assert config.rollout.model_copy(update={"layout": "1x8"}).localization_temperature == 0.0
+    assert (config.rollout.localize_out_of_range, config.rollout.localize_prompt) == ("prose", "reference")
+    assert (config.rollout.fallback_group, config.rollout.partial_parents) == ("fresh", "fallback")
+    assert (config.format.examples, config.format.instructions) == (False, "reference")
+    assert config.train.kl_estimator == "low_var_kl"
+
+
+def test_paper_smoke_runs_the_reference_rules(tmp_path):
+    from resetrl.trainer import Trainer
+
+    config = load_config(preset="paper-smoke")
+    summary = Trainer(config, tmp_path).run()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert summary["final_accuracy"] is not None and [r["step"] for r in rows] == [0, 1, 2]
+    # 4 prompts, one a mini-batch: up to 4 AdamW steps a step (a prompt with no signal drops out)
+    assert all(r["update/optimizer_steps"] == r["update/mini_batches"] <= 4 for r in rows[1:])
+    assert any(r["update/optimizer_steps"] >= 2 for r in rows[1:])

@@ -52,7 +52,7 @@ def test_tokenizer_units(micro_tokenizer, task):
 
 def test_localization_prompt_through_chat_template_round_trips(micro_tokenizer, task, tmp_path):
     problem = task.problems("test", 1, 0)[0]
-    user_text = localization_prompt(problem.question, task.reference_chain(problem))
+    user_text = localization_prompt(problem.question, task.reference_chain(problem), "short")
     ids = chat_prompt_ids(micro_tokenizer, user_text)
     assert user_text in micro_tokenizer.decode(ids)
     assert micro_tokenizer.unk_token_id not in ids
@@ -93,7 +93,7 @@ def test_localization_examples_and_noise(micro_tokenizer, task):
     clean = localization_examples(micro_tokenizer, failures, 0.0, seed=0)
     assert all(micro_tokenizer.decode(answer, skip_special_tokens=True) == "\\boxed{2}" for _, answer in clean)
     assert clean[0][1][-1] == micro_tokenizer.eos_token_id
-    assert clean[0][0] == chat_prompt_ids(micro_tokenizer, localization_prompt(problem.question, thoughts))
+    assert clean[0][0] == chat_prompt_ids(micro_tokenizer, localization_prompt(problem.question, thoughts, "short"))
     noisy = localization_examples(micro_tokenizer, failures, 1.0, seed=0)
     labels = [micro_tokenizer.decode(answer, skip_special_tokens=True) for _, answer in noisy]
     assert {labels.count(f"\\boxed{{{k}}}") > 100 for k in (1, 2, 3)} == {True}  # uniform over 1..3

@@ -43,7 +43,7 @@ def test_trained_batch_never_holds_a_parent(tmp_path, monkeypatch):
     trainer = scripted_trainer(tmp_path, steps=2)
     seen = []
     original = trainer.update
-    monkeypatch.setattr(trainer, "update", lambda samples: (seen.extend(samples), original(samples))[1])
+    monkeypatch.setattr(trainer, "update", lambda samples, step: (seen.extend(samples), original(samples, step))[1])
     trainer.run()
     assert seen and all(s.kind in ("fresh", "reset") for s in seen)
     rollouts = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
@@ -183,3 +183,54 @@ def test_moved_generation_fields_name_their_new_home():
         load_config(preset="smoke", overrides=["rollout.batch_size=8"])
     with pytest.raises(ResetRLError, match="unknown generation backend 'vlm'; known: hf, vllm"):
         load_config(preset="smoke", overrides=["generation.backend=vlm"])
+
+
+def test_mini_batches_take_one_optimizer_step_each(tmp_path):
+    """Rule 1: the step's prompts split into optimizer mini-batches (verl's ppo_mini_batch_size); the
+    later ones are off-policy, so with the trainer's own old log-probabilities the clip loss's ratio
+    leaves 1 within a single pass, which one step over everything never does."""
+    clip = ["train.loss=clip", "train.lr=1e-2", "train.prompts_per_step=4"]
+
+    def last_row(folder):
+        return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+
+    scripted_trainer(tmp_path / "one", steps=1, overrides=clip + ["train.mini_batch_prompts=null"]).run()
+    one = last_row(tmp_path / "one")
+    assert one["update/optimizer_steps"] == one["update/mini_batches"] == 1
+    assert one["update/ratio_max_deviation"] == 0.0
+
+    scripted_trainer(tmp_path / "four", steps=1, overrides=clip + ["train.mini_batch_prompts=1"]).run()
+    four = last_row(tmp_path / "four")
+    assert four["update/mini_batches"] >= 2  # prompts whose groups all have zero variance drop out
+    assert four["update/optimizer_steps"] == four["update/mini_batches"]
+    assert four["update/ratio_max_deviation"] > 0.0
+    assert 0.0 <= four["update/clip_fraction"] <= 1.0
+
+
+def test_split_mini_batches_keeps_prompts_whole():
+    from resetrl.trainer import split_mini_batches
+
+    samples = [ScriptedSample(f"p{i % 5}", i) for i in range(20)]
+    batches = split_mini_batches(samples, 2, "0/mini_batches/1")
+    assert [len({s.problem_id for s in batch}) for batch in batches] == [2, 2, 1]
+    assert sorted(s.index for batch in batches for s in batch) == list(range(20))
+    for batch in batches:  # every prompt's samples in one mini-batch
+        for prompt in {s.problem_id for s in batch}:
+            assert sum(s.problem_id == prompt for s in batch) == 4
+    assert [[s.index for s in b] for b in batches] == [[s.index for s in b] for b in
+                                                      split_mini_batches(samples, 2, "0/mini_batches/1")]
+    assert split_mini_batches(samples, None, "x") == [samples] == split_mini_batches(samples, 8, "x")
+
+
+class ScriptedSample:
+    def __init__(self, problem_id, index):
+        self.problem_id, self.index = problem_id, index
+
+
+def test_paper_grpo_estimator_for_grpo_only(tmp_path):
+    """Rule 9: train.grpo_advantage=grpo gives the GRPO baseline verl's estimator, the others keep theirs."""
+    from resetrl.methods import METHODS
+
+    config = load_config(preset="smoke", overrides=["train.grpo_advantage=grpo"])
+    assert METHODS.get("grpo").advantage(config.train) == "grpo"
+    assert METHODS.get("srpo").advantage(config.train) == "group_norm"
