@@ -57,7 +57,7 @@ def main() -> None:
                                         prefix_cache_mb=0)
     problems = runtime.task.problems("test", args.problems, runtime.config.task.seed)
     requests = [ChainRequest(runtime.prompt_ids(p), args.samples) for p in problems]
-    limits = ChainLimits(max_thoughts=10**6, max_thought_tokens=10**6, max_total_tokens=args.tokens)
+    limits = ChainLimits(max_thoughts=10**6, max_thought_tokens=10**6, max_total_tokens=args.tokens, room_for_thought=False)
     sampling = SamplingParams(runtime.config.eval.temperature, runtime.sampling.top_p)
     kv_bytes = kv_bytes_read(model, [len(r.context_ids) for r in requests], args.samples, args.tokens)
     new_tokens = len(requests) * args.samples * args.tokens

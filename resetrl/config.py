@@ -82,7 +82,8 @@ class FormatConfig(Section):
     examples: bool = Field(False, description="Show the task's two worked examples in the prompt (reference: false, use_examples).")
     max_thoughts: int = Field(20, ge=1, description="Chain stops after this many thoughts (reference: 20).")
     max_thought_tokens: int = Field(256, ge=1, description="A thought longer than this ends the chain (reference: 256).")
-    max_total_tokens: int = Field(1024, ge=1, description="Cap on a chain's response tokens.")
+    max_total_tokens: int = Field(1024, ge=1, description="Cap on a chain's response tokens (reference: 5120).")
+    room_for_thought: bool = Field(True, description="Start a new thought only while max_thought_tokens still fit in max_total_tokens, else the chain stops (reference); false: thoughts start until the budget is spent, the last one cut.")
 
 
 class RolloutConfig(Section):

@@ -56,5 +56,5 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     backend = build_backend(model, tokenizer, config.generation)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
-                         config.format.max_total_tokens)
+                         config.format.max_total_tokens, config.format.room_for_thought)
     return Runtime(config, model, tokenizer, task, backend, sampling, limits)

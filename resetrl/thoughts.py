@@ -105,6 +105,8 @@ class ChainLimits:
     max_thoughts: int = 20
     max_thought_tokens: int = 256
     max_total_tokens: int = 1024
+    # The reference starts a thought only when a whole one (max_thought_tokens) still fits the budget.
+    room_for_thought: bool = True
 
 
 def closed_thought_stop(thought_text: str, thoughts_done: int, limits: ChainLimits) -> str | None:

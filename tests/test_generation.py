@@ -129,6 +129,26 @@ def test_row_stopper_rules(tokenizer):
     assert run(word + delimiter, max_new=len(word) + len(delimiter), pause=True)[0] == "max_tokens"
 
 
+def test_a_thought_starts_only_when_a_whole_one_fits(tokenizer):
+    """Rule 11 (part): the reference stops a chain when fewer than max_thought_tokens of the response
+    budget remain, rather than start a thought it could not finish; room_for_thought=false does not."""
+    delimiter = tokenizer(THOUGHT_END, add_special_tokens=False).input_ids
+    word = tokenizer("ab", add_special_tokens=False).input_ids
+    thought = word + delimiter
+    budget = 2 * len(thought) + 3  # room for 3 more tokens after two thoughts: less than a thought of 4
+
+    def run(room: bool):
+        limits = ChainLimits(max_thoughts=9, max_thought_tokens=4, max_total_tokens=budget, room_for_thought=room)
+        stopper = RowStopper(tokenizer.decode, {tokenizer.eos_token_id}, [budget], limits, [0])
+        for count, token in enumerate(thought * 3, start=1):
+            if stopper.push(0, token):
+                return stopper.reasons[0], count
+        return None, 3 * len(thought)
+
+    assert run(True) == ("max_tokens", 2 * len(thought))
+    assert run(False) == ("max_tokens", budget)
+
+
 def test_row_stopper_decodes_only_after_a_token_that_can_close_a_thought(tokenizer):
     delimiter = tokenizer(THOUGHT_END, add_special_tokens=False).input_ids
     words = tokenizer("one two three four five six", add_special_tokens=False).input_ids

@@ -89,6 +89,8 @@ class RowStopper(StoppingCriteria):
                     return reason
                 self.thought_start[row] = len(tokens)
                 closed = True
+                if self.limits.room_for_thought and self.max_new[row] - len(tokens) < self.limits.max_thought_tokens:
+                    return "max_tokens"  # the next thought could not finish inside the budget
             elif len(tokens) - start >= self.limits.max_thought_tokens:
                 return "thought_cap"
         if len(tokens) >= self.max_new[row]:

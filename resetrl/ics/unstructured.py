@@ -155,7 +155,7 @@ def _first_answer_end(text: str) -> int | None:
 def unstructured_limits(limits: ChainLimits) -> ChainLimits:
     """The run's caps, except that a free-text chain is one long "thought", so the per-thought cap is
     the total cap (a `</thought>` the model writes anyway still ends a chain that holds an answer)."""
-    return ChainLimits(limits.max_thoughts, limits.max_total_tokens, limits.max_total_tokens)
+    return ChainLimits(limits.max_thoughts, limits.max_total_tokens, limits.max_total_tokens, room_for_thought=False)
 
 
 def unstructured_attempt(engine: ChainEngine, problem: Problem, prompt_ids: list[int], response_ids: list[int],
