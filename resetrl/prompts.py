@@ -187,8 +187,50 @@ def level_note(level: str, correct_answer: str, no_error_answer: str) -> str:
     return ""
 
 
+def neutral_localization_prompt(question: str, thoughts: list[str]) -> str:
+    """Thought-ICS at L3 (Paper B's code, the default there): nothing says the chain is wrong; check
+    it step by step and box the first erroneous step, or 0 when it is correct."""
+    return (
+        f"Problem: {question}\n\n"
+        f"Your reasoning chain:\n{numbered_steps(thoughts)}\n\n"
+        "Check your reasoning chain carefully, one step at a time. If you find an error (a logical flaw, "
+        "an arithmetic mistake or a wrong assumption), decide which step number, from 1 to "
+        f"{len(thoughts)}, holds the first critical error.\n\n"
+        "Give your reasoning and analysis, then end with:\n"
+        "- \\boxed{step number} if you found an error\n"
+        "- \\boxed{0} if the reasoning is correct"
+    )
+
+
+def self_localization_prompt(question: str, thoughts: list[str], level: str | None, correct_answer: str,
+                             l3_prompt: str = "reference", variant: str = "reference") -> str:
+    """The `self` localizer's prompt at a Thought-ICS level (None: training). At L3, `l3_prompt`
+    "reference" is the neutral prompt of Paper B's code; "note" is the localization prompt plus the
+    L3 note (it still says the answer is wrong, then hedges). `variant`: the localization prompt's
+    (LOCALIZATION_PROMPTS)."""
+    if level == "L3" and l3_prompt == "reference":
+        return neutral_localization_prompt(question, thoughts)
+    return localization_prompt(question, thoughts, variant) + level_note(level, correct_answer, "0")
+
+
+def review_prompt(question: str, solution: str, final_answer: str | None) -> str:
+    """Paper B's L3 self-verification as its code asks it (the default): a reviewer of "a solution",
+    shown the final answer, checks the reasoning step by step and boxes YES or NO."""
+    shown = final_answer if final_answer else "(none: the solution boxed no answer)"
+    return (
+        "You are reviewing a solution to a problem. Study it carefully to judge whether it reached the "
+        "right answer.\n\n"
+        f"Problem: {question}\n\n"
+        f"Solution under review:\n{solution}\n\n"
+        f"Final answer: {shown}\n\n"
+        "Check the reasoning step by step and decide whether the final answer is correct.\n\n"
+        "End with \\boxed{YES} if the solution is correct, or \\boxed{NO} if it contains errors."
+    )
+
+
 def verification_prompt(question: str, solution: str) -> str:
-    """Ask the model to check its own solution (Paper B's L3 self-verification)."""
+    """Ask the model to check its own solution, in the first person, without showing it the answer
+    line and telling it not to solve again (resetrl's earlier L3 prompt: `ics.verify_prompt: first-person`)."""
     return (
         "Your task is to check your previous solution.\n\n"
         f"Problem: {question}\n\n"

@@ -22,7 +22,7 @@ from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
 from resetrl.localization import ResetPoint, parse_localization
-from resetrl.prompts import chat_prompt_ids, level_note, localization_prompt, quote_prompt
+from resetrl.prompts import chat_prompt_ids, level_note, quote_prompt, self_localization_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem, Task
 
@@ -41,11 +41,13 @@ class LocateContext:
     out_of_range: str = "prose"  # a boxed number outside 1..N: "prose" (reference) or "clamp"
     max_tokens: int | None = None  # the answer's token budget: an unparsed answer that filled it was cut
     prompt: str = "reference"  # localization prompt variant (prompts.LOCALIZATION_PROMPTS)
+    l3_prompt: str = "reference"  # L3 `self` prompt: "reference" (neutral) or "note" (prompts.self_localization_prompt)
 
 
 def chat_asker(backend: GenerationBackend, tokenizer, temperature: float, max_new_tokens: int,
                top_p: float = 1.0, top_k: int = 0) -> Ask:
-    """`ask` over a generation backend: chat template, answers decoded without special tokens."""
+    """`ask` over a generation backend: chat template, top-p 1 and no top-k unless given (training
+    passes the rollout's top-p, Thought-ICS its own), answers decoded without special tokens."""
 
     def ask(texts: list[str]) -> list[tuple[str, int]]:
         if not texts:
@@ -105,16 +107,16 @@ def point_from_parse(step: int, status: str, level: str | None, prefix: str = ""
 
 @LOCALIZERS.register("self")
 class SelfLocalizer(Localizer):
-    """SRPO and Thought-ICS: the policy, asked in one chat turn (`localization_prompt` plus the
-    level's note; temperature 0.3 by default), names the first erroneous thought of its own failed
+    """SRPO and Thought-ICS: the policy, asked in one chat turn (`self_localization_prompt`: the
+    localization prompt plus the level's note, or at L3 the neutral prompt; temperature 0.3 by default), names the first erroneous thought of its own failed
     chain. "No error" (below L3), an unparseable answer or a failed call fall back to e = 1."""
 
     def locate(self, problems, chains, context):
         training = context.level is None
         prefix = "self:" if training else ""
         asked = [i for i, chain in enumerate(chains) if training or chain.thoughts]
-        texts = [localization_prompt(problems[i].question, chains[i].thoughts, context.prompt)
-                 + level_note(context.level, problems[i].answer, "0") for i in asked]
+        texts = [self_localization_prompt(problems[i].question, chains[i].thoughts, context.level,
+                                          problems[i].answer, context.l3_prompt, context.prompt) for i in asked]
         try:
             answers = dict(zip(asked, context.ask(texts)))
         except Exception as error:  # a failed call must not kill the step; it is counted instead

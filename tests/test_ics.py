@@ -77,6 +77,12 @@ def test_exit_disagree_when_localizer_finds_no_error(tokenizer):
     for trajectory in trajectories:
         assert trajectory.exit == "disagree" and len(trajectory.iterations) == 1
         assert trajectory.iterations[0].located.source == "no_error"
+    # Paper B's code asks at L3 with a neutral prompt (tests/test_ics_reference.py checks its content)
+    assert "\\boxed{0} if the reasoning is correct" in backend.prompts_seen[-1]
+    # the earlier prompt (says the answer is wrong, then hedges) stays as `localize_prompt_l3: note`
+    engine, backend, problems = make_engine(tokenizer, schedule=(False,), localizations=("\\boxed{0}",))
+    settings = ICSSettings(level="L3", max_iters=5, localize_prompt_l3="note")
+    assert all(t.exit == "disagree" for t in run_method("thought-ics", engine, settings, problems, progress=False))
     assert "If every step is justified, end with \\boxed{0}" in backend.prompts_seen[-1]
 
 
@@ -167,14 +173,15 @@ def test_shared_initial_chains(tokenizer):
         assert [t.first for t in trajectories] == initial
 
 
-def test_verdict_parser():
-    assert parse_verdict("All good.\n\\boxed{YES}") is True
-    assert parse_verdict("\\boxed{no}") is False
-    assert parse_verdict("\\boxed{\\text{Yes}.}") is True
-    assert parse_verdict("Step 2 is wrong, so NO") is False
-    assert parse_verdict("\\boxed{YES} ... on reflection \\boxed{NO}") is False  # the last box counts
-    assert parse_verdict("there is no doubt") is None  # lower-case prose is not a verdict
-    assert parse_verdict("\\boxed{42}") is None
+def test_exact_verdict_parser():
+    # `verdict_parser: exact` (resetrl's earlier parser; the reference's is in test_ics_reference.py)
+    assert parse_verdict("All good.\n\\boxed{YES}", "exact") is True
+    assert parse_verdict("\\boxed{no}", "exact") is False
+    assert parse_verdict("\\boxed{\\text{Yes}.}", "exact") is True
+    assert parse_verdict("Step 2 is wrong, so NO", "exact") is False
+    assert parse_verdict("\\boxed{YES} ... on reflection \\boxed{NO}", "exact") is False  # the last box counts
+    assert parse_verdict("there is no doubt", "exact") is None  # lower-case prose is not a verdict
+    assert parse_verdict("\\boxed{42}", "exact") is None
 
 
 def test_verification_gates():

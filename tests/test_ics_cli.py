@@ -89,10 +89,20 @@ def test_ics_flags_are_shortcuts_for_the_ics_section():
     config = _config(args)
     assert config.ics.methods == list(ICS_COMPARED) and config.ics.size == 3
     assert (config.ics.level, config.ics.max_iters, config.ics.verify_gate, config.ics.votes) == ("L3", 4, "any", 5)
-    settings = ics_settings(config)  # unset temperatures come from the rollout section
-    assert (settings.temperature, settings.resample_temperature) == (0.9, config.rollout.temperature)
-    assert settings.localize_temperature == settings.verify_temperature == config.rollout.localize_temperature
+    settings = ics_settings(config)  # the reference's sampling unless a flag sets it
+    assert (settings.temperature, settings.resample_temperature) == (0.9, 0.7)
+    assert settings.localize_temperature == settings.verify_temperature == 0.3
     assert settings.localize_max_tokens == config.rollout.localize_max_tokens
+    # a sampling field set to null takes the rollout section's value
+    nulls = ["resample_temperature", "localize_temperature", "verify_temperature", "verify_max_tokens", "top_p", "top_k"]
+    config_nulls = load_config(preset="smoke", overrides=[f"ics.{name}=null" for name in nulls]
+                               + ["rollout.localize_temperature=0.2"])
+    settings = ics_settings(config_nulls)
+    assert settings.resample_temperature == config_nulls.rollout.temperature
+    assert settings.localize_temperature == settings.verify_temperature == 0.2
+    assert settings.verify_max_tokens == config_nulls.rollout.localize_max_tokens
+    assert (settings.top_p, settings.top_k) == (config_nulls.rollout.top_p, config_nulls.rollout.top_k)
+    assert (settings.ask_top_p, settings.ask_top_k) == (1.0, 0)
     same = load_config(preset="smoke", overrides=["ics.methods=" + ",".join(ICS_COMPARED), "ics.size=3",
                                                   "ics.level=L3", "ics.temperature=0.9", "ics.verify_gate=any",
                                                   "ics.votes=5", "ics.max_iters=4"])

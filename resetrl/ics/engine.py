@@ -28,34 +28,52 @@ LEVELS: tuple[str, ...] = ("L1", "L2", "L3")
 class ICSSettings:
     """Knobs of a Thought-ICS run (Paper B, section "Thought-ICS"; method.md section 5).
 
-    Temperatures default to the config's rollout temperature (0.7) and localizer temperature (0.3);
-    Paper B's code samples the first chain at 1.0, resamples at 0.7 and localizes at 0.3."""
+    The defaults are Paper B's reference code: the first chain at temperature 1.0, resamples at 0.7,
+    verifier and localizer at 0.3, top-p 0.9 and top-k 50 on every call, 1024 verification tokens,
+    its L3 prompts and verdict parser (docs/ics.md, "Reference settings")."""
 
     level: Level = "L2"  # L1 oracle verify + localizer sees the answer; L2 oracle verify; L3 autonomous
     max_iters: int = 10  # L: verify/localize/resample rounds (Paper B: 10)
-    temperature: float = 0.7  # first chain (and every majority-vote sample)
+    temperature: float = 1.0  # first chain (and every majority-vote sample)
     resample_temperature: float = 0.7  # chains resampled after a localization
-    localize_temperature: float = 0.3  # localizer (Paper B's code: 0.3)
+    localize_temperature: float = 0.3  # localizer
     localize_max_tokens: int = 256  # token cap of a localization or quote answer
+    localize_prompt: str = "reference"  # the localization prompt (below L3): reference | short
+    localize_out_of_range: str = "prose"  # a boxed step outside 1..N: prose (reference) | clamp
     verify_temperature: float = 0.3  # self-verification (L3)
-    verify_max_tokens: int = 256  # token cap of a verification answer
+    verify_max_tokens: int = 1024  # token cap of a verification answer
     verify_samples: int = 1  # k verification samples per check (L3)
     verify_gate: str = "majority"  # any | majority | unanimous: how k YES/NO votes become a verdict
     votes: int | None = None  # samples of the majority-vote baseline; None = max_iters + 1 (same budget)
-    top_p: float = 0.95
-    top_k: int = 0
+    top_p: float = 0.9  # chains
+    top_k: int = 50
+    ask_top_p: float = 0.9  # verifier and localizer
+    ask_top_k: int = 50
+    verify_prompt: str = "reference"  # L3: reference (a reviewer, shown the final answer) | first-person
+    verdict_parser: str = "reference"  # reference | exact (verification.VERDICT_PARSERS)
+    localize_prompt_l3: str = "reference"  # L3 localizer: reference (neutral) | note (says wrong, then hedges)
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {', '.join(LEVELS)}, got {self.level!r}")
-        from resetrl.ics.verification import VERIFY_GATES  # it builds on this module
+        from resetrl.ics.verification import VERDICT_PARSERS, VERIFY_GATES, VERIFY_PROMPTS  # they build on this module
 
         VERIFY_GATES.get(self.verify_gate)
+        VERDICT_PARSERS.get(self.verdict_parser)
+        for name, value, known in (("verify_prompt", self.verify_prompt, VERIFY_PROMPTS),
+                                   ("localize_prompt_l3", self.localize_prompt_l3, ("reference", "note"))):
+            if value not in known:
+                raise ValueError(f"{name} must be one of {', '.join(known)}, got {value!r}")
         if self.max_iters < 0 or self.verify_samples < 1:
             raise ValueError("max_iters must be >= 0 and verify_samples >= 1")
 
     def sampling(self, temperature: float) -> SamplingParams:
+        """Sampling of a chain (first or resampled) at `temperature`."""
         return SamplingParams(temperature, self.top_p, self.top_k)
+
+    def ask_sampling(self, temperature: float) -> SamplingParams:
+        """Sampling of a verifier or localizer answer at `temperature`."""
+        return SamplingParams(temperature, self.ask_top_p, self.ask_top_k)
 
     @property
     def majority_votes(self) -> int:
@@ -161,9 +179,10 @@ class ChainEngine:
 
     # -- free text (localization, verification, quotes) -----------------------------------------
 
-    def ask(self, user_texts: list[str], temperature: float, max_new_tokens: int,
+    def ask(self, user_texts: list[str], sampling: SamplingParams, max_new_tokens: int,
             purpose: str) -> list[tuple[str, int]]:
         """One chat turn per text (the SRPO localizer's channel); each answer decoded, with its length."""
-        answers = chat_asker(self.backend, self.tokenizer, temperature, max_new_tokens)(user_texts)
+        answers = chat_asker(self.backend, self.tokenizer, sampling.temperature, max_new_tokens,
+                             sampling.top_p, sampling.top_k)(user_texts)
         self.tokens[purpose] = self.tokens.get(purpose, 0) + sum(tokens for _, tokens in answers)
         return answers

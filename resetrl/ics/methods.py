@@ -10,8 +10,9 @@
 - oracle-ics (analysis, not in Paper B's list): Thought-ICS with the true first error as localizer.
 
 The localizers are the trainer's (`resetrl.resets.LOCALIZERS`: self, oracle, quote, regenerate), with
-the same prompt and parser. The level adds one sentence to the prompt: L1 shows the correct answer; L3 allows "no error" (`\\boxed{0}`), which ends
-the loop with exit "disagree". At L1/L2 the prompt says the answer is wrong, so "no error" and an
+the same parser. L1 adds the correct answer to the prompt; L3 asks with the neutral prompt of Paper B's
+code (or, `localize_prompt_l3: note`, the trainer's prompt with a hedging note) and allows "no error"
+(`\\boxed{0}`), which ends the loop with exit "disagree". At L1/L2 the prompt says the answer is wrong, so "no error" and an
 unparseable answer fall back to resampling from scratch (e = 1), as SRPO does, and are counted.
 """
 
@@ -50,9 +51,12 @@ class LocalizingCorrector(Corrector):
         self.engine, self.settings = engine, settings
 
         def ask(texts: list[str]) -> list[tuple[str, int]]:
-            return engine.ask(texts, settings.localize_temperature, settings.localize_max_tokens, "localize")
+            return engine.ask(texts, settings.ask_sampling(settings.localize_temperature),
+                              settings.localize_max_tokens, "localize")
 
-        self.context = LocateContext(ask, level=settings.level)
+        self.context = LocateContext(ask, level=settings.level, l3_prompt=settings.localize_prompt_l3,
+                                     out_of_range=settings.localize_out_of_range,
+                                     max_tokens=settings.localize_max_tokens, prompt=settings.localize_prompt)
         self.located_by = LOCALIZERS.get(self.localizer)()
         self.located_by.check(engine.task)
 

@@ -66,6 +66,11 @@ def summarize(trajectories: list[Trajectory]) -> dict:
         summary["verify/no_on_right"] = sum(not v.verified and right for v, right in verdicts)
         summary["verify/no_on_wrong"] = sum(not v.verified and not right for v, right in verdicts)
         summary["verify/unparsed_votes"] = sum(vote is None for v, _ in verdicts for vote in v.votes)
+        summary["verify/yes_votes"] = sum(vote is True for v, _ in verdicts for vote in v.votes)
+        summary["verify/no_votes"] = sum(vote is False for v, _ in verdicts for vote in v.votes)
+        # how the votes were read (verification.VOTE_SOURCES): a real box, or a parser's fallback
+        read_as = Counter(how for v, _ in verdicts for how in v.read_as)
+        summary.update({f"verify/read/{how}": count for how, count in sorted(read_as.items())})
     return summary
 
 

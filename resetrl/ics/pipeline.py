@@ -25,18 +25,24 @@ STRUCTURED_METHODS = ("thought-ics", "oracle-ics", "regen", "self-refine", "majo
 
 
 def ics_settings(config: Config) -> ICSSettings:
-    """The engine's settings: the `ics` section, its unset temperatures taken from `rollout`."""
+    """The engine's settings: the `ics` section; a sampling field set to null takes the rollout
+    section's value (top-p/top-k: chains the rollout's, the verifier and localizer top-p 1, no top-k,
+    as resetrl's localizer before 0.2)."""
     ics, rollout = config.ics, config.rollout
     return ICSSettings(
         level=ics.level, max_iters=ics.max_iters,
         temperature=_default(ics.temperature, rollout.temperature),
         resample_temperature=_default(ics.resample_temperature, rollout.temperature),
-        localize_temperature=_default(ics.localize_temperature, rollout.localize_temperature),
+        localize_temperature=_default(ics.localize_temperature, rollout.localization_temperature),
         localize_max_tokens=rollout.localize_max_tokens,
-        verify_temperature=_default(ics.verify_temperature, rollout.localize_temperature),
-        verify_max_tokens=rollout.localize_max_tokens,
-        verify_samples=ics.verify_samples, verify_gate=ics.verify_gate,
-        votes=ics.votes, top_p=rollout.top_p, top_k=rollout.top_k)
+        localize_prompt=rollout.localize_prompt, localize_out_of_range=rollout.localize_out_of_range,
+        verify_temperature=_default(ics.verify_temperature, rollout.localization_temperature),
+        verify_max_tokens=_default(ics.verify_max_tokens, rollout.localize_max_tokens),
+        verify_samples=ics.verify_samples, verify_gate=ics.verify_gate, votes=ics.votes,
+        top_p=_default(ics.top_p, rollout.top_p), top_k=_default(ics.top_k, rollout.top_k),
+        ask_top_p=_default(ics.top_p, 1.0), ask_top_k=_default(ics.top_k, 0),
+        verify_prompt=ics.verify_prompt, verdict_parser=ics.verdict_parser,
+        localize_prompt_l3=ics.localize_prompt_l3)
 
 
 def _default(value, fallback):

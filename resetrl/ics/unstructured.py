@@ -83,7 +83,8 @@ def parse_quote(text: str) -> tuple[str | None, str]:
 
 def _normalized(text: str) -> tuple[str, list[int]]:
     """Lower-cased text with white-space runs (and `</thought>`) collapsed to one space, and for each
-    of its characters the index of the original character."""
+    of its characters the index of the original character. Lower-casing can lengthen a character
+    ("İ" -> "i" + combining dot): each piece maps back to the one original."""
     text = text.replace(THOUGHT_END, " " * len(THOUGHT_END))  # same length: indices stay valid
     characters, origin = [], []
     for index, character in enumerate(text):
@@ -91,8 +92,9 @@ def _normalized(text: str) -> tuple[str, list[int]]:
             if characters and characters[-1] == " ":
                 continue
             character = " "
-        characters.append(character.lower())
-        origin.append(index)
+        for piece in character.lower():
+            characters.append(piece)
+            origin.append(index)
     return "".join(characters), origin
 
 
