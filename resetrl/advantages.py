@@ -1,4 +1,4 @@
-"""Advantage estimators, one per group (method.md section 3, item 5). Each maps a group's rewards
+"""Advantage estimators, one per group (docs/method.md section 4, item 6). Each maps a group's rewards
 to per-sample advantages; reset groups and fresh groups are handled alike."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Evaluation: greedy pass@1 with plain chain generation and no resets (method.md section 3), or
+"""Evaluation: greedy pass@1 with plain chain generation and no resets (docs/method.md section 6), or
 sampled pass@1 (`eval.temperature` > 0, `eval.samples` per problem) with greedy as a second figure:
 a mean over samples sees effects a greedy answer flips on only at its mode."""
 

@@ -1,4 +1,4 @@
-"""Localization of the first erroneous thought (method.md section 4): parsing the answer to
+"""Localization of the first erroneous thought (docs/method.md section 5): parsing the answer to
 `prompts.localization_prompt`, the `ResetPoint` every localizer returns (`resetrl.resets`), the reset
 prefix it keeps, and how chosen steps score against the true first error.
 

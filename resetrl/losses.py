@@ -1,4 +1,4 @@
-"""Policy losses (method.md section 3, item 6), one function per loss with one shared signature.
+"""Policy losses (docs/method.md section 4, item 7), one function per loss with one shared signature.
 
 Each returns the loss *summed* over the micro-batch and already divided by the step's normalizer
 (`LossInputs.normalizer`), so gradient accumulation over micro-batches gives the full-batch loss."""

@@ -1,4 +1,4 @@
-"""Every prompt a model is shown, in one place: the thought-format chain prompt (method.md section 2),
+"""Every prompt a model is shown, in one place: the thought-format chain prompt (docs/method.md section 3),
 the free-text prompt of the Token-ICS baseline, and the one-turn requests to localize an error, quote
 one, verify a chain or refine it (sections 4 and 5). Parsing the answers stays with what uses them."""
 

@@ -1,4 +1,4 @@
-"""Localizers (method.md section 3, item 3; section 5): which thought e of a failed chain to resample
+"""Localizers (docs/method.md section 4, item 3; section 5): which thought e of a failed chain to resample
 from. One registry for training's reset strategies and Thought-ICS's correctors.
 
 Every localizer returns one `ResetPoint` per chain; its `source` records how e was chosen, every

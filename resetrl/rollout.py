@@ -1,4 +1,4 @@
-"""The rollout phase of a step (method.md section 3, items 1-4): fresh chains, parents, resets, groups.
+"""The rollout phase of a step (docs/method.md section 4, items 1-5): fresh chains, parents, resets, groups.
 
 1. Fresh phase: sample chains per prompt, in batches across prompts, topping up only prompts that
    still lack a failure, up to `max_fresh_attempts`. The first failed chain(s) become parents: used

@@ -20,7 +20,7 @@ from resetrl.tasks import create_task
 @dataclass(frozen=True)
 class Benchmark:
     label: str
-    papers: str  # method.md's Paper A (resets, SRPO) and Paper B (Thought-ICS)
+    papers: str  # docs/method.md's Paper A (resets, SRPO) and Paper B (Thought-ICS)
     task: str
     options: dict = field(default_factory=dict)
 

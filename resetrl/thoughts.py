@@ -1,4 +1,4 @@
-"""The thought format (method.md section 2): chains of thoughts ended by `</thought>`, answer in `\\boxed{}`.
+"""The thought format (docs/method.md section 3): chains of thoughts ended by `</thought>`, answer in `\\boxed{}`.
 
 Everything about the format lives here: the delimiter, answer extraction, splitting text into
 thoughts and token ids into thought spans, and the stop rules of a chain. The prompts that ask for

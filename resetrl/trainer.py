@@ -111,7 +111,7 @@ class Trainer:
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample], step: int = 0) -> dict[str, float]:
-        """The step's optimizer steps on the trained samples (method.md section 3, item 6): the step's
+        """The step's optimizer steps on the trained samples (docs/method.md section 6): the step's
         prompts, shuffled from (seed, step), are split into mini-batches of `train.mini_batch_prompts`
         prompts, each prompt's samples together, one AdamW step each; `train.updates_per_rollout`
         passes over them (verl's ppo_mini_batch_size and ppo_epochs).

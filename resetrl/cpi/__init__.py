@@ -1,6 +1,6 @@
 """The CPI theory lab: Conservative Policy Iteration with resets, computed exactly (docs/cpi.md).
 
-Paper A (method.md section 6) analyses resets inside Conservative Policy Iteration: with random
+Paper A (docs/method.md section 8) analyses resets inside Conservative Policy Iteration: with random
 resets the samples per iteration grow like 1/p^2 and the improvement shrinks like p^2, p being the
 probability that an on-policy chain reaches an improvable state; a credit-assignment oracle that
 resets only there needs samples free of p and improves like p. This package measures both on a small

@@ -1,4 +1,4 @@
-"""Conservative Policy Iteration with resets (Kakade and Langford 2002; method.md section 6).
+"""Conservative Policy Iteration with resets (Kakade and Langford 2002; docs/method.md section 8).
 
 One iteration, from policy pi:
 

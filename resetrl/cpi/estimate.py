@@ -1,6 +1,6 @@
 """Reset rollouts, the policy-advantage estimator, and the certificate that an improvement is real.
 
-One reset rollout (Kakade and Langford 2002, section 6 of method.md): draw a reset state s ~ mu,
+One reset rollout (Kakade and Langford 2002, docs/method.md section 8): draw a reset state s ~ mu,
 try an action a ~ Uniform(Y), then follow pi to the end and observe the 0/1 reward R. With the
 candidate greedy policy pi_hat fixed in advance,
 

@@ -11,7 +11,7 @@ import numpy as np
 from resetrl.cpi.grid import GridPoint
 
 SAMPLED_FIELD = {"rollouts": "rollouts", "improvement": "improvements"}  # GridPoint's per-seed lists
-# Paper A's exponents (method.md section 6): samples ~ p^-2 and p^0, improvement ~ p^2 and p^1.
+# Paper A's exponents (docs/method.md section 8): samples ~ p^-2 and p^0, improvement ~ p^2 and p^1.
 THEORY_SLOPES = {
     ("rollouts", "random"): -2.0,
     ("rollouts", "oracle"): 0.0,

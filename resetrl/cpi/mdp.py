@@ -4,7 +4,7 @@ A problem is a *layered* MDP: states are grouped by step h = 0..H, an action at 
 chain to a state of step h + 1, and the states of step H are terminal with a 0/1 reward (the
 verifier's verdict). Policies are tables pi[h][s, a]. Everything here is exact: values, advantages,
 state occupancies and reach probabilities come from backward/forward passes over the layers
-(method.md section 6: the quantities CPI's bounds are stated in).
+(docs/method.md section 8: the quantities CPI's bounds are stated in).
 
 The pivot-chain family
 ----------------------
@@ -207,7 +207,7 @@ def optimal_objective(mdp: LayeredMDP) -> float:
 
 
 def improvable_mask(evaluation: Evaluation, tau: float) -> list[np.ndarray]:
-    """Per step, which states are improvable: some action has advantage > tau (method.md section 6)."""
+    """Per step, which states are improvable: some action has advantage > tau (docs/method.md section 8)."""
     return [advantage.max(axis=1) > tau for advantage in evaluation.advantages]
 
 

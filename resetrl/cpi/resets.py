@@ -1,4 +1,4 @@
-"""Reset distributions mu: where CPI's advantage-estimation rollouts start (method.md section 6).
+"""Reset distributions mu: where CPI's advantage-estimation rollouts start (docs/method.md section 8).
 
 Every entry has the same signature: given the exact evaluation of the current policy, the mask of
 improvable states and the oracle's accuracy q, it returns mu as one array per step h < H

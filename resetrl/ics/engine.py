@@ -26,7 +26,7 @@ LEVELS: tuple[str, ...] = ("L1", "L2", "L3")
 
 @dataclass
 class ICSSettings:
-    """Knobs of a Thought-ICS run (Paper B, section "Thought-ICS"; method.md section 5).
+    """Knobs of a Thought-ICS run (Paper B, section "Thought-ICS"; docs/method.md section 7).
 
     The defaults are Paper B's reference code: the first chain at temperature 1.0, resamples at 0.7,
     verifier and localizer at 0.3, top-p 0.9 and top-k 50 on every call, 1024 verification tokens,
@@ -164,7 +164,7 @@ class ChainEngine:
 
     def resume_chains(self, problems: list[Problem], parents: list[Attempt], reset_steps: list[int],
                       sampling: SamplingParams) -> list[Attempt]:
-        """Keep thoughts 1..e-1 of each parent and resample the rest (method.md section 5: `prefix(chain,
+        """Keep thoughts 1..e-1 of each parent and resample the rest (docs/method.md section 7: `prefix(chain,
         e-1) + generate(q, prefix)`); the prefix is re-entered as the parent's own tokens."""
         reset_steps = [clamp_step(step, len(parent.spans)) for parent, step in zip(parents, reset_steps)]
         jobs = [ChainJob(problem, parent.prompt_ids, 1,

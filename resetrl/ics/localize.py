@@ -1,4 +1,4 @@
-"""Self-localization accuracy (Paper B's central measurement; method.md section 2): on the model's
+"""Self-localization accuracy (Paper B's central measurement; docs/method.md section 3): on the model's
 own failed chains, where does it place its first error, against the task's true first error?
 
 Both arms use the loop's own localizers: thought-structured chains are asked for a step number

@@ -1,4 +1,4 @@
-"""The self-correction loop of Thought-ICS (Paper B; method.md section 5), shared by its baselines.
+"""The self-correction loop of Thought-ICS (Paper B; docs/method.md section 7), shared by its baselines.
 
 ```
 chain <- generate(q)

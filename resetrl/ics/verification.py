@@ -1,4 +1,4 @@
-"""Verification: the `verify(chain)` of Thought-ICS (Paper B; method.md section 5).
+"""Verification: the `verify(chain)` of Thought-ICS (Paper B; docs/method.md section 7).
 
 L1 and L2 use the oracle (the task's scorer: is the answer right?). L3 asks the model itself, in one
 chat turn, to check a solution and end with `\\boxed{YES}` or `\\boxed{NO}`; with k > 1 samples the

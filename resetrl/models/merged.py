@@ -3,7 +3,7 @@ LoRA adapter merged in (W + B A * alpha / r) or left out.
 
 An engine that keeps its own copy of the weights (vLLM) gets all of them at every push: a push that
 leaves out part of a fused weight (q without k and v, gate without up) is silently wrong there
-(`shared/docs/vllm-cpu.md`), so there is no partial variant here.
+(docs/vllm.md), so there is no partial variant here.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ at thought `trap_step` (default the last) the written result is wrong with proba
 (default 0.6), and at every other thought with probability `slip_noise` (default 0). A wrong result
 is the true one plus 1, and the chain continues consistently from it, so the solver learns one
 decision it gets right about 40% of the time and steps it nearly always gets right. `slip_noise` sets
-how often a chain reaches the trap with a clean prefix (method.md section 6: a random reset lands on
+how often a chain reaches the trap with a clean prefix (docs/method.md section 8: a random reset lands on
 the improvable state with probability about 1/H, the true first error always does).
 """
 
