@@ -204,3 +204,16 @@ def test_localize_offset_resets_earlier(tokenizer):
     assert [p.reset_step for p in result.parents] == [2] * len(result.parents)
     result, _, _ = collect(tokenizer, p_right=0.0, answers=("\\boxed{3}",), localize_offset=5)
     assert [p.reset_step for p in result.parents] == [1] * len(result.parents)
+
+
+def test_an_answer_cut_at_its_token_budget_is_counted_apart(tokenizer):
+    """Item 6: an unusable answer that filled the localization budget was cut before its box
+    ("truncated->1"), told apart from one that ended without a usable box ("unparsed->1")."""
+    task = create_task("arith_chain", steps=3)
+    problem = task.problems("train", 1, seed=0)[0]
+    chain = Scorer(tokenizer, task).sample(problem, [1], tokenizer("1 + 1 = 3</thought>\n2</thought>\n",
+                                                                    add_special_tokens=False).input_ids, "fresh", "eos", 5)
+    answers = iter([("Let me check every step carefully, starting", 16), ("I cannot tell", 4)])
+    context = LocateContext(lambda texts: [next(answers) for _ in texts], max_tokens=16)
+    points = LOCALIZERS.get("self")().locate([problem, problem], [chain, chain], context)
+    assert [(p.step, p.source) for p in points] == [(1, "self:truncated->1"), (1, "self:unparsed->1")]
