@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from resetrl.errors import ResetRLError
 from resetrl.models.folder import load_folder, load_user_folder
 from resetrl.registry import Registry
@@ -72,6 +70,8 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
             f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "
             "nor a local folder with a transformers config.json"
         )
+    import torch  # here, not at the top: `resetrl models` lists names without loading torch
+
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
