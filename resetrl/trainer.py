@@ -262,7 +262,7 @@ class Trainer:
 
     def _run(self, resume: bool, overwrite: bool) -> dict:
         cfg, rt = self.config, self.runtime
-        check_run_folder(self.run_dir, cfg, resume, overwrite)
+        extended = check_run_folder(self.run_dir, cfg, resume, overwrite)
         start_step, warmup_done = 0, False
         checkpoint = latest_checkpoint(self.run_dir) if resume else None
         if not checkpoint:
@@ -275,6 +275,11 @@ class Trainer:
         if checkpoint:
             state = load_checkpoint(checkpoint, rt.model, self.whole_optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]
+            if start_step > cfg.train.steps:
+                raise ResetRLError(f"--resume: train.steps={cfg.train.steps} is below the run's last checkpoint "
+                                   f"(step {start_step}); pass train.steps >= {start_step}")
+            if extended:
+                print(f"resetrl: --resume changes {'; '.join(extended)}")
             # A warm-up checkpoint (step 0, not yet evaluated): the step-0 row is written again.
             logged = start_step if state.get("initial_eval_done", True) else -1
             for name in ("metrics.jsonl", "rollouts.jsonl"):
