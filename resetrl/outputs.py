@@ -38,7 +38,14 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
         raise ResetRLError(f"--out {run_dir} is a file; a run needs a folder")
     check_writable(run_dir, "--out")
     saved = run_dir / "config.yaml"
-    if overwrite or not any((run_dir / name).exists() for name in RUN_FILES):
+    if overwrite:
+        return []
+    if not any((run_dir / name).exists() for name in RUN_FILES):
+        others = sorted(path.name for path in run_dir.iterdir()) if run_dir.is_dir() else []
+        if others:  # the user's own files: a run written among them would be hard to tell apart
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ResetRLError(f"--out {run_dir} holds other files ({shown}) and no run; pick a new or empty "
+                               "folder, or pass --overwrite to write the run among them (they are left alone)")
         return []
     if not resume:
         raise ResetRLError(f"{run_dir} holds another run; pass --resume to continue it or --overwrite to replace it")

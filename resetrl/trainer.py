@@ -23,7 +23,7 @@ from resetrl.advantages import assign_advantages
 from resetrl.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from resetrl.config import Config
 from resetrl.errors import ResetRLError, RunInterrupted
-from resetrl.evaluation import evaluate
+from resetrl.evaluation import evaluate, test_problems
 from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
@@ -55,9 +55,9 @@ class Trainer:
         # The method's localizer first checks the task gives what it needs (the oracle: first errors).
         self.layout, self.localizer, self.scorer = rollout_parts(rt)
         self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
-        self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
+        self.test_problems = test_problems(rt.task, cfg)
         # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
         self.reference = None
         if cfg.train.kl_coef > 0 and not cfg.model.lora:

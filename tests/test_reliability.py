@@ -58,6 +58,31 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
         main(["train", "--preset", "smoke", "--out", str(tmp_path), "--resume", "--overwrite"])
 
 
+def test_out_at_a_folder_of_other_files_is_refused_unless_overwrite(tmp_path, capsys):
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert main(["train", "--preset", "smoke", "--out", str(folder)]) == 2
+    assert "holds other files (notes.txt) and no run; pick a new or empty folder, or pass --overwrite" \
+        in one_line_error(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    scripted_trainer(folder, steps=1).run(overwrite=True)
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "metrics.jsonl").exists()
+
+
+def test_an_empty_test_split_is_an_error_not_an_accuracy_over_nothing(tmp_path):
+    from resetrl.config import load_config
+    from resetrl.runtime import build_runtime
+    from resetrl.trainer import Trainer
+
+    runtime = build_runtime(load_config(preset="smoke"))
+    split = runtime.task.problems
+    runtime.task.problems = lambda name, size, seed: [] if name == "test" else split(name, size, seed)
+    with pytest.raises(ResetRLError, match="task 'arith_chain' has no test problems: its test split is empty"):
+        Trainer(runtime.config, tmp_path / "run", runtime=runtime)
+    assert not (tmp_path / "run").exists()
+
+
 def test_resume_with_more_steps_extends_a_finished_run_as_if_it_had_been_that_long(tmp_path, capsys):
     """TRL's and verl's resume: a finished 2-step run resumed with train.steps=4 (and a checkpoint
     and evaluation cadence changed) ends as a 4-step run would; other fields are still refused."""
