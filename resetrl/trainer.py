@@ -438,8 +438,11 @@ class Trainer:
         rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
         values["throughput/tokens_per_s"] = generated / max(rollout_seconds, 1e-9)
         values["memory/peak_rss_gb"] = peak_memory_gb()
+        samples = result.all_samples()
+        # Chains the model closed a thought of without writing anything in it (the report shows them).
+        values["chains/with_empty_thought"] = float(sum(any(not t.strip() for t in s.thoughts) for s in samples))
         with open(self.run_dir / "rollouts.jsonl", "a") as handle:
-            for sample in result.all_samples():
+            for sample in samples:
                 handle.write(json.dumps(sample.record(step)) + "\n")
         return values
 
