@@ -83,6 +83,7 @@ def test_version_and_train_help_point_at_the_fields(capsys):
     ("methd=grpo", "did you mean 'method'?"),
     ("method=srpoo", "did you mean 'srpo'?"),
     ("generation.backend=vlm", "did you mean 'vllm'?"),
+    ("task.name=gsm8", "did you mean 'gsm8k'?"),
 ])
 def test_a_mistyped_field_or_name_gets_a_suggestion(override, suggestion):
     with pytest.raises(ResetRLError, match=f"invalid config: .*{suggestion}"):
@@ -92,3 +93,10 @@ def test_a_mistyped_field_or_name_gets_a_suggestion(override, suggestion):
 def test_a_mistyped_preset_gets_a_suggestion():
     with pytest.raises(ResetRLError, match="did you mean 'quickstart'"):
         load_config(preset="quickstrat")
+
+
+def test_a_mistyped_model_name_gets_a_suggestion():
+    from resetrl.models import load_model
+
+    with pytest.raises(ResetRLError, match="unknown model 'smollm2': .*did you mean 'smollm2-135m'"):
+        load_model("smollm2")

@@ -7,7 +7,7 @@ from typing import Callable
 
 from resetrl.errors import ResetRLError
 from resetrl.models.folder import load_folder, load_user_folder
-from resetrl.registry import Registry
+from resetrl.registry import Registry, did_you_mean
 
 # name -> function returning (model, tokenizer)
 MODELS: Registry[Callable[[], tuple]] = Registry("model")
@@ -68,7 +68,7 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     else:
         raise ResetRLError(
             f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "
-            "nor a local folder with a transformers config.json"
+            "nor a local folder with a transformers config.json" + did_you_mean(name, MODELS.names())
         )
     import torch  # here, not at the top: `resetrl models` lists names without loading torch
 
