@@ -127,6 +127,7 @@ class GenerationConfig(Section):
     batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
     prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")
+    per_prompt: bool = Field(False, description="Roll out each prompt of a step alone, seeded from (train.seed, step, prompt index), as Ray rollout workers always do: the run's rollouts are then the same in one process as on any number of workers. False (in-process only): the step's prompts are batched together, seeded once per step, faster on a CPU (docs/scale.md). Set to true by cluster.rollout_workers > 1 or cluster.address.")
 
 
 class TrainConfig(Section):
@@ -381,6 +382,13 @@ class Config(Section):
     cluster: ClusterConfig = Field(default_factory=ClusterConfig)
     ics: ICSConfig = Field(default_factory=ICSConfig)
     cpi: CPIConfig = Field(default_factory=CPIConfig, description="The CPI theory lab (`resetrl cpi`); training does not read it.")
+
+    @model_validator(mode="after")
+    def _workers_roll_per_prompt(self) -> "Config":
+        # Recorded in config.yaml, so a run moved off its workers resumes only with the same draws.
+        if self.cluster.uses_ray and not self.generation.per_prompt:
+            self.generation.per_prompt = True
+        return self
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)

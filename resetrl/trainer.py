@@ -50,6 +50,7 @@ class Trainer:
         # Learner ranks under torchrun (resetrl/cluster/distributed.py); one, this process, otherwise.
         self.dist = learner_group(config.model.device, config.cluster.fsdp)
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
+        self.roller = None  # rolls out one prompt at a time in this process (generation.per_prompt)
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
         # The method's localizer first checks the task gives what it needs (the oracle: first errors).
@@ -105,6 +106,12 @@ class Trainer:
     def rollout(self, step: int, problems):
         if self.workers is not None:  # on Ray actors, one prompt at a time (resetrl/cluster/workers.py)
             return self.workers.rollout(step, problems)
+        if self.config.generation.per_prompt:  # here, one prompt at a time, as the workers roll them
+            from resetrl.cluster.shard import PromptRoller, roll_each_prompt
+
+            if self.roller is None:
+                self.roller = PromptRoller(self.runtime)
+            return roll_each_prompt(self.roller, step, problems)
         rt = self.runtime
         collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step))
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
