@@ -18,7 +18,7 @@ def register(subparsers) -> None:
                     "The run folder gets config.yaml, metrics.jsonl, rollouts.jsonl, checkpoints/, eval.json,\n"
                     "curves.png and report.html. Ctrl-C stops at once; --resume continues from the last checkpoint.",
         epilog="examples:\n"
-               "  resetrl train --preset quickstart                 # the README's first run (about 20 min on 2 cores)\n"
+               "  resetrl train --preset quickstart                 # the README's first run (about 15 min on 2 CPU cores)\n"
                "  resetrl train --preset smoke --out runs/try       # a pipeline check, under a minute\n"
                "  resetrl train --config my.yaml --set method=grpo --set train.lr=1e-5\n"
                "  resetrl train --preset quickstart --resume --set train.steps=48   # train a finished run longer\n\n"
