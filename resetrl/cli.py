@@ -7,7 +7,8 @@ import importlib
 import os
 import sys
 
-from resetrl.errors import ResetRLError
+from resetrl import __version__
+from resetrl.errors import ResetRLError, RunInterrupted
 
 # Each module defines `register(subparsers)`, adding its subcommand(s) with `set_defaults(func=...)`.
 # Imported lazily inside main() so `resetrl --help` stays fast and a broken optional part cannot
@@ -30,7 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="resetrl",
         description="RL post-training of language models with resets (GRPO, RRPO, SRPO).",
+        epilog="Start with `resetrl train --preset quickstart`; `resetrl presets` lists the built-in configs "
+               "and `resetrl config --preset NAME` shows every field. `resetrl COMMAND --help` for a command.",
     )
+    parser.add_argument("--version", action="version", version=f"resetrl {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         try:
@@ -53,10 +57,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a reader that closed the pipe is seen below, not at exit
+        return code
     except ResetRLError as error:
         print(f"resetrl: error: {error}", file=sys.stderr)
         return 2
+    except RunInterrupted as interrupted:
+        print(f"resetrl: {interrupted}", file=sys.stderr)
+        return 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
+    except KeyboardInterrupt:
+        print("resetrl: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `resetrl tasks | head -1`: the reader has what it wanted. Silent, as a Unix tool stopped by
+        # SIGPIPE; stdout goes to /dev/null so the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE
     except OSError as error:  # a full disk, a read-only or missing path: the message names the file
         print(f"resetrl: error: {error}", file=sys.stderr)
         return 1

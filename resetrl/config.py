@@ -12,6 +12,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from resetrl.errors import ResetRLError
+from resetrl.registry import did_you_mean
 
 
 def registered(module: str, registry: str, *also: str) -> AfterValidator:
@@ -20,7 +21,7 @@ def registered(module: str, registry: str, *also: str) -> AfterValidator:
 
     def check(value: str) -> str:
         if value not in also:
-            getattr(import_module(module), registry).get(value)
+            getattr(import_module(module), registry).check(value)
         return value
 
     return AfterValidator(check)
@@ -141,6 +142,7 @@ class GenerationConfig(Section):
     batch_size: int = Field(64, ge=1, description="Sequences generated at once (hf: rows per batch; vllm: max_num_seqs).")
     prefix_cache_mb: int = Field(1024, ge=0, description="hf: memory for keys/values of encoded contexts reused by later calls (a reset prefix's prompt, top-ups, next thoughts); 0 = off. vLLM has its own prefix cache.")
     vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="Settings of the vllm backend.")
+    per_prompt: bool = Field(False, description="Roll out each prompt of a step alone, seeded from (train.seed, step, prompt index), as Ray rollout workers always do: the run's rollouts are then the same in one process as on any number of workers. False (in-process only): the step's prompts are batched together, seeded once per step, faster on a CPU (docs/scale.md). Set to true by cluster.rollout_workers > 1 or cluster.address.")
 
 
 class TrainConfig(Section):
@@ -407,6 +409,13 @@ class Config(Section):
     ics: ICSConfig = Field(default_factory=ICSConfig)
     cpi: CPIConfig = Field(default_factory=CPIConfig, description="The CPI theory lab (`resetrl cpi`); training does not read it.")
 
+    @model_validator(mode="after")
+    def _workers_roll_per_prompt(self) -> "Config":
+        # Recorded in config.yaml, so a run moved off its workers resumes only with the same draws.
+        if self.cluster.uses_ray and not self.generation.per_prompt:
+            self.generation.per_prompt = True
+        return self
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
 
@@ -460,7 +469,8 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
     data: dict = {}
     if preset:
         if preset not in preset_names():
-            raise ResetRLError(f"unknown preset {preset!r}; known: {', '.join(preset_names())}")
+            raise ResetRLError(f"unknown preset {preset!r}; known: {', '.join(preset_names())}"
+                               + did_you_mean(preset, preset_names()))
         text = (resources.files("resetrl") / "presets" / f"{preset}.yaml").read_text()
         data = _read_yaml(text, f"preset {preset}")
     if path:
@@ -474,14 +484,32 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        problems = [
-            f"{'.'.join(str(p) for p in item['loc']) or '(top level)'}: {item['msg'].removeprefix('Value error, ')}"
-            + (f" (got {item['input']!r})" if item["type"] != "missing" and not isinstance(item["input"], dict) else "")
-            for item in error.errors()
-        ]
+        problems = [_problem(item) for item in error.errors()]
         if len(problems) == 1:  # the usual case: one line, as the README shows it
             raise ResetRLError(f"invalid config: {problems[0]}") from None
         raise ResetRLError("invalid config:\n" + "\n".join(f"  {problem}" for problem in problems)) from None
+
+
+def _problem(item: dict) -> str:
+    """One pydantic error as `field: what is wrong (got value)`."""
+    where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+    if item["type"] == "extra_forbidden":
+        return f"{where}: not a config field{_field_suggestion(item['loc'])} (`resetrl config` lists them)"
+    got = f" (got {item['input']!r})" if item["type"] != "missing" and not isinstance(item["input"], dict) else ""
+    return f"{where}: {item['msg'].removeprefix('Value error, ')}{got}"
+
+
+def _field_suggestion(location: tuple) -> str:
+    """" (did you mean 'train.lr'?)" for a mistyped field name, from the fields of its section."""
+    section, prefix = Config, ""
+    for part in location[:-1]:
+        field = section.model_fields.get(str(part)) if isinstance(section, type) else None
+        annotation = field.annotation if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""  # inside a free-form mapping (task.options): the task checks its own keys
+        section, prefix = annotation, f"{prefix}{part}."
+    suggestion = did_you_mean(str(location[-1]), section.model_fields)
+    return suggestion.replace("'", f"'{prefix}", 1) if suggestion else ""
 
 
 def _drop_other_task_options(data: dict, earlier_task: str, overrides: list[str]) -> None:

@@ -10,3 +10,8 @@ def first_line(error: BaseException) -> str:
     why in a one-line ResetRLError."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a run, after the run folder was left consistent; the message says where
+    the run stopped and how to continue it. A KeyboardInterrupt, so Python callers see one."""

@@ -45,12 +45,20 @@ def evaluation_runtime(config, run_dir: Path | None = None):
     return runtime
 
 
+def test_problems(task, config) -> list[Problem]:
+    """The config's test problems (`eval.size`, default `task.test_size`); an empty test split is an
+    error, not an accuracy over 0 problems."""
+    problems = task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
+    if not problems:
+        raise ResetRLError(f"task {task.name!r} has no test problems: its test split is empty, so nothing "
+                           "could be evaluated (give the task test data)")
+    return problems
+
+
 def evaluate_test_split(runtime) -> tuple[dict[str, float], list[dict]]:
-    """`evaluate` on the config's test problems (`eval.size`, default `task.test_size`) with its
-    `eval.temperature` and `eval.samples`."""
+    """`evaluate` on the config's test problems with its `eval.temperature` and `eval.samples`."""
     config = runtime.config
-    problems = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
-    return evaluate(runtime, problems, config.eval.temperature, config.eval.samples)
+    return evaluate(runtime, test_problems(runtime.task, config), config.eval.temperature, config.eval.samples)
 
 
 def evaluate(runtime, problems: list[Problem], temperature: float = 0.0, samples: int = 1

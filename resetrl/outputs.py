@@ -30,28 +30,43 @@ def check_writable(path: Path, what: str) -> None:
         raise ResetRLError(f"{what} {path}: {existing} is not writable (read-only file system or no permission)")
 
 
-def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: bool) -> None:
+def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: bool) -> list[str]:
     """A run may go to `run_dir`: a writable folder that holds no other run, or holds this run's
-    config when resuming, or any run when `overwrite` (which replaces it)."""
+    config when resuming (up to the EXTENDS_A_RUN fields, whose changes are returned), or any run
+    when `overwrite` (which replaces it)."""
     if run_dir.exists() and not run_dir.is_dir():
         raise ResetRLError(f"--out {run_dir} is a file; a run needs a folder")
     check_writable(run_dir, "--out")
     saved = run_dir / "config.yaml"
-    if overwrite or not any((run_dir / name).exists() for name in RUN_FILES):
-        return
+    if overwrite:
+        return []
+    if not any((run_dir / name).exists() for name in RUN_FILES):
+        others = sorted(path.name for path in run_dir.iterdir()) if run_dir.is_dir() else []
+        if others:  # the user's own files: a run written among them would be hard to tell apart
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            raise ResetRLError(f"--out {run_dir} holds other files ({shown}) and no run; pick a new or empty "
+                               "folder, or pass --overwrite to write the run among them (they are left alone)")
+        return []
     if not resume:
         raise ResetRLError(f"{run_dir} holds another run; pass --resume to continue it or --overwrite to replace it")
     if not saved.exists():
         raise ResetRLError(f"--resume: {run_dir} has run files but no config.yaml; pass --overwrite to replace it")
     differences = run_differences(run_dir, config)
+    extended = [d for d in differences if d.split(":", 1)[0] in EXTENDS_A_RUN]
+    differences = [d for d in differences if d not in extended]
     if differences:
         raise ResetRLError(f"--resume: the run in {run_dir} differs: {'; '.join(differences)} "
-                           "(pass the same config, or --overwrite to start again)")
+                           "(pass the same config, or --overwrite to start again; only "
+                           f"{', '.join(EXTENDS_A_RUN)} may change on resume)")
+    return extended
 
 
 # Where a run computes, not what: a run may resume on another cluster, e.g. with fewer workers; and
 # the CPI lab's settings, which training does not read.
 NOT_COMPARED = ("cluster", "cpi")
+# What `--resume` may change: how long the run goes on and how often it evaluates and checkpoints.
+# The steps already taken stay as they were (no learning-rate schedule depends on train.steps).
+EXTENDS_A_RUN = ("train.steps", "eval.every", "checkpoint.every", "checkpoint.keep")
 
 
 def model_record(config: Config) -> dict:

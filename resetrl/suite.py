@@ -13,7 +13,6 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from resetrl.evaluation import evaluate
 from resetrl.tasks import create_task
 
 
@@ -61,6 +60,8 @@ def wilson_interval(successes: float, n: int, z: float = 1.96) -> tuple[float, f
 def run_suite(runtime, suite: str, size: int, seed: int = 0, progress=print) -> list[dict]:
     """One row per benchmark: greedy pass@1 of `runtime`'s model on `size` test problems of each
     (fewer where the split is smaller). The model and engine are shared; only the task changes."""
+    from resetrl.evaluation import evaluate  # torch: here, so `resetrl eval --help` lists SUITES fast
+
     rows = []
     for benchmark in SUITES[suite]:
         task = create_task(benchmark.task, **benchmark.options)

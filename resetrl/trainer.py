@@ -11,6 +11,7 @@ import json
 import math
 import random
 import resource
+import shutil
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,10 +21,10 @@ import torch
 from tqdm import tqdm
 
 from resetrl.advantages import assign_advantages
-from resetrl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from resetrl.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from resetrl.config import Config
-from resetrl.errors import ResetRLError
-from resetrl.evaluation import evaluate
+from resetrl.errors import ResetRLError, RunInterrupted
+from resetrl.evaluation import evaluate, test_problems
 from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
@@ -50,14 +51,15 @@ class Trainer:
         # Learner ranks under torchrun (resetrl/cluster/distributed.py); one, this process, otherwise.
         self.dist = learner_group(config.model.device, config.cluster.fsdp)
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
+        self.roller = None  # rolls out one prompt at a time in this process (generation.per_prompt)
         self.runtime = runtime or build_runtime(config)
         rt, cfg = self.runtime, config
         # The method's localizer first checks the task gives what it needs (the oracle: first errors).
         self.layout, self.localizer, self.scorer = rollout_parts(rt)
         self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
-        self.test_problems = rt.task.problems("test", cfg.eval.size or cfg.task.test_size, cfg.task.seed)
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
+        self.test_problems = test_problems(rt.task, cfg)
         # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
         self.reference = None
         if cfg.train.kl_coef > 0 and not cfg.model.lora:
@@ -106,6 +108,12 @@ class Trainer:
     def rollout(self, step: int, problems):
         if self.workers is not None:  # on Ray actors, one prompt at a time (resetrl/cluster/workers.py)
             return self.workers.rollout(step, problems)
+        if self.config.generation.per_prompt:  # here, one prompt at a time, as the workers roll them
+            from resetrl.cluster.shard import PromptRoller, roll_each_prompt
+
+            if self.roller is None:
+                self.roller = PromptRoller(self.runtime)
+            return roll_each_prompt(self.roller, step, problems)
         rt = self.runtime
         collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step))
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
@@ -323,7 +331,7 @@ class Trainer:
 
     def _run(self, resume: bool, overwrite: bool) -> dict:
         cfg, rt = self.config, self.runtime
-        check_run_folder(self.run_dir, cfg, resume, overwrite)
+        extended = check_run_folder(self.run_dir, cfg, resume, overwrite)
         start_step, warmup_done = 0, False
         checkpoint = latest_checkpoint(self.run_dir) if resume else None
         if not checkpoint:
@@ -332,11 +340,19 @@ class Trainer:
         (self.run_dir / "config.yaml").write_text(cfg.to_yaml())
         if not checkpoint:  # a resumed run keeps the record of the model it started from
             (self.run_dir / "model.json").write_text(json.dumps(model_record(cfg), indent=2))
+        state = {}
         if checkpoint:
             state = load_checkpoint(checkpoint, rt.model, self.whole_optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]
+            if start_step > cfg.train.steps:
+                raise ResetRLError(f"--resume: train.steps={cfg.train.steps} is below the run's last checkpoint "
+                                   f"(step {start_step}); pass train.steps >= {start_step}")
+            if extended:
+                print(f"resetrl: --resume changes {'; '.join(extended)}")
+            # A warm-up checkpoint (step 0, not yet evaluated): the step-0 row is written again.
+            logged = start_step if state.get("initial_eval_done", True) else -1
             for name in ("metrics.jsonl", "rollouts.jsonl"):
-                torn = truncate_jsonl(self.run_dir / name, start_step)
+                torn = truncate_jsonl(self.run_dir / name, logged)
                 if torn:
                     print(f"resetrl: dropped {torn} torn line(s) of {name} (a write cut short by the kill)")
             print(f"resetrl: resumed from {checkpoint} (step {start_step})")
@@ -345,20 +361,63 @@ class Trainer:
         # TensorBoard drops the events a killed run logged after its last checkpoint.
         self.metrics = MetricsWriter(self.run_dir, cfg.logging, cfg.model_dump(),
                                      purge_step=start_step + 1 if checkpoint else None)
-        if not checkpoint:
-            if cfg.warmup.steps:
-                started = time.perf_counter()
-                losses = supervised_warmup(rt, self.train_problems, cfg.warmup.steps, cfg.warmup.batch_size,
-                                           cfg.warmup.lr, cfg.train.seed, cfg.train.micro_batch_size)
-                warmup_seconds = time.perf_counter() - started
-                self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})", rt.model)
+        # Where Ctrl-C found the run (its message) and the last step whose metrics row is whole.
+        self._phase, self._logged_step, self._progress = "during start-up", start_step if checkpoint else None, None
+        try:
+            return self._train(checkpoint, state, start_step, warmup_done)
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+
+    def _start(self, resumed: dict | None) -> None:
+        """The warm-up (unless `resumed`, a warm-up checkpoint's state, holds it) and the step-0
+        evaluation, each followed by a checkpoint of step 0."""
+        cfg, rt = self.config, self.runtime
+        warmup_values = (resumed or {}).get("warmup_metrics", {})
+        if resumed is None and cfg.warmup.steps:
+            self._phase = "during the warm-up"
+            started = time.perf_counter()
+            losses = supervised_warmup(rt, self.train_problems, cfg.warmup.steps, cfg.warmup.batch_size,
+                                       cfg.warmup.lr, cfg.train.seed, cfg.train.micro_batch_size)
+            warmup_values = {"warmup/final_loss": losses[-1], "time/warmup": time.perf_counter() - started}
+            self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})", rt.model)
+            # Saved before the step-0 evaluation, so a run stopped there resumes without redoing the warm-up.
+            save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer,
+                            {**self._state(0, True), "initial_eval_done": False, "warmup_metrics": warmup_values},
+                            cfg.checkpoint.keep)
+        self._phase = "during the step-0 evaluation"
+        if resumed is None and cfg.warmup.steps:
+            kill_point("warmup", 0)
+        summary, _ = self.evaluate(0)
+        summary.update(warmup_values)
+        self.metrics.write(0, summary)
+        self._logged_step = 0
+        save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer, self._state(0, True), cfg.checkpoint.keep)
+        print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
+
+    def _interrupted(self) -> RunInterrupted:
+        """Ctrl-C: leave the folder as a resume expects it (no checkpoint staging, no metrics or
+        rollouts of an unfinished step) and say where the run stopped."""
+        if self._progress is not None:
+            self._progress.close()
+        for staging in (self.run_dir / "checkpoints").glob("*.tmp"):
+            shutil.rmtree(staging, ignore_errors=True)
+        for name in ("metrics.jsonl", "rollouts.jsonl"):
+            truncate_jsonl(self.run_dir / name, self._logged_step if self._logged_step is not None else -1)
+        self.metrics.close()
+        last = latest_checkpoint(self.run_dir)
+        if last is None:
+            return RunInterrupted(f"interrupted {self._phase}; no checkpoint was written yet, so --resume starts "
+                                  "again" + (" with the warm-up" if self.config.warmup.steps else ""))
+        state = json.loads((last / STATE_FILE).read_text())
+        held = " (the warm-up's result)" if not state.get("initial_eval_done", True) else ""
+        return RunInterrupted(f"interrupted {self._phase}; the last checkpoint is step {state['step']}{held}; "
+                              f"continue with --resume (same --out {self.run_dir})")
+
+    def _train(self, checkpoint, state: dict, start_step: int, warmup_done: bool) -> dict:
+        cfg, rt = self.config, self.runtime
+        if not checkpoint or not state.get("initial_eval_done", True):
+            self._start(state if checkpoint else None)
             warmup_done = True
-            summary, _ = self.evaluate(0)
-            if cfg.warmup.steps:
-                summary.update({"warmup/final_loss": losses[-1], "time/warmup": warmup_seconds})
-            self.metrics.write(0, summary)
-            save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer, self._state(0, True), cfg.checkpoint.keep)
-            print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
         # Other learner ranks load the same checkpoint, then take this rank's weights (its warm-up).
         self.dist.broadcast_object((str(checkpoint) if checkpoint else None, start_step))
         self.dist.start_equal(rt.model, self.model, self.whole_optimizer)
@@ -366,10 +425,11 @@ class Trainer:
             self.workers.push_weights(rt.model, start_step)
 
         last_eval = None
-        progress = tqdm(range(start_step + 1, cfg.train.steps + 1), desc=f"{cfg.method}", unit="step",
-                        initial=start_step, total=cfg.train.steps)
+        progress = self._progress = tqdm(range(start_step + 1, cfg.train.steps + 1), desc=f"{cfg.method}",
+                                         unit="step", initial=start_step, total=cfg.train.steps)
         nonfinite_steps = 0
         for step in progress:
+            self._phase = f"at step {step}"
             values = self.train_step(step)
             self._check_finite_weights(f"the update of step {step} (train.lr={cfg.train.lr:g})")
             nonfinite_steps = nonfinite_steps + 1 if values.get("update/nonfinite") else 0
@@ -382,6 +442,7 @@ class Trainer:
                     (self.run_dir / "eval.json").write_text(json.dumps({"step": step, **summary, "records": records}, indent=1))
             values["checks/timeouts"] = float(CHECK_STATS.timeouts)  # answer checks over their time limit, so far
             self.metrics.write(step, values)
+            self._logged_step = step
             if nonfinite_steps >= cfg.train.max_nonfinite_steps:
                 raise ResetRLError(
                     f"step {step}: non-finite loss or gradient norm in {nonfinite_steps} consecutive steps, "
@@ -394,6 +455,7 @@ class Trainer:
                                  reset_groups=int(values["groups/reset"]),
                                  tok_s=f"{values['throughput/tokens_per_s']:.0f}",
                                  acc="-" if last_eval is None else f"{last_eval:.2f}")
+        self._phase, self._progress = "after the last step, writing the plots and report", None
         self.metrics.close()
         plot_run(self.run_dir)
         final = self._final_summary()
@@ -445,8 +507,11 @@ class Trainer:
         rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
         values["throughput/tokens_per_s"] = generated / max(rollout_seconds, 1e-9)
         values["memory/peak_rss_gb"] = peak_memory_gb()
+        samples = result.all_samples()
+        # Chains the model closed a thought of without writing anything in it (the report shows them).
+        values["chains/with_empty_thought"] = float(sum(any(not t.strip() for t in s.thoughts) for s in samples))
         with open(self.run_dir / "rollouts.jsonl", "a") as handle:
-            for sample in result.all_samples():
+            for sample in samples:
                 handle.write(json.dumps(sample.record(step)) + "\n")
         return values
 

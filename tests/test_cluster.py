@@ -96,6 +96,28 @@ def test_a_prompt_rolls_out_the_same_whichever_worker_draws_it():
     assert prompt_seed(0, 1, 2) != prompt_seed(0, 2, 1)
 
 
+def test_in_process_per_prompt_rollouts_are_the_workers_rollouts(tmp_path):
+    """generation.per_prompt: the trainer's own rollouts of a step are the samples a worker gives for
+    each prompt (so one process equals any number of Ray workers, tested on Ray below); the default
+    batches the step's prompts, other draws. A Ray run records per_prompt, so moving it off its
+    workers resumes only with the same draws."""
+    from resetrl.outputs import config_differences
+    from resetrl.trainer import Trainer
+
+    config = load_config(preset="smoke", overrides=STEP + ["generation.per_prompt=true"])
+    trainer = Trainer(config, tmp_path / "run")
+    problems = trainer.batch_for_step(1)
+    worker = PromptRoller(build_runtime(config))
+    expected = merge_rollouts([worker.roll(1, index, p) for index, p in enumerate(problems)], problems, 1.0)
+    assert same_samples(trainer.rollout(1, problems), expected)
+    batched = Trainer(load_config(preset="smoke", overrides=STEP), tmp_path / "batched")
+    assert not same_samples(batched.rollout(1, problems), expected)
+    on_ray = load_config(preset="smoke", overrides=STEP + ["cluster.rollout_workers=2"])
+    assert on_ray.generation.per_prompt is True
+    assert config_differences(on_ray.model_dump(), load_config(preset="smoke", overrides=STEP).model_dump()) == [
+        "generation.per_prompt: True -> False"]
+
+
 def test_learner_ranks_split_the_samples_contiguously():
     shares = [LearnerGroup(rank, 3).shard(list(range(8))) for rank in range(3)]
     assert shares == [[0, 1, 2], [3, 4, 5], [6, 7]]
@@ -158,6 +180,9 @@ def test_one_worker_one_rank_equals_two_workers_two_gloo_ranks(tmp_path, ray_add
     train_on_one_thread(one, tmp_path / "one")
     train_on_two_ranks(tmp_path / "two", STEP + ["cluster.rollout_workers=2", f"cluster.address={ray_address}"])
     assert_same_training(tmp_path / "one", tmp_path / "two")
+    # And one process without Ray, rolling out each prompt as the workers do (generation.per_prompt).
+    train_on_one_thread(load_config(preset="smoke", overrides=STEP + ["generation.per_prompt=true"]), tmp_path / "local")
+    assert_same_training(tmp_path / "one", tmp_path / "local")
     # Adam's first step moves weights by up to train.lr (1e-3): far more than the tolerance above.
     start, weights_one = load_file_step0(tmp_path / "one"), checkpoint_weights(tmp_path / "one")
     assert max(float((start[name] - weights_one[name]).abs().max()) for name in start) > 5e-4

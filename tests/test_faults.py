@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,62 @@ def test_killed_at_every_phase_and_resumed_matches_an_uninterrupted_run(tmp_path
     assert not list((run_dir / "checkpoints").glob("*.tmp"))
     # The killed runs logged step 2 to TensorBoard more than once; the resumed runs purged it.
     assert tensorboard_steps(run_dir, "update/loss") == [1, 2, 3]
+
+
+# -- Ctrl-C (SIGINT): one line, exit 130, a folder a resume continues (issue 29) ------------------
+
+INTERRUPTED = re.compile(r"^resetrl: interrupted (.+); the last checkpoint is step (\d+)(.*); continue with "
+                         r"--resume \(same --out .+\)$")
+
+
+def interrupt_message(result: subprocess.CompletedProcess) -> re.Match:
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    message = INTERRUPTED.match(result.stderr.strip().splitlines()[-1])
+    assert message, result.stderr[-2000:]
+    return message
+
+
+def test_ctrl_c_during_a_step_ends_in_one_line_and_a_resume_matches_an_uninterrupted_run(tmp_path, uninterrupted):
+    """A real SIGINT from outside, once step 1's metrics are written (the step it lands in varies)."""
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "PYTHONUNBUFFERED": "1"}
+    env.pop("RESETRL_FAULT", None)
+    process = subprocess.Popen([sys.executable, "-m", "resetrl.cli", "train", "--preset", "smoke", "--out",
+                                str(run_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics = run_dir / "metrics.jsonl"
+    deadline = time.monotonic() + 300
+    while not (metrics.exists() and '"step": 1,' in metrics.read_text()):
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before step 1 was logged"
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=300)
+    message = interrupt_message(subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr))
+    checkpoint = int(message.group(2))  # 0 when the signal lands while step 1's checkpoint is written
+    assert message.group(1).startswith(("at step", "after the last step"))
+    # Nothing half-written: no checkpoint staging, every metrics line whole, no step logged twice.
+    assert not list((run_dir / "checkpoints").glob("*.tmp"))
+    steps = [row["step"] for row in metric_rows(run_dir)]
+    assert steps == list(range(len(steps))) and steps[-1] >= checkpoint
+
+    resumed = train(run_dir, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"(step {checkpoint})" in resumed.stdout
+    assert metric_rows(run_dir) == metric_rows(uninterrupted)
+
+
+def test_ctrl_c_after_the_warm_up_keeps_it_for_the_resume(tmp_path, uninterrupted):
+    """SIGINT as the step-0 evaluation starts: the warm-up's checkpoint is kept, the resume does not
+    redo the warm-up, and the run ends as an uninterrupted one."""
+    run_dir = tmp_path / "run"
+    message = interrupt_message(train(run_dir, fault="warmup:0:SIGINT"))
+    assert message.group(1) == "during the step-0 evaluation" and message.group(2) == "0"
+    assert "warm-up's result" in message.group(3)
+    assert not (run_dir / "metrics.jsonl").exists()  # no step-0 row yet
+    resumed = train(run_dir, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "(step 0)" in resumed.stdout and "warm-up" not in resumed.stderr  # no warm-up progress bar
+    assert metric_rows(run_dir) == metric_rows(uninterrupted)
+    reference, weights = final_weights(uninterrupted), final_weights(run_dir)
+    assert all(torch.equal(reference[name], weights[name]) for name in reference)

@@ -220,6 +220,13 @@ def test_summary_counts_transitions_exits_and_localization(tokenizer):
     assert summary["fix_rate/dirty_prefix"] == 1.0 and summary["fix_rate/clean_prefix"] is None
     assert "| thought-ics |" in comparison_table({"thought-ics": summary}, "S")
     assert "| thought-ics | 1 | 0.0 |" in localization_table({"thought-ics": summary, "regen": {}})
+    # Unstructured chains (token-ics: one segment each) are trivially localized: blank, not 100%.
+    for iteration in fixed.iterations:
+        iteration.attempt.structured = False
+    unstructured = summarize([fixed])
+    assert unstructured["localize/n"] == 1 and unstructured["localize/exact"] is None
+    assert unstructured["fix_rate/dirty_prefix"] is None and unstructured["fix_rate/clean_prefix_n"] == 0
+    assert "| token-ics | 1 | - | - | - | - (n=0) | - (n=0) |" in localization_table({"token-ics": unstructured})
 
 
 def test_settings_reject_bad_values():

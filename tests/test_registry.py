@@ -131,3 +131,16 @@ def test_task_families():
     assert "reasoning_gym:<generator>" in task_names()
     with pytest.raises(ResetRLError, match="reasoning_gym:<generator>"):
         task_factory("nope:thing")  # not a family: an unknown task, listing every known name
+
+
+def test_a_declared_entry_is_known_by_name_and_imported_on_first_get():
+    from resetrl.generation import BACKENDS
+
+    registry = Registry("thing")
+    registry.declare("json", "json")  # a module that registers nothing: get still fails, naming it
+    assert "json" in registry and registry.check("json") == "json" and registry.names() == ["json"]
+    with pytest.raises(ResetRLError, match="unknown thing 'json'"):
+        registry.get("json")
+    assert BACKENDS.get("hf") is HFBackend  # declared in resetrl.generation, registered by hf.py
+    with pytest.raises(ResetRLError, match=r"unknown thing 'jsn'; known: json \(did you mean 'json'\?\)"):
+        registry.check("jsn")

@@ -46,8 +46,8 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
     other = scripted_trainer(tmp_path, method="grpo", steps=2)
     with pytest.raises(ResetRLError, match="holds another run; pass --resume .* or --overwrite"):
         other.run()
-    with pytest.raises(ResetRLError, match=r"the run in .* differs: method: 'srpo' -> 'grpo'; train.steps: 1 -> 2 "):
-        other.run(resume=True)
+    with pytest.raises(ResetRLError, match=r"the run in .* differs: method: 'srpo' -> 'grpo' \("):
+        other.run(resume=True)  # train.steps 1 -> 2 alone would extend the run; the method may not change
     other.run(overwrite=True)
     assert [row["step"] for row in metric_rows(tmp_path)] == [0, 1, 2]
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_000001", "step_000002"]
@@ -56,6 +56,53 @@ def test_a_run_folder_holding_another_run_is_refused_unless_resume_or_overwrite(
     assert "holds another run" in one_line_error(capsys)
     with pytest.raises(SystemExit):
         main(["train", "--preset", "smoke", "--out", str(tmp_path), "--resume", "--overwrite"])
+
+
+def test_out_at_a_folder_of_other_files_is_refused_unless_overwrite(tmp_path, capsys):
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert main(["train", "--preset", "smoke", "--out", str(folder)]) == 2
+    assert "holds other files (notes.txt) and no run; pick a new or empty folder, or pass --overwrite" \
+        in one_line_error(capsys)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+    scripted_trainer(folder, steps=1).run(overwrite=True)
+    assert (folder / "notes.txt").read_text() == "mine" and (folder / "metrics.jsonl").exists()
+
+
+def test_an_empty_test_split_is_an_error_not_an_accuracy_over_nothing(tmp_path):
+    from resetrl.config import load_config
+    from resetrl.runtime import build_runtime
+    from resetrl.trainer import Trainer
+
+    runtime = build_runtime(load_config(preset="smoke"))
+    split = runtime.task.problems
+    runtime.task.problems = lambda name, size, seed: [] if name == "test" else split(name, size, seed)
+    with pytest.raises(ResetRLError, match="task 'arith_chain' has no test problems: its test split is empty"):
+        Trainer(runtime.config, tmp_path / "run", runtime=runtime)
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_more_steps_extends_a_finished_run_as_if_it_had_been_that_long(tmp_path, capsys):
+    """TRL's and verl's resume: a finished 2-step run resumed with train.steps=4 (and a checkpoint
+    and evaluation cadence changed) ends as a 4-step run would; other fields are still refused."""
+    every = ["eval.every=1"]
+    scripted_trainer(tmp_path / "extended", steps=2, overrides=every).run()
+    scripted_trainer(tmp_path / "extended", steps=4, overrides=[*every, "checkpoint.keep=3"]).run(resume=True)
+    assert "--resume changes checkpoint.keep: 2 -> 3; train.steps: 2 -> 4" in capsys.readouterr().out
+    scripted_trainer(tmp_path / "direct", steps=4, overrides=[*every, "checkpoint.keep=3"]).run()
+    extended, direct = metric_rows(tmp_path / "extended"), metric_rows(tmp_path / "direct")
+    assert [row["step"] for row in extended] == [0, 1, 2, 3, 4]
+    timeless = [[{k: v for k, v in row.items() if not k.startswith(("time/", "throughput/", "memory/"))} for row in rows]
+                for rows in (extended, direct)]
+    assert timeless[0] == timeless[1]
+    final = "checkpoints/step_000004"
+    assert all(torch.equal(a, b) for a, b in zip(checkpoint_weights(tmp_path / "extended" / final).values(),
+                                                  checkpoint_weights(tmp_path / "direct" / final).values()))
+    with pytest.raises(ResetRLError, match=r"differs: train.lr: 0.001 -> 0.002 .*only train.steps, eval.every"):
+        scripted_trainer(tmp_path / "extended", steps=6, overrides=[*every, "train.lr=2e-3"]).run(resume=True)
+    with pytest.raises(ResetRLError, match=r"train.steps=3 is below the run's last checkpoint \(step 4\)"):
+        scripted_trainer(tmp_path / "extended", steps=3, overrides=every).run(resume=True)
 
 
 def test_a_run_on_an_earlier_build_of_its_model_is_not_reused(tmp_path, monkeypatch, capsys):

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import subprocess
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -91,6 +93,44 @@ def test_items_link_continuations_to_parents_and_know_first_errors(run_dir):
     assert any(c["first_error"] == 0 for c in chains) and any(c["first_error"] for c in chains if c["kind"] != "parent")
     assert all(c["reward"] == 1.0 for c in chains if c["first_error"] == 0)
     assert any(item["signal"] for item in items)
+
+
+def test_header_gives_the_run_cost_and_the_tags_a_legend(run_dir):
+    page = (run_dir / "report.html").read_text()
+    rows, metrics = read_jsonl(run_dir / "rollouts.jsonl"), read_jsonl(run_dir / "metrics.jsonl")
+    empty = [any(not t.strip() for t in r["thoughts"]) for r in rows]
+    assert f"rollouts: {len(rows):,} chains, {sum(empty):,} with an empty thought" in page
+    # The metric counts them per step (the scripted chains hold none; the count is still checked).
+    per_step = defaultdict(int)
+    for row, has_empty in zip(rows, empty):
+        per_step[row["step"]] += has_empty
+    assert all(m["chains/with_empty_thought"] == per_step[m["step"]] for m in metrics if m["step"] > 0)
+    minutes = sum(m.get(k, 0.0) for m in metrics for k in ("time/step", "time/eval", "time/warmup")) / 60
+    assert f"wall time: {minutes:.1f} min" in page and "generated," in page and "peak memory: " in page
+    assert "what the tags mean" in page and "mixed rewards" in page and "a thought number in range" in page
+    # curves.png draws the accuracy: the interactive chart starts on another metric.
+    assert page_data(page)["chart_first"] == ["reward/all_trained", "update/loss"]
+
+
+def _page_function(name: str) -> str:
+    script = (Path(__file__).resolve().parents[1] / "resetrl" / "report" / "page.js").read_text()
+    return re.search(rf"\n  function {name}\(.*?\n  }}\n", script, re.S).group(0)
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node runs the page's functions")
+def test_chart_ticks_are_round_and_an_empty_thought_of_a_right_chain_is_not_an_error():
+    script = _page_function("niceTicks") + _page_function("firstErrorOf") + """
+      console.log(JSON.stringify([niceTicks(0.25, 0.531, 4, false), niceTicks(0, 24, 5, true), niceTicks(0, 3, 5, true),
+        firstErrorOf({first_error: 2, reward: 1, thoughts: ["a", " ", "c"]}),
+        firstErrorOf({first_error: 2, reward: 0, thoughts: ["a", " ", "c"]}),
+        firstErrorOf({first_error: 2, reward: 1, thoughts: ["a", "b", "c"]})]));"""
+    result = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    ticks_y, ticks_steps, few_steps, right_empty, wrong_empty, right_full = json.loads(result.stdout)
+    assert ticks_y == [0.2, 0.3, 0.4, 0.5, 0.6]  # was 0.25 / 0.32 / 0.391 / 0.461 / 0.531
+    assert ticks_steps == [0, 5, 10, 15, 20, 25] and few_steps == [0, 1, 2, 3]
+    assert right_empty == {"text": "thought 2 empty, answer right", "mark": None}
+    assert wrong_empty == right_full == {"text": "first error: thought 2", "mark": 2}
 
 
 def test_model_text_is_escaped_and_nan_is_null(hostile_run):

@@ -115,7 +115,7 @@ def test_cli_bad_input_is_a_clear_error(tmp_path, capsys):
     bad.write_text("train: [1, 2")
     assert main(["train", "--config", str(bad)]) == 2
     assert "not valid YAML" in capsys.readouterr().err
-    assert main(["train", "--preset", "smoke", "--set", "model.name=gpt-99", "--out", str(tmp_path)]) == 2
+    assert main(["train", "--preset", "smoke", "--set", "model.name=gpt-99", "--out", str(tmp_path / "run")]) == 2
     assert "tiny" in capsys.readouterr().err
 
 

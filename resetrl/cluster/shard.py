@@ -4,8 +4,9 @@ A prompt's fresh chains, parent choice, localization call and reset continuation
 (`RolloutCollector` on one problem), seeded from (train.seed, step, prompt index) and started from an
 empty prefix cache: its samples depend on nothing else the worker did, so a step gives the same
 samples with 1 worker or N, whichever worker drew which prompt, and a prompt retried on another
-worker after one died gives the samples it would have given. (In the trainer's own process, without
-workers, the step's prompts are batched together and seeded once per step: other draws.)"""
+worker after one died gives the samples it would have given. In the trainer's own process, without
+workers, `generation.per_prompt` rolls the prompts out the same way (`roll_each_prompt`); by default
+they are batched together and seeded once per step: other draws, faster on a CPU."""
 
 from __future__ import annotations
 
@@ -56,6 +57,14 @@ class PromptRoller:
         result = collector.collect([problem], {problem.id: rt.prompt_ids(problem)})
         counts = {**self.scorer.take_stats(), **rt.backend.take_stats()}
         return PromptRollout(index, result, counts, time.perf_counter() - started)
+
+
+def roll_each_prompt(roller: PromptRoller, step: int, problems: list[Problem]) -> RolloutResult:
+    """The step's rollouts in this process, one prompt at a time as a rollout worker rolls them
+    (`generation.per_prompt`): the samples any number of Ray workers give for the step."""
+    started = time.perf_counter()
+    parts = [roller.roll(step, index, problem) for index, problem in enumerate(problems)]
+    return merge_rollouts(parts, problems, time.perf_counter() - started)
 
 
 def merge_rollouts(parts: list[PromptRollout], problems: list[Problem], wall_seconds: float) -> RolloutResult:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from resetrl.commands import add_config_arguments
+from resetrl.commands import add_config_arguments, require_config
 
 
 def register(subparsers) -> None:
@@ -39,8 +39,7 @@ def run(args) -> int:
     arms = parse_arms(args.arms, with_base=not args.no_base_arm)
     if args.seeds < 1:
         raise ResetRLError("--seeds must be at least 1")
-    if not args.config and not args.preset:
-        print("resetrl: no --config or --preset given; using the defaults (`resetrl presets` lists presets)")
+    require_config(args, "compare")
     source = ConfigSource(args.config, args.preset, tuple(args.overrides))
     base = args.preset or (Path(args.config).stem if args.config else "default")
     out = Path(args.out) if args.out else Path("runs") / f"compare-{base}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from pathlib import Path
@@ -10,12 +11,25 @@ from resetrl.commands import add_config_arguments, load_from_args
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("train", help="train with GRPO, RRPO, SRPO or oracle resets")
+    parser = subparsers.add_parser(
+        "train", help="train with GRPO, RRPO, SRPO or oracle resets",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a model with RL from a preset or YAML config, changed field by field with --set.\n"
+                    "The run folder gets config.yaml, metrics.jsonl, rollouts.jsonl, checkpoints/, eval.json,\n"
+                    "curves.png and report.html. Ctrl-C stops at once; --resume continues from the last checkpoint.",
+        epilog="examples:\n"
+               "  resetrl train --preset quickstart                 # the README's first run (about 15 min on 2 CPU cores)\n"
+               "  resetrl train --preset smoke --out runs/try       # a pipeline check, under a minute\n"
+               "  resetrl train --config my.yaml --set method=grpo --set train.lr=1e-5\n"
+               "  resetrl train --preset quickstart --resume --set train.steps=48   # train a finished run longer\n\n"
+               "fields: `resetrl config --preset quickstart` prints every field with its value, default and meaning;\n"
+               "`resetrl presets` lists the presets, `resetrl tasks` and `resetrl models` the names.")
     add_config_arguments(parser)
     parser.add_argument("--out", help="run folder (default: runs/<preset or config>-<method>)")
     reuse = parser.add_mutually_exclusive_group()
     reuse.add_argument("--resume", action="store_true",
-                       help="continue the run in --out from its last checkpoint (the config must match)")
+                       help="continue the run in --out from its last checkpoint (the config must match, "
+                            "except train.steps, eval.every and checkpoint.every/keep, which may extend it)")
     reuse.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
     parser.set_defaults(func=run)
 
@@ -26,7 +40,7 @@ def default_run_dir(args, method: str) -> Path:
 
 
 def run(args) -> int:
-    config = load_from_args(args)
+    config = load_from_args(args, "train")
     from resetrl.cluster.distributed import launched_rank
     from resetrl.outputs import RUN_FILES, check_run_folder
     from resetrl.trainer import Trainer

@@ -1,8 +1,10 @@
 """Generation backends: `hf` (the project's transformers engine) and `vllm`, one registry."""
 
 from resetrl.generation.base import BACKENDS, GenerationBackend
-from resetrl.generation import hf  # noqa: F401  (registers "hf")
-from resetrl.generation import vllm  # noqa: F401  (registers "vllm"; imports vLLM only when used)
+
+# Imported on first use (both import torch), so a config naming a backend is checked without them.
+BACKENDS.declare("hf", "resetrl.generation.hf")
+BACKENDS.declare("vllm", "resetrl.generation.vllm")  # imports vLLM itself only when one is built
 
 
 def resolve_backend_name(name: str, device: str = "cpu") -> str:
@@ -10,6 +12,8 @@ def resolve_backend_name(name: str, device: str = "cpu") -> str:
     engine measured faster on the quickstart's short chains (docs/vllm.md)."""
     if name != "auto":
         return name
+    from resetrl.generation import vllm
+
     return "vllm" if device.startswith("cuda") and vllm.vllm_available() else "hf"
 
 

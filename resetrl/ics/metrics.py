@@ -47,15 +47,18 @@ def summarize(trajectories: list[Trajectory]) -> dict:
         known = [(it, after) for it, after in events if not it.attempt.correct and it.attempt.first_error]
         scored = [it for it, _ in known if it.located.step >= 1]
         scores = localization_scores([it.located.step for it in scored], [it.attempt.first_error for it in scored])
-        summary.update({f"localize/{key}": value for key, value in scores.items()})
+        # Unstructured chains (token-ics) are one segment: step 1 is trivially exact and a clean prefix,
+        # so their figures against the true first error are left blank (docs/ics.md), not 100%.
+        trivial = bool(scored) and not any(it.attempt.structured for it in scored)
+        summary.update({f"localize/{key}": None if trivial and key != "n" else value for key, value in scores.items()})
         # Does resampling fix the answer more often from a clean prefix (Paper B: 2-4x)?
         for clean in (True, False):
             fixed = [after.correct for it, after in known
                      if after is not None and it.located.step >= 1
                      and (it.located.step <= it.attempt.first_error) == clean]
             label = "clean_prefix" if clean else "dirty_prefix"
-            summary[f"fix_rate/{label}"] = _mean(fixed)
-            summary[f"fix_rate/{label}_n"] = len(fixed)
+            summary[f"fix_rate/{label}"] = None if trivial else _mean(fixed)
+            summary[f"fix_rate/{label}_n"] = 0 if trivial else len(fixed)
 
     verdicts = [(it.verdict, it.attempt.correct) for t in trajectories for it in t.iterations
                 if it.verdict is not None and it.verdict.votes]

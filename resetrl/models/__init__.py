@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from resetrl.errors import ResetRLError
 from resetrl.models.folder import load_folder, load_user_folder
-from resetrl.registry import Registry
+from resetrl.registry import Registry, did_you_mean
 
 # name -> function returning (model, tokenizer)
 MODELS: Registry[Callable[[], tuple]] = Registry("model")
@@ -70,8 +68,10 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     else:
         raise ResetRLError(
             f"unknown model {name!r}: not a registered name ({', '.join(MODELS.names())}) "
-            "nor a local folder with a transformers config.json"
+            "nor a local folder with a transformers config.json" + did_you_mean(name, MODELS.names())
         )
+    import torch  # here, not at the top: `resetrl models` lists names without loading torch
+
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from resetrl.errors import ResetRLError, first_line
 
 WEIGHT_FILES = ("*.safetensors", "pytorch_model*.bin")
@@ -15,6 +13,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 
 def load_folder(folder: Path):
     """(model, tokenizer) in float32; a tokenizer without a pad token pads with its end token."""
+    import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(folder)

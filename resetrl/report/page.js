@@ -34,7 +34,19 @@
   // -- metrics ----------------------------------------------------------------------------------
   const metricNames = [...new Set(DATA.runs.flatMap(run => run.metrics.flatMap(row =>
     Object.keys(row).filter(key => key !== "step" && typeof row[key] === "number"))))].sort();
-  let selectedMetric = ["eval/accuracy", "reward/all_trained"].find(name => metricNames.includes(name)) || metricNames[0];
+  // The chart starts on a metric the page's picture does not already draw (the page says which).
+  let selectedMetric = (DATA.chart_first || []).find(name => metricNames.includes(name)) || metricNames[0];
+
+  // Axis ticks at round values (1, 2, 2.5 or 5 times a power of ten) covering [lo, hi]; `whole`: no
+  // step below 1 (training steps).
+  function niceTicks(lo, hi, count, whole) {
+    const raw = (hi - lo) / count, power = Math.pow(10, Math.floor(Math.log10(raw)));
+    let step = [1, 2, 2.5, 5, 10].map(m => m * power).find(s => s >= raw * (1 - 1e-9));
+    if (whole) step = Math.max(1, Math.round(step));
+    const first = Math.floor(lo / step + 1e-9) * step, ticks = [];
+    for (let value = first; value < hi + step * (1 - 1e-9); value += step) ticks.push(Number(value.toPrecision(12)));
+    return ticks;
+  }
 
   function drawChart() {
     const box = document.getElementById("chart");
@@ -63,14 +75,15 @@
       let [y0, y1] = [Math.min(...all.map(p => p[1])), Math.max(...all.map(p => p[1]))];
       if (x1 === x0) x1 = x0 + 1;
       if (y1 === y0) { y0 -= 0.5; y1 += 0.5; }
+      const yTicks = niceTicks(y0, y1, 4, false), xTicks = niceTicks(x0, x1, 5, true);
+      [y0, y1, x0, x1] = [yTicks[0], yTicks[yTicks.length - 1], xTicks[0], xTicks[xTicks.length - 1]];
       const sx = x => left + (x - x0) / (x1 - x0) * (width - left - right);
       const sy = y => height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom);
-      for (let i = 0; i <= 4; i++) {
-        const y = y0 + (y1 - y0) * i / 4, x = x0 + (x1 - x0) * i / 4;
+      for (const y of yTicks) {
         add("line", {x1: left, x2: width - right, y1: sy(y), y2: sy(y), stroke: "#eee"});
         add("text", {x: left - 4, y: sy(y) + 4, "font-size": 11, "text-anchor": "end"}, fmt(y));
-        add("text", {x: sx(x), y: height - bottom + 14, "font-size": 11, "text-anchor": "middle"}, fmt(x));
       }
+      for (const x of xTicks) add("text", {x: sx(x), y: height - bottom + 14, "font-size": 11, "text-anchor": "middle"}, fmt(x));
       add("text", {x: (width + left) / 2, y: height - 6, "font-size": 11, "text-anchor": "middle"}, "step");
       for (const s of series) {
         add("polyline", {fill: "none", stroke: s.color, "stroke-width": 1.6,
@@ -193,23 +206,35 @@
       if (n <= marks.prefix) classes.push("prefix");
       if (n === marks.reset) { classes.push("reset"); notes.push("reset here"); }
       if (n === marks.firstError) { classes.push("first-error"); notes.push("first error"); }
-      return el("div", {class: classes.join(" "), title: notes.join(", ")}, el("span", {class: "n"}, n + (notes.length ? ` (${notes.join(", ")})` : "")), text);
+      const empty = !(text || "").trim();
+      if (empty) notes.push("empty");
+      return el("div", {class: classes.join(" "), title: notes.join(", ")}, el("span", {class: "n"}, n + (notes.length ? ` (${notes.join(", ")})` : "")),
+                empty ? el("span", {class: "muted"}, "(the model closed this thought without writing anything)") : text);
     }));
   }
 
-  function firstErrorText(value) {
-    return value === null || value === undefined ? null : value === 0 ? "no wrong thought" : `first error: thought ${value}`;
+  // The task's first error of a chain, as a badge and the thought to outline. A right answer whose
+  // "first error" is an empty thought skipped a step but still got there: said so, not outlined.
+  function firstErrorOf(chain) {
+    const value = chain.first_error;
+    if (value === null || value === undefined) return {text: null, mark: null};
+    if (value === 0) return {text: "no wrong thought", mark: null};
+    if (chain.reward >= 1 && !((chain.thoughts || [])[value - 1] || "").trim()) {
+      return {text: `thought ${value} empty, answer right`, mark: null};
+    }
+    return {text: `first error: thought ${value}`, mark: value};
   }
 
   function chainNode(chain, prefix) {
+    const firstError = firstErrorOf(chain);
     return el("div", {class: "chain"},
       el("div", {class: "chain-head"}, rewardBadge(chain.reward),
          el("span", {class: "badge"}, `advantage ${chain.advantage === null ? "-" : chain.advantage.toFixed(3)}`),
          el("span", {class: "badge"}, `answer ${chain.answer === null ? "none" : chain.answer}`),
-         firstErrorText(chain.first_error) && el("span", {class: "badge"}, firstErrorText(chain.first_error)),
+         firstError.text && el("span", {class: "badge"}, firstError.text),
          el("span", {class: "muted"}, `${chain.stop_reason || ""} \u00b7 ${fmt(chain.new_tokens)} new tokens`),
          prefix ? el("span", {class: "muted"}, prefix === 1 ? " \u00b7 thought 1 is the parent's prefix" : ` \u00b7 thoughts 1-${prefix} are the parent's prefix`) : null),
-      thoughtList(chain.thoughts, {prefix, firstError: chain.first_error}));
+      thoughtList(chain.thoughts, {prefix, firstError: firstError.mark}));
   }
 
   function meanReward(chains) {
@@ -235,8 +260,8 @@
         el("b", {}, `parent ${index + 1}`),
         el("span", {class: "muted"}, ` \u00b7 sampled, not trained \u00b7 reset at thought ${fmt(parent.reset_step)} (${parent.reset_source || "?"})`),
         el("div", {class: "chain-head"}, rewardBadge(parent.reward), el("span", {class: "badge"}, `answer ${parent.answer === null ? "none" : parent.answer}`),
-           firstErrorText(parent.first_error) && el("span", {class: "badge"}, `task's ${firstErrorText(parent.first_error)}`)),
-        thoughtList(parent.thoughts, {prefix: 0, reset: parent.reset_step, firstError: parent.first_error}),
+           firstErrorOf(parent).text && el("span", {class: "badge"}, `task's ${firstErrorOf(parent).text}`)),
+        thoughtList(parent.thoughts, {prefix: 0, reset: parent.reset_step, firstError: firstErrorOf(parent).mark}),
         parent.localization !== null && parent.localization !== undefined
           ? el("div", {}, el("div", {class: "muted"}, "localization answer:"), el("div", {class: "localization"}, parent.localization)) : null,
         children.length ? el("div", {class: "group"}, el("b", {}, `reset group ${children[0].group_id}`),

@@ -131,7 +131,7 @@ def _document(title: str, body: str, data: dict) -> str:
 
 
 CHART = ('<div class="chart-box"><div id="chart"></div><div><label>metric <select id="metric-picker"></select></label>'
-         '<p class="muted">Any logged metric against the step.</p></div></div>')
+         '<p class="muted">Any logged metric against the step (the picture above draws the held-out accuracy).</p></div></div>')
 
 EXPLORER = ('<h2>Rollout explorer</h2><p class="muted">One problem at one step: the fresh group, each parent '
             '(a failed chain, not trained) with its reset step and localization answer, its reset continuations '
@@ -139,6 +139,59 @@ EXPLORER = ('<h2>Rollout explorer</h2><p class="muted">One problem at one step: 
             '<div class="filters" id="filters"></div><div class="muted" id="item-count"></div>'
             '<div class="explorer"><div class="item-list" id="item-list"></div>'
             '<div class="detail" id="detail"><p class="muted">Choose a problem on the left.</p></div></div>')
+
+
+# What the explorer's tags mean (its legend); a tag not listed here is shown without a meaning.
+TAG_MEANINGS = {
+    "signal": "a group of this problem-step had mixed rewards, so its advantages are not all 0 and it trained",
+    "random": "RRPO: the reset thought drawn uniformly from the failed chain's thoughts",
+    "oracle": "the task's true first error",
+    "oracle:unknown->1": "the task could not tell the first error; reset from thought 1",
+    "self:boxed": "SRPO: the model's own localization answer, a thought number in range",
+    "self:clamped": "SRPO: the model named a thought number outside the chain; clamped to the nearest thought",
+    "self:unparsed->1": "SRPO: no thought number in the model's localization answer; reset from thought 1",
+    "self:no_error->1": "SRPO: the model said no thought is wrong; reset from thought 1",
+    "self:call_failed->1": "SRPO: the localization call failed; reset from thought 1",
+    "empty->1": "the failed chain had no thoughts; reset from thought 1",
+}
+
+
+def tag_legend(items: list[dict]) -> str:
+    """The meaning of every tag the explorer shows for these items."""
+    tags = (["signal"] if any(item["signal"] for item in items) else []) + sorted(
+        {source for item in items for source in item["sources"]})
+    entries = "".join(f"<dt><span class=\"badge\">{html.escape(tag)}</span></dt><dd>"
+                      f"{html.escape(TAG_MEANINGS.get(tag, 'a reset source (resetrl/resets.py names each)'))}</dd>"
+                      for tag in tags)
+    return f'<details class="legend"><summary>what the tags mean</summary><dl>{entries}</dl></details>' if tags else ""
+
+
+def run_totals(metrics: list[dict], items: list[dict]) -> list[tuple[str, str]]:
+    """The header's cost figures: wall time, tokens, peak memory, and how many chains have an
+    empty thought (a thought the model closed without writing anything)."""
+    def total(*keys: str) -> float:
+        return sum(row.get(key, 0.0) for row in metrics for key in keys)
+
+    facts = []
+    seconds = total("time/step", "time/eval", "time/warmup")
+    if seconds:
+        facts.append(("wall time", f"{seconds / 60:.1f} min (steps, evaluations and warm-up; model loading not counted)"))
+    generated = total("tokens/fresh", "tokens/reset", "tokens/localization")
+    if generated:
+        facts.append(("tokens", f"{generated:,.0f} generated, {total('update/trained_tokens'):,.0f} trained"))
+    peak = max((row["memory/peak_rss_gb"] for row in metrics if "memory/peak_rss_gb" in row), default=None)
+    if peak is not None:
+        facts.append(("peak memory", f"{peak:.2f} GB resident"))
+    chains = [chain for item in items for chain in item["chains"]]
+    if chains:
+        empty = sum(any(not (text or "").strip() for text in chain["thoughts"] or []) for chain in chains)
+        facts.append(("rollouts", f"{len(chains):,} chains, {empty:,} with an empty thought"))
+    return facts
+
+
+# The run page's picture (curves.png) already draws these; its chart starts on another metric.
+DRAWN_IN_CURVES = ("eval/accuracy", "reward/fresh", "reward/reset")
+CHART_FIRST = ("reward/all_trained", "update/loss", "eval/accuracy")
 
 
 def _generated() -> str:
@@ -159,6 +212,7 @@ def run_page(run_dir: Path) -> str:
     if evals:
         facts.append(("held-out accuracy", " \u2192 ".join(f"{value:.3f} (step {step})" for step, value in
                                                            (evals[:1] + evals[-1:] if len(evals) > 1 else evals))))
+    facts += run_totals(run["metrics"], data["items"])
     body = [f"<h1>resetrl run: {html.escape(run_dir.resolve().name)}</h1>",
             "<ul>" + "".join(f"<li>{html.escape(key)}: {html.escape(str(value))}</li>" for key, value in facts) + "</ul>"]
     body += [f'<div class="note">{html.escape(note)}</div>' for note in run["notes"]]
@@ -178,11 +232,12 @@ def run_page(run_dir: Path) -> str:
                 '<details id="metrics-steps"><summary>every step</summary></details>')
     if (run_dir / "config.yaml").exists():
         body.append(f"<details><summary>config.yaml</summary><pre>{html.escape((run_dir / 'config.yaml').read_text())}</pre></details>")
-    body.append(EXPLORER if data["items"] else "<h2>Rollout explorer</h2><p>No rollouts logged yet (rollouts.jsonl).</p>")
+    body.append(EXPLORER + tag_legend(data["items"]) if data["items"]
+                else "<h2>Rollout explorer</h2><p>No rollouts logged yet (rollouts.jsonl).</p>")
     body.append(_generated())
     page_data = {"kind": "run", "colors": _colors(),
                  "runs": [{"name": run["name"], "method": run["method"], "metrics": run["metrics"]}],
-                 "items": data["items"]}
+                 "items": data["items"], "chart_first": [m for m in CHART_FIRST if m not in DRAWN_IN_CURVES]}
     return _document(f"resetrl run {run_dir.resolve().name}", "\n".join(body), page_data)
 
 
@@ -229,7 +284,9 @@ def compare_page(folder: Path) -> str:
         body.append(f'<h2>Rollout explorer</h2><p class="note">The runs\' rollouts ({rollout_bytes / 1e6:.0f} MB) are too '
                     "many for one page; each run's report above has its own explorer.</p>")
     elif items:
-        body.append(EXPLORER)
+        body.append(EXPLORER + tag_legend(items))
     body.append(_generated())
-    page_data = {"kind": "compare", "colors": _colors(), "runs": page_runs, "items": items}
+    # curves.png draws accuracy against tokens and steps: the chart starts on the training reward.
+    page_data = {"kind": "compare", "colors": _colors(), "runs": page_runs, "items": items,
+                 "chart_first": [m for m in CHART_FIRST if m != "eval/accuracy"]}
     return _document(f"resetrl comparison {folder.resolve().name}", "\n".join(body), page_data)

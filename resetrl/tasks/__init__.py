@@ -6,6 +6,7 @@ import inspect
 from typing import Callable
 
 from resetrl.errors import ResetRLError
+from resetrl.registry import did_you_mean
 from resetrl.tasks import (  # noqa: F401  (register the built-in tasks and task families)
     arith_chain, choice_data, code_data, math_data, reasoning_gym_task, trap_chain,
 )
@@ -19,7 +20,8 @@ def task_factory(name: str) -> tuple[Callable[..., Task], str | None]:
     if separator and family in TASK_FAMILIES:
         return TASK_FAMILIES.get(family), member
     if name not in TASKS:
-        raise ResetRLError(f"unknown task {name!r}; known: {', '.join(task_names())}")
+        raise ResetRLError(f"unknown task {name!r}; known: {', '.join(task_names())}"
+                           + did_you_mean(name, task_names()))
     return TASKS.get(name), None
 
 
