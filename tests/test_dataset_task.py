@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import textwrap
 
 import pytest
@@ -437,3 +438,61 @@ def test_data_check_on_a_good_and_a_bad_file(tmp_path, capsys):
     assert "bad row: mc.jsonl, line 1: answer 1 is not yes or no" in capsys.readouterr().out
     assert main(["data", "check", str(tmp_path / "absent.jsonl")]) == 2
     assert "resetrl: error: data file not found" in capsys.readouterr().err
+
+
+def test_resetrl_tasks_says_the_split_the_run_gets(tmp_path, capsys):
+    path = write_jsonl(tmp_path / "gsm.jsonl", gsm8k_rows())
+    assert main(["tasks", "--set", "task.name=dataset", "--set", f"task.options.path={path}"]) == 0
+    assert "split: train 9 / test 1 (no test split in the data: a seeded held-out share of 0.1" in capsys.readouterr().out
+
+
+# -- docs/data.md's examples, run as written ---------------------------------------------------------
+
+def docs_block(language: str, starting: str = "") -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "data.md").read_text()
+    blocks = re.findall(rf"```{language}\n(.*?)```", text, re.DOTALL)
+    return next(block for block in blocks if block.startswith(starting))
+
+
+def test_the_docs_trl_example_checks_trains_and_scores_its_golds(tmp_path, monkeypatch, tokenizer, capsys):
+    (tmp_path / "problems.jsonl").write_text(docs_block("jsonl") * 5)  # 10 rows: room for a test split
+    (tmp_path / "my_rewards.py").write_text(docs_block("python", "# my_rewards.py"))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert main(["data", "check", "problems.jsonl", "--set", "task.options.test_fraction=0.2",
+                 "--set", "task.reward=my_rewards:accuracy"]) == 0
+    out = capsys.readouterr().out
+    assert "TRL rows; question: prompt; answer: ground_truth; answer type: math" in out
+    assert "task.reward my_rewards:accuracy on the gold answers: mean 1.000" in out
+    assert main(["train", "--preset", "smoke", "--set", "method=grpo", "--set", "task.name=dataset",
+                 "--set", "task.options.path=problems.jsonl", "--set", "task.options.test_fraction=0.2",
+                 "--set", "task.reward=my_rewards:accuracy", "--set", "train.steps=1", "--set", "warmup.steps=0",
+                 "--out", "runs/trl"]) == 0
+    assert main(["eval", "--run", "runs/trl"]) == 0
+
+
+def test_the_docs_recipe_for_the_papers_olympiad_set(tmp_path):
+    import subprocess
+    import sys
+
+    rows = [{"source": "olympiads" if i % 4 else "amc_aime", "problem": f"Find {i} + 1.",
+             "solution": f"Adding gives {i + 1}. So the answer is $\\boxed{{{i + 1}}}$." if i % 5 else "It is clear.",
+             "messages": [{"role": "user", "content": f"Find {i} + 1."}]} for i in range(900)]
+    (tmp_path / "numina" / "data").mkdir(parents=True)
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "numina" / "data" / "train-00000-of-00001.parquet"))
+    (tmp_path / "make_olympiads.py").write_text(docs_block("python", "# make_olympiads.py"))
+    env = {**__import__("os").environ, "HF_DATASETS_CACHE": str(tmp_path / "cache"), "HF_DATASETS_OFFLINE": "1"}
+    for out in ("a", "b"):
+        result = subprocess.run([sys.executable, "make_olympiads.py", "numina", out], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "540 verifiable olympiad problems; wrote 400 train / 100 test" in result.stdout  # 900 * 3/4 * 4/5
+    for split, size in (("train", 400), ("test", 100)):
+        a = datasets.Dataset.from_parquet(str(tmp_path / "a" / f"{split}.parquet"))
+        assert len(a) == size and set(a["source"]) == {"olympiads"}
+        assert a["problem"] == datasets.Dataset.from_parquet(str(tmp_path / "b" / f"{split}.parquet"))["problem"]
+    task = create_task("dataset", path=str(tmp_path / "a"))
+    assert task.splits == "train 400 / test 100 (train.parquet and test.parquet)"
+    assert (task.fields.question, task.fields.answer, task.fields.solution) == ("problem", "solution", "solution")

@@ -45,9 +45,11 @@ def run_check(args) -> int:
     examples = task.examples() if config.format.examples else None
     problems = [problem for split in ("train", "test") for problem in parsed.splits.get(split, [])]
     for problem in problems[:SHOWN]:
-        text, _ = task.prompt_text(problem, tokenizer, config.format.prompt_style, examples)
-        print(f"\n--- {problem.meta['where']} as {config.model.name} sees it (format.prompt_style="
-              f"{config.format.prompt_style}) ---\n{text}\n--- gold answer: {problem.answer!r}")
+        text, style = task.prompt_text(problem, tokenizer, config.format.prompt_style, examples)
+        how = ("its chat messages through the chat template" if "messages" in problem.meta
+               else f"format.prompt_style={style}")
+        print(f"\n--- {problem.meta['where']} as {config.model.name} sees it ({how}) ---\n{text}\n"
+              f"--- gold answer: {problem.answer!r}")
         if task.fields.solution and problem.meta.get("solution"):
             print(f"--- warm-up chain:\n{format_chain(task.reference_chain(problem))}", end="")
 

@@ -366,6 +366,7 @@ class DatasetTask(Task):
             more = f" ({len(self.parsed.bad) - 1} more bad row(s))" if len(self.parsed.bad) > 1 else ""
             raise ResetRLError(f"{where}: {why}{more}; task.options.bad_rows=skip skips and counts them, "
                                f"`resetrl data check {self.path}` lists them")
+        print(f"resetrl: dataset {self.path}: {self.splits}; {self.fields.describe()}")
         self.skipped = len(self.parsed.bad)
         if self.skipped:
             where, why = self.parsed.bad[0]
