@@ -5,8 +5,10 @@ input a clear error or a counted fallback; `resetrl data check` on good and bad 
 from __future__ import annotations
 
 import csv
+import importlib
 import json
 import re
+import sys
 import textwrap
 
 import pytest
@@ -160,11 +162,12 @@ def test_saved_dataset_and_dataset_dict_folders(tmp_path):
     task = create_task("dataset", path=str(tmp_path / "one"), test_fraction=0.3)
     assert task.fields.shape == "TRL" and task.fields.answer == "ground_truth"
     assert task.splits.startswith("train 7 / test 3")
+    two_step_run(tmp_path / "1", tmp_path / "one", "task.options.test_fraction=0.3", warmup=0)
     datasets.DatasetDict({"train": datasets.Dataset.from_list(math_rows()),
                           "validation": datasets.Dataset.from_list(math_rows()[:3])}).save_to_disk(str(tmp_path / "two"))
     task = create_task("dataset", path=str(tmp_path / "two"))
     assert task.splits == "train 10 / test 3 (the saved DatasetDict's splits; test = validation)"
-    two_step_run(tmp_path, tmp_path / "two")
+    two_step_run(tmp_path / "2", tmp_path / "two")
 
 
 def test_trl_chat_prompts_go_through_the_chat_template_with_the_thought_instructions(tmp_path, tokenizer):
@@ -258,10 +261,7 @@ def unknown(*args, **kwargs):
 def user_rewards(tmp_path, monkeypatch):
     (tmp_path / "my_rewards.py").write_text(textwrap.dedent(REWARDS_MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
-    import importlib
-    import sys
-
-    sys.modules.pop("my_rewards", None)
+    monkeypatch.delitem(sys.modules, "my_rewards", raising=False)
     return importlib.import_module("my_rewards")
 
 
@@ -460,6 +460,7 @@ def test_the_docs_trl_example_checks_trains_and_scores_its_golds(tmp_path, monke
     (tmp_path / "problems.jsonl").write_text(docs_block("jsonl") * 5)  # 10 rows: room for a test split
     (tmp_path / "my_rewards.py").write_text(docs_block("python", "# my_rewards.py"))
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "my_rewards", raising=False)  # another test's module of that name
     monkeypatch.chdir(tmp_path)
     assert main(["data", "check", "problems.jsonl", "--set", "task.options.test_fraction=0.2",
                  "--set", "task.reward=my_rewards:accuracy"]) == 0
@@ -475,7 +476,6 @@ def test_the_docs_trl_example_checks_trains_and_scores_its_golds(tmp_path, monke
 
 def test_the_docs_recipe_for_the_papers_olympiad_set(tmp_path):
     import subprocess
-    import sys
 
     rows = [{"source": "olympiads" if i % 4 else "amc_aime", "problem": f"Find {i} + 1.",
              "solution": f"Adding gives {i + 1}. So the answer is $\\boxed{{{i + 1}}}$." if i % 5 else "It is clear.",

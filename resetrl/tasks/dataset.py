@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from resetrl.errors import ResetRLError
-from resetrl.prompts import question_block
-from resetrl.tasks.answers import CHOICE_LETTERS, NO_WORDS, YES_WORDS, _plain, score_choice, score_yes_no
+from resetrl.prompts import GENERIC_EXAMPLES, question_block
+from resetrl.tasks.answers import (
+    CHOICE_LETTERS, NO_WORDS, YES_WORDS, choice_letter, score_choice, score_exact, score_yes_no,
+)
 from resetrl.tasks.base import TASKS, Problem, Task, seeded_split
 from resetrl.tasks.checking import math_equal
 from resetrl.tasks.choice_data import CHOICE_EXAMPLES, YES_NO_EXAMPLES
@@ -28,7 +30,6 @@ from resetrl.tasks.code_data import EXAMPLES as CODE_EXAMPLES
 from resetrl.tasks.code_data import program_text
 from resetrl.tasks.data_files import TEST_NAMES, RawSplits, Row, read_splits
 from resetrl.tasks.math_data import boxed_gold, gsm8k_gold, gsm8k_thoughts
-from resetrl.prompts import GENERIC_EXAMPLES
 from resetrl.thoughts import BOXED, end_with_answer, prose_thoughts
 
 ANSWER_TYPES = ("math", "choice", "yesno", "exact", "code")
@@ -193,12 +194,8 @@ def _gold(value: Any, fields: Fields, choices: list[str] | None) -> str:
         if isinstance(value, bool) or not (isinstance(value, (int, str))):
             raise ValueError(f"answer {value!r} is neither a letter, an index nor a choice's text")
         text = str(value).strip()
-        if text.isdigit():
-            index = int(text)
-        else:
-            letter = next((CHOICE_LETTERS[i] for i, choice in enumerate(choices) if choice.strip().lower()
-                           == text.lower()), None) or _plain(text).strip("()").upper()
-            index = CHOICE_LETTERS.index(letter) if len(letter) == 1 and letter in CHOICE_LETTERS else -1
+        letter = None if text.isdigit() else choice_letter(text, choices)
+        index = int(text) if text.isdigit() else CHOICE_LETTERS.index(letter) if letter else -1
         if not 0 <= index < len(choices):
             raise ValueError(f"answer {value!r} is not among its {len(choices)} choices")
         return CHOICE_LETTERS[index]
@@ -428,7 +425,7 @@ class DatasetTask(Task):
         if kind == "yesno":
             return score_yes_no(answer, problem.answer)
         if kind == "exact":
-            return float(_plain(answer).casefold() == _plain(problem.answer).casefold())
+            return score_exact(answer, problem.answer)
         from resetrl.tasks.sandbox import run_tests
 
         if not answer.strip():
