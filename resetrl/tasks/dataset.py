@@ -124,7 +124,7 @@ def detect_fields(rows: Sequence[Row], question_field: str | None, answer_field:
         raise ResetRLError(f"{where}: answer_type=code needs a test or tests field and an entry_point field; {seen}")
     if answer_type == "choice" and not choices:
         raise ResetRLError(f"{where}: answer_type=choice needs a choices list or A, B, ... columns; {seen}")
-    solution = solution_field or _worked_solution_field(rows, answer, answer_type)
+    solution = solution_field or _worked_solution_field(rows, answer_type)
     shape = ("verl" if _present(rows, "reward_model.ground_truth") or _present(rows, "data_source")
              else "TRL" if question == "prompt" else "plain")
     return Fields(question, answer, answer_type, solution, choices if answer_type == "choice" else None,
@@ -142,7 +142,7 @@ def _type_of_golds(values: list[Any]) -> str:
     return "exact"
 
 
-def _worked_solution_field(rows: Sequence[Row], answer: str | None, answer_type: str) -> str | None:
+def _worked_solution_field(rows: Sequence[Row], answer_type: str) -> str | None:
     """The first field that holds a worked solution: one that boxes its answer or ends in `#### n`
     (a field that is the answer itself is no worked solution)."""
     if answer_type == "code":
