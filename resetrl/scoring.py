@@ -106,7 +106,7 @@ class RewardFunction:
     form: str  # resetrl | trl | verl
     weight: float = 1.0
 
-    def __call__(self, problem: Problem, completion: str) -> float | None:
+    def __call__(self, problem: Problem, completion: str, completion_ids: list[int] | None = None) -> float | None:
         meta = problem.meta
         if self.form == "resetrl":
             return _number(self.function(problem, completion), self.name)
@@ -122,10 +122,13 @@ class RewardFunction:
         # TRL: a batch of one; a chat prompt gets its completion as a message list, as TRL gives it.
         prompt = meta.get("prompt", problem.question)
         chat = isinstance(prompt, list)
-        columns = meta.get("columns", {"question": problem.question, "answer": problem.answer})
+        columns = {key: [value] for key, value in
+                   meta.get("columns", {"question": problem.question, "answer": problem.answer}).items()}
+        if completion_ids is not None:
+            columns["completion_ids"] = [completion_ids]
         values = self.function(prompts=[prompt], completions=[[{"role": "assistant", "content": completion}]
                                                               if chat else completion],
-                               **_accepted(self.function, {key: [value] for key, value in columns.items()}))
+                               **_accepted(self.function, columns))
         if not isinstance(values, (list, tuple)) or len(values) != 1:
             raise NotANumber(f"returned {_shown(values)}, not a list with one reward per completion")
         return None if values[0] is None else _number(values[0], self.name)
@@ -270,11 +273,13 @@ class Scorer:
         if isinstance(reward, Rewards) and any(part.form == "trl" for part in reward.parts):
             self.failures["unscored"] = 0
 
-    def reward(self, answer: str | None, problem: Problem, completion: str = "") -> float:
+    def reward(self, answer: str | None, problem: Problem, completion: str = "",
+               completion_ids: list[int] | None = None) -> float:
         if isinstance(self.custom_reward, Rewards):
             total = 0.0
             for part in self.custom_reward.parts:
-                value = self._guarded(lambda: part(problem, completion), f"reward {part.name!r}", answer, problem)
+                value = self._guarded(lambda: part(problem, completion, completion_ids), f"reward {part.name!r}",
+                                      answer, problem)
                 if value is None:
                     self.failures["unscored"] += 1
                 else:
@@ -318,6 +323,6 @@ class Scorer:
         return Sample(
             problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
             train_start=train_start, spans=thought_spans(response_ids, self.decode),
-            thoughts=split_thoughts(text), answer=answer, reward=self.reward(answer, problem, text),
+            thoughts=split_thoughts(text), answer=answer, reward=self.reward(answer, problem, text, response_ids),
             stop_reason=stop_reason, new_tokens=new_tokens,
         )

@@ -278,6 +278,11 @@ def test_the_three_reward_signatures_are_recognised_and_called_as_their_tools_ca
     assert call["prompts"] == [problems[0].question] and call["completions"] == [completion]
     assert call["ground_truth"] == [problems[0].answer] and call["difficulty"] == [0]
     assert scorer.reward(None, problems[2], completion) == 0.0  # mine: wrong answer; trl_style: None
+    ids = tokenizer(completion, add_special_tokens=False).input_ids
+    assert scorer.sample(problems[0], [1], ids, "fresh", "stop", len(ids)).reward == 2.5
+    assert user_rewards.calls[-1]["completion_ids"] == [ids]  # as TRL passes them
+    scorer.take_stats()
+    assert scorer.reward(None, problems[2], completion) == 0.0
     assert scorer.take_stats() == {"reward/score_errors": 0.0, "reward/score_timeouts": 0.0,
                                    "reward/score_unscored": 1.0}
 
