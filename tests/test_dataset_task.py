@@ -200,6 +200,7 @@ def test_yes_no_and_exact_and_code_rows(tmp_path):
     problem = exact.problems("train", 1, 0)[0]
     assert exact.fields.answer_type == "exact"
     assert exact.score(f"\\text{{{problem.answer.lower()}}}", problem) == 1.0 and exact.score("Nowhere", problem) == 0.0
+    two_step_run(tmp_path / "cap", tmp_path / "cap.jsonl", "task.options.test_fraction=0.2", warmup=0)
 
     code = create_task("dataset", path=str(write_jsonl(tmp_path / "code.jsonl", code_rows())), test_fraction=0.2)
     problem = code.problems("train", 1, 0)[0]
