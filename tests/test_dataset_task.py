@@ -376,6 +376,10 @@ def test_bad_files_are_one_line_errors(tmp_path):
     rows[5]["answer"] = 7
     write_jsonl(tmp_path / "mc.jsonl", rows)
     cases.append((tmp_path / "mc.jsonl", "mc.jsonl, line 6: answer 7 is not among its 3 choices"))
+    (tmp_path / "object.json").write_text(json.dumps({"data": gsm8k_rows()}))
+    cases.append((tmp_path / "object.json", "one JSON object \\(data\\); resetrl reads an array of rows"))
+    (tmp_path / "array.json").write_text(json.dumps(gsm8k_rows())[:-5])
+    cases.append((tmp_path / "array.json", "array.json: not valid JSON"))
     (tmp_path / "empty").mkdir()
     cases.append((tmp_path / "empty", "found neither"))
     for path, message in cases:

@@ -69,12 +69,12 @@ def read_file(path: Path) -> list[Row]:
     if suffix == ".csv":
         return [Row(f"{path.name}, row {number}", dict(values))
                 for number, values in enumerate(csv.DictReader(text.splitlines()), start=1)]
-    if suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ResetRLError(f"{path}: not valid JSON ({error})") from None
-        rows = [Row(f"{path.name}, row {number}", row) for number, row in enumerate(values, start=1)]
+    whole = _whole_json(text, path) if suffix == ".json" else None
+    if isinstance(whole, dict):
+        raise ResetRLError(f"{path}: one JSON object ({', '.join(list(whole)[:5])}); resetrl reads an array of "
+                           "rows, or one row per line")
+    if isinstance(whole, list):
+        rows = [Row(f"{path.name}, row {number}", row) for number, row in enumerate(whole, start=1)]
     else:  # JSON lines (a .json file may hold them too, as `datasets` reads it)
         rows = []
         for number, line in enumerate(text.splitlines(), start=1):
@@ -88,6 +88,18 @@ def read_file(path: Path) -> list[Row]:
         if not isinstance(row.values, dict):
             raise ResetRLError(f"{path.parent / row.where}: not an object with named fields")
     return rows
+
+
+def _whole_json(text: str, path: Path):
+    """A .json file's content when it is one JSON value (an array of rows), else None (JSON lines)."""
+    if not text.lstrip().startswith(("[", "{")):
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        if text.lstrip().startswith("["):
+            raise ResetRLError(f"{path}: not valid JSON ({error})") from None
+        return None  # several objects: JSON lines
 
 
 def _saved(path: Path) -> RawSplits:
