@@ -163,7 +163,8 @@ def test_saved_dataset_and_dataset_dict_folders(tmp_path):
     assert task.splits.startswith("train 7 / test 3")
     two_step_run(tmp_path / "1", tmp_path / "one", "task.options.test_fraction=0.3", warmup=0)
     datasets.DatasetDict({"train": datasets.Dataset.from_list(math_rows()),
-                          "validation": datasets.Dataset.from_list(math_rows()[:3])}).save_to_disk(str(tmp_path / "two"))
+                          "validation": datasets.Dataset.from_list(math_rows()[:3])}
+                         ).save_to_disk(str(tmp_path / "two"))
     task = create_task("dataset", path=str(tmp_path / "two"))
     assert task.splits == "train 10 / test 3 (the saved DatasetDict's splits; test = validation)"
     two_step_run(tmp_path / "2", tmp_path / "two")
@@ -233,7 +234,8 @@ def mine(problem, completion):
 
 def trl_style(prompts, completions, ground_truth, **kwargs):
     calls.append({"prompts": prompts, "completions": completions, "ground_truth": ground_truth, **kwargs})
-    return [None if kwargs["difficulty"][0] == 2 else float(truth in text) for text, truth in zip(completions, ground_truth)]
+    return [None if kwargs["difficulty"][0] == 2 else float(truth in text)
+            for text, truth in zip(completions, ground_truth)]
 
 def trl_chat(completions, solution, **kwargs):
     calls.append({"completions": completions, "solution": solution})
@@ -452,7 +454,8 @@ def test_data_check_on_a_good_and_a_bad_file(tmp_path, capsys):
 def test_resetrl_tasks_says_the_split_the_run_gets(tmp_path, capsys):
     path = write_jsonl(tmp_path / "gsm.jsonl", gsm8k_rows())
     assert main(["tasks", "--set", "task.name=dataset", "--set", f"task.options.path={path}"]) == 0
-    assert "split: train 9 / test 1 (no test split in the data: a seeded held-out share of 0.1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "split: train 9 / test 1 (no test split in the data: a seeded held-out share of 0.1" in out
 
 
 # -- docs/data.md's examples, run as written ---------------------------------------------------------

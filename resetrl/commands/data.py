@@ -75,8 +75,8 @@ def run_check(args) -> int:
     rewards = training_reward(config.task.reward, config.task.reward_weights)
     if rewards is not None:
         scorer = Scorer(tokenizer, task, config.task.score_timeout, rewards)
-        values = [scorer.reward(None, problem, format_chain([f"The answer is \\boxed{{{_gold_answer(task, problem)}}}."]))
-                  for problem in problems]
+        values = [scorer.reward(None, p, format_chain([f"The answer is \\boxed{{{_gold_answer(task, p)}}}."]))
+                  for p in problems]
         counts = ", ".join(f"{key.split('/')[-1]} {int(value)}" for key, value in scorer.take_stats().items())
         print(f"task.reward {rewards.__name__} on the gold answers: mean {sum(values) / max(len(values), 1):.3f} "
               f"({counts})")

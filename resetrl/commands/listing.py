@@ -23,7 +23,8 @@ def list_tasks(args) -> int:
 
         config = load_config(args.config, args.preset, args.overrides)
         task = create_task(config.task.name, **config.task.options)
-        print(f"{config.task.name:28s} {(type(task).__doc__ or '').strip().splitlines()[0]}\n{'':28s} split: {task.splits}")
+        doc = (type(task).__doc__ or "").strip().splitlines()[0]
+        print(f"{config.task.name:28s} {doc}\n{'':28s} split: {task.splits}")
         return 0
     for name in task_names():
         factory, _ = task_factory(name)
