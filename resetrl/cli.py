@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "resetrl.commands.sft",
     "resetrl.commands.evaluate",
     "resetrl.commands.listing",
+    "resetrl.commands.data",
     "resetrl.commands.config",
     "resetrl.commands.micro",
     "resetrl.commands.compare",

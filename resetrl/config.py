@@ -59,15 +59,26 @@ class TaskConfig(Section):
     test_size: int = Field(100, ge=1, description="Held-out problems for evaluation.")
     seed: int = Field(0, description="Seed of the task's train/test split.")
     score_timeout: float = Field(10.0, gt=0, description="Seconds the task's scorer may take on one answer; one that raises or runs longer scores 0, counted in reward/score_errors and reward/score_timeouts.")
-    reward: str | None = Field(None, description="Training reward: null = the task's score of the chain's \\boxed{} answer; or the name of a reward registered with resetrl.register_reward (a function (problem, completion) -> float: README, Python API). Evaluation always reports the task's score.")
+    reward: str | list[str] | None = Field(None, description="Training reward: null = the task's score of the chain's \\boxed{} answer; or a reward registered with resetrl.register_reward, or package.module:function (imported); or a list of them, summed. A function may be written as resetrl's f(problem, completion), TRL's f(prompts, completions, **columns) or verl's f(data_source, solution_str, ground_truth, extra_info) (docs/data.md). Evaluation always reports the task's score.")
+    reward_weights: list[float] | None = Field(None, description="Weights of the rewards in task.reward, in order (default: 1 each), as TRL's reward_weights.")
+
+    _reward_list = field_validator("reward_weights", mode="before")(lambda value: _comma_list(value))
 
     @field_validator("reward")
     @classmethod
-    def _known_reward(cls, value: str | None) -> str | None:
+    def _known_reward(cls, value: str | list[str] | None) -> str | list[str] | None:
+        from resetrl.scoring import load_reward
+
+        for name in [value] if isinstance(value, str) else value or []:
+            load_reward(name)
+        return value
+
+    @model_validator(mode="after")
+    def _weights_match(self) -> "TaskConfig":
         from resetrl.scoring import training_reward
 
-        training_reward(value)
-        return value
+        training_reward(self.reward, self.reward_weights)
+        return self
 
     @model_validator(mode="after")
     def _known_options(self) -> "TaskConfig":

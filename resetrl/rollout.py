@@ -233,7 +233,7 @@ def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
         localizer.check(runtime.task)
     layout = method.layout(config.rollout.layout, config.rollout.group_size)
     return layout, localizer, Scorer(runtime.tokenizer, runtime.task, config.task.score_timeout,
-                                     training_reward(config.task.reward))
+                                     training_reward(config.task.reward, config.task.reward_weights))
 
 
 def locate_context(runtime, rng: random.Random) -> LocateContext:

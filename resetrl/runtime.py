@@ -13,7 +13,6 @@ from resetrl.generation import build_backend, resolve_backend_name
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
 from resetrl.tasks import Problem, Task, create_task
-from resetrl.prompts import build_prompt
 from resetrl.thoughts import ChainLimits
 
 
@@ -33,8 +32,8 @@ class Runtime:
         return self.task.examples() if self.config.format.examples else None
 
     def prompt_ids(self, problem: Problem) -> list[int]:
-        style = self.config.format.prompt_style
-        text = build_prompt(problem.question, self.tokenizer, style, self.examples, self.config.format.instructions)
+        text, style = self.task.prompt_text(problem, self.tokenizer, self.config.format.prompt_style, self.examples,
+                                            self.config.format.instructions)
         # A chat template writes its own special tokens; a raw prompt gets the tokenizer's (e.g. BOS).
         return self.tokenizer(text, add_special_tokens=(style == "raw")).input_ids
 

@@ -8,7 +8,7 @@ from typing import Callable
 from resetrl.errors import ResetRLError
 from resetrl.registry import did_you_mean
 from resetrl.tasks import (  # noqa: F401  (register the built-in tasks and task families)
-    arith_chain, choice_data, code_data, math_data, reasoning_gym_task, trap_chain,
+    arith_chain, choice_data, code_data, dataset, math_data, reasoning_gym_task, trap_chain,
 )
 from resetrl.tasks.base import TASK_FAMILIES, TASKS, Problem, Task
 

@@ -76,6 +76,12 @@ def score_yes_no(answer: str | None, gold: str | bool) -> float:
     return float(yes_no(answer) is gold_value)
 
 
+def score_exact(answer: str | None, gold: str) -> float:
+    """1.0 when a free-text answer is the gold's text, ignoring case, surrounding spaces and quotes,
+    a `\\text{}` wrapper and a final period (a dataset's `exact` answer type)."""
+    return float(answer is not None and _plain(answer).casefold() == _plain(gold).casefold())
+
+
 def vote_key(answer: str | None) -> str | None:
     """The normal form majority vote counts: yes/no, a choice letter, a number without trailing
     zeros, else the lower-cased answer without spaces. None (no answer) casts no vote."""

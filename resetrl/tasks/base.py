@@ -8,7 +8,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from resetrl.errors import ResetRLError
 from resetrl.registry import Registry
-from resetrl.prompts import GENERIC_EXAMPLES
+from resetrl.prompts import GENERIC_EXAMPLES, build_prompt
 
 
 @dataclass
@@ -49,6 +49,15 @@ class Task:
     def examples(self) -> list[tuple[str, list[str]]]:
         """Two worked examples (question, thoughts) for the prompt variant that shows them."""
         return GENERIC_EXAMPLES
+
+    def prompt_text(self, problem: Problem, tokenizer, style: str,
+                    examples: Sequence[tuple[str, Sequence[str]]] | None,
+                    instructions: str = "reference") -> tuple[str, str]:
+        """The chain prompt's text and the style it is written in ("raw" gets the tokenizer's special
+        tokens, "chat" has its template's): the thought-format prompt of the question in `style`
+        (`instructions`: prompts.INSTRUCTION_STYLES), unless the task writes its own (a dataset's
+        chat-list prompt)."""
+        return build_prompt(problem.question, tokenizer, style, examples, instructions), style
 
 
 Row = TypeVar("Row")

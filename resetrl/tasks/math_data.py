@@ -102,6 +102,23 @@ def boxed_gold(solution: str) -> str | None:
     return extract_boxed(solution) or (unbraced.group(1) if unbraced else None)
 
 
+def gsm8k_gold(solution: str) -> str | None:
+    """The answer after a GSM8K solution's "#### " (commas dropped), None when it has none."""
+    match = re.search(r"####\s*(.+)$", str(solution).strip())
+    return match.group(1).replace(",", "").strip() if match else None
+
+
+def gsm8k_thoughts(solution: str, answer: str) -> list[str]:
+    """A GSM8K-style solution as thoughts: one per line, without the calculator notes ("<<12*2=24>>")
+    and the "#### n" line, the last boxing the answer."""
+    lines = [re.sub(r"<<[^>]*>>", "", line).strip() for line in solution.splitlines()]
+    thoughts = [line for line in lines if line and not line.startswith("####")]
+    if not thoughts:
+        return [f"The answer is \\boxed{{{answer}}}."]
+    thoughts[-1] += f" The answer is \\boxed{{{answer}}}."
+    return thoughts
+
+
 @TASKS.register("gsm8k")
 class GSM8K(JsonlMathTask):
     """GSM8K grade-school math (train 7,473 / test 1,319), scored with math-verify."""
@@ -115,17 +132,10 @@ class GSM8K(JsonlMathTask):
 
     def gold(self, row: dict, answer_key: str) -> str | None:
         # GSM8K solutions end with "#### 72"; without it the whole solution would be a gold no answer matches.
-        match = re.search(r"####\s*(.+)$", str(row[answer_key]).strip())
-        return match.group(1).replace(",", "").strip() if match else None
+        return gsm8k_gold(row[answer_key])
 
     def reference_chain(self, problem: Problem) -> list[str]:
-        """One thought per solution line, without the calculator notes ("<<12*2=24>>")."""
-        lines = [re.sub(r"<<[^>]*>>", "", line).strip() for line in problem.meta["solution"].splitlines()]
-        thoughts = [line for line in lines if line and not line.startswith("####")]
-        if not thoughts:
-            return [f"The answer is \\boxed{{{problem.answer}}}."]
-        thoughts[-1] += f" The answer is \\boxed{{{problem.answer}}}."
-        return thoughts
+        return gsm8k_thoughts(problem.meta["solution"], problem.answer)
 
 
 @TASKS.register("math")
