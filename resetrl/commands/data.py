@@ -45,7 +45,8 @@ def run_check(args) -> int:
     examples = task.examples() if config.format.examples else None
     problems = [problem for split in ("train", "test") for problem in parsed.splits.get(split, [])]
     for problem in problems[:SHOWN]:
-        text, style = task.prompt_text(problem, tokenizer, config.format.prompt_style, examples, config.format.instructions)
+        text, style = task.prompt_text(problem, tokenizer, config.format.prompt_style, examples,
+                                       config.format.instructions)
         how = ("its chat messages through the chat template" if "messages" in problem.meta
                else f"format.prompt_style={style}")
         print(f"\n--- {problem.meta['where']} as {config.model.name} sees it ({how}) ---\n{text}\n"
