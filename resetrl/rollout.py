@@ -193,7 +193,6 @@ class RolloutCollector:
                 continue
             groups.append(group)
 
-
     def _continue(self, jobs: list[ChainJob]) -> list[list[Sample]]:
         """The continuations of every reset job, in one batched call. Where that call fails, each job
         is tried alone, and a job whose call still fails gets fresh chains from scratch in its slots
