@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from resetrl.thoughts import BOXED
+from resetrl.thoughts import BOXED, box_content
 
 
 @dataclass(frozen=True)
@@ -46,19 +46,6 @@ def _as_int(text: str) -> int | None:
         return None
 
 
-def _last_box(text: str) -> str | None:
-    """The content of the last \\boxed{ in the text, braces balanced; None when that one is
-    unclosed (an earlier box does not count: the answer's last box is its answer)."""
-    start = text.rfind(BOXED)
-    if start == -1:
-        return None
-    depth, position = 1, start + len(BOXED)
-    while position < len(text) and depth:
-        depth += {"{": 1, "}": -1}.get(text[position], 0)
-        position += 1
-    return text[start + len(BOXED):position - 1].strip() if depth == 0 else None
-
-
 def parse_localization(text: str, n_thoughts: int, out_of_range: str = "prose") -> Localization:
     """Read a localizer's answer as the reference code does: the last \\boxed{} as an integer
     (0 = no error, 1..N = that step); otherwise (no box, not an integer, or out of range) the last
@@ -67,7 +54,9 @@ def parse_localization(text: str, n_thoughts: int, out_of_range: str = "prose") 
     Callers map "no_error" and "unparsed" to their own fallback (SRPO: e = 1)."""
     if out_of_range not in OUT_OF_RANGE_RULES:
         raise ValueError(f"unknown out_of_range rule {out_of_range!r}; known: {', '.join(OUT_OF_RANGE_RULES)}")
-    boxed = _last_box(text)
+    # The last box only: if it is unclosed, an earlier one does not count (the answer's last box is its answer).
+    last = text.rfind(BOXED)
+    boxed = box_content(text, last) if last != -1 else None
     step = _as_int(boxed) if boxed is not None else None
     if step == 0:
         return Localization(0, "no_error")

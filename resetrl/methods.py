@@ -34,18 +34,21 @@ class Method:
 
     def loss(self, train) -> str:
         """The loss name this method trains with, from the config's train section."""
-        own = getattr(train, self.own_loss_field) if self.own_loss_field else None
-        return own or train.loss
+        return self._own_or_shared(train, self.own_loss_field, "loss")
 
     def aggregation(self, train) -> str | None:
         """The loss aggregation this method asks for (None: the loss's own default)."""
-        own = getattr(train, self.own_aggregation_field) if self.own_aggregation_field else None
-        return own or train.loss_aggregation
+        return self._own_or_shared(train, self.own_aggregation_field, "loss_aggregation")
 
     def advantage(self, train) -> str:
         """The advantage estimator this method trains with, from the config's train section."""
-        own = getattr(train, self.own_advantage_field) if self.own_advantage_field else None
-        return own or train.advantage
+        return self._own_or_shared(train, self.own_advantage_field, "advantage")
+
+    @staticmethod
+    def _own_or_shared(train, own_field: str | None, shared_field: str):
+        """train.<own_field> where this method has one and it is set, else train.<shared_field>."""
+        own = getattr(train, own_field) if own_field else None
+        return own or getattr(train, shared_field)
 
 
 METHODS: Registry[Method] = Registry("method")

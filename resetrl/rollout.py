@@ -198,16 +198,18 @@ class RolloutCollector:
         is tried alone, and a job whose call still fails gets fresh chains from scratch in its slots
         (trained from token 0, in the reset group), as the reference replaces a failed continuation;
         each replacement is counted in rollout/continuation_failed."""
-        try:
-            return sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits, kind="reset",
+        def resume(some: list[ChainJob]) -> list[list[Sample]]:
+            return sample_chains(self.backend, self.scorer, some, self.sampling, self.limits, kind="reset",
                                  train_prefix=not self.mask_prefix)
+
+        try:
+            return resume(jobs)
         except Exception as error:  # noqa: BLE001 - any engine failure; the step goes on, counted
             print(f"resetrl: warning: a batched continuation call failed ({error}); retrying job by job")
         outputs = []
         for job in jobs:
             try:
-                outputs += sample_chains(self.backend, self.scorer, [job], self.sampling, self.limits, kind="reset",
-                                         train_prefix=not self.mask_prefix)
+                outputs += resume([job])
             except Exception as error:  # noqa: BLE001
                 print(f"resetrl: warning: continuations of {job.problem.id} failed ({error}); fresh chains instead")
                 self.counts["continuation_failed"] += job.n

@@ -20,16 +20,22 @@ def format_chain(thoughts: Sequence[str]) -> str:
     return "".join(f"{thought}{THOUGHT_END}\n" for thought in thoughts)
 
 
+def box_content(text: str, start: int) -> str | None:
+    """Content of the `\\boxed{` at `start` in text, braces balanced; None when it is unclosed."""
+    depth, position = 1, start + len(BOXED)
+    while position < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[position], 0)
+        position += 1
+    return text[start + len(BOXED) : position - 1].strip() if depth == 0 else None
+
+
 def extract_boxed(text: str) -> str | None:
     """Content of the last `\\boxed{...}` in text, braces balanced; None when there is none complete."""
     start = text.rfind(BOXED)
     while start != -1:
-        depth, position = 1, start + len(BOXED)
-        while position < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[position], 0)
-            position += 1
-        if depth == 0:
-            return text[start + len(BOXED) : position - 1].strip()
+        content = box_content(text, start)
+        if content is not None:
+            return content
         start = text.rfind(BOXED, 0, start)  # unclosed: an earlier complete one may exist
     return None
 

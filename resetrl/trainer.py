@@ -196,8 +196,7 @@ class Trainer:
         with the idle passes, since every forward there is a collective)."""
         for part in parts:
             for index, micro in enumerate(part.micro_batches):
-                batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                                [s.train_start for s in micro], self.runtime.pad_id)
+                batch = self._collate(micro)
                 engine = _engine_logprobs(micro, batch.loss_mask.shape)
                 if engine is not None and not self.dist.shards:
                     part.old_logprobs[index] = engine
@@ -208,8 +207,7 @@ class Trainer:
                     batch.loss_mask.to(own.device).bool(), engine.to(own.device), own)
             for micro in part.idle if self.dist.shards else ():
                 with torch.no_grad():
-                    self._logprobs(self.model, collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                                                       [s.train_start for s in micro], self.runtime.pad_id))
+                    self._logprobs(self.model, self._collate(micro))
 
     def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, float, float]:
         """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
@@ -225,8 +223,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, ratio_deviation, clipped, trained_tokens = 0.0, 0.0, 0.0, 0.0
         for index, micro in enumerate(part.micro_batches):
-            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                            [s.train_start for s in micro], self.runtime.pad_id)
+            batch = self._collate(micro)
             logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
             if part.old_logprobs[index] is None:
@@ -253,8 +250,7 @@ class Trainer:
                 clipped += float((bound * mask).sum())
                 trained_tokens += float(mask.sum())
         for micro in part.idle:
-            batch = collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                            [s.train_start for s in micro], self.runtime.pad_id)
+            batch = self._collate(micro)
             logprobs = self._logprobs(model, batch)
             if cfg.kl_coef > 0:
                 self._reference_logprobs(batch)
@@ -267,6 +263,11 @@ class Trainer:
         if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
             self.optimizer.step()
         return total_loss, grad_norm, ratio_deviation, clipped / max(trained_tokens, 1.0)
+
+    def _collate(self, micro: list[Sample]):
+        """A micro-batch as the log-probability code takes it (each sample trained from its train_start)."""
+        return collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
+                       [s.train_start for s in micro], self.runtime.pad_id)
 
     def _logprobs(self, model, batch) -> torch.Tensor:
         # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
