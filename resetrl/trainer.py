@@ -289,16 +289,7 @@ class Trainer:
         summary, records = evaluate(self.runtime, self.test_problems, self.config.eval.temperature,
                                     self.config.eval.samples)
         summary["time/eval"] = time.perf_counter() - started
-        # The next step's rollouts must not reuse the evaluation's encoded contexts (the shared
-        # instructions of every prompt): a run resumed after this evaluation starts without them.
-        self._release_backend_memory()
         return summary, records
-
-    def _release_backend_memory(self) -> None:
-        """Drop the contexts the generation backend keeps for reuse (hf's prefix store)."""
-        release_memory = getattr(self.runtime.backend, "release_memory", None)
-        if release_memory:
-            release_memory()
 
     def _state(self, step: int, warmup_done: bool) -> dict:
         return {"warmup_done": warmup_done, "data_position": step * self.config.train.prompts_per_step,
@@ -492,7 +483,9 @@ class Trainer:
             result = self.rollout(step, problems)
             kill_point("rollout", step)
             # Contexts the backend kept for reuse within the rollout are stale once the weights change.
-            self._release_backend_memory()
+            release_memory = getattr(self.runtime.backend, "release_memory", None)
+            if release_memory:
+                release_memory()
             assign_advantages(result.groups, METHODS.get(self.config.method).advantage(self.config.train))
         trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()
