@@ -43,7 +43,7 @@ class Section(BaseModel):
 
 class ModelConfig(Section):
     name: str = Field("tiny", description="Registered model name (`resetrl models` lists them: tiny, smollm2-135m, qwen2.5-coder-0.5b, micro, ...), a built micro variant (trap) or a local transformers folder.")
-    dtype: Literal["float32", "bfloat16"] = Field("float32", description="Weights and compute dtype.")
+    dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="Compute precision (docs/performance.md, 'Precision'). float32: everything fp32. bfloat16: mixed precision, as verl and TRL's bf16=True: trained weights and optimizer state in fp32, every forward (update, rollouts on both backends, evaluation, warm-up) under bf16 autocast, a LoRA adapter's frozen base stored in bf16. auto (default): bfloat16 on a CUDA GPU with bf16 support, and on a CPU with avx512_bf16 or amx_bf16 where a start-up probe at the model's matmul shape measures bf16 at least 1.5x faster; else float32. The run's config.yaml records the choice.")
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:1, ...")
     lora: bool = Field(True, description="Train a LoRA adapter (peft); false = full fine-tune.")
     lora_rank: int = Field(64, ge=1, description="LoRA rank (reference: 64).")
@@ -141,7 +141,7 @@ MOVED_TO_GENERATION = {"backend": "backend", "batch_size": "batch_size", "genera
 class VLLMConfig(Section):
     kv_cache_gb: float = Field(2.0, gt=0, description="Memory for vLLM's KV cache in GiB (CPU: taken from RAM; more lets more chains run at once).")
     max_model_len: int | None = Field(None, ge=16, description="Longest prompt + response the engine accepts; default: the model's context length, at most 4096.")
-    enforce_eager: bool = Field(True, description="Run without torch.compile / CUDA graphs. True on CPU: compiled mode costs 90-170 s at every start here; false on GPUs for speed.")
+    enforce_eager: bool | Literal["auto"] = Field("auto", description="Run without torch.compile / CUDA graphs. auto: true on a CPU (compiled mode costs 90-170 s at every start there), false on a GPU (CUDA graphs).")
     weight_sync: Literal["auto", "full", "lora"] = Field("auto", description="How new weights reach the engine after an update: full (the whole state dict, LoRA merged in, reloaded in place) or lora (the adapter through a LoRARequest); auto = full, measured faster on CPU (bench/weight_sync.py).")
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1, description="GPU only: share of GPU memory vLLM may take (the trainer needs the rest).")
     block_size: int | None = Field(None, ge=16, description="KV cache block size in tokens; prefix caching reuses whole blocks. Default: 32 on CPU (vLLM's 128 re-encodes up to 127 tokens of every resumed row; 32 measured 1.4x faster), vLLM's own on GPU.")
@@ -174,6 +174,8 @@ class TrainConfig(Section):
     grpo_loss_aggregation: AggregationName | None = Field(None, description="Loss aggregation for method=grpo only; 'micro-token-mean' is how verl's legacy worker aggregated the paper's GRPO baseline; default: train.loss_aggregation.")
     clip_eps: float = Field(0.2, gt=0, description="PPO clip range.")
     dual_clip: float = Field(3.0, gt=1, description="Dual-clip bound for negative advantages.")
+    importance_correction: bool | Literal["auto"] = Field("auto", description="Truncated importance sampling (TIS, as verl's tis_imp_ratio_cap and TRL's vLLM importance-sampling correction): each trained token's policy loss weighted by min(pi_trainer / pi_engine, train.importance_cap), both the probability of the sampled token under the weights that sampled it, so the gap between the generation engine's and the trainer's numerics does not bias the gradient. auto: on where the two compute differently (the vllm backend, or model.dtype bfloat16), off where they agree (the hf engine in fp32: below 1e-4). The reference code does not correct (verl's default): off.")
+    importance_cap: float = Field(2.0, gt=0, description="C, the truncation of the importance weight min(pi_trainer / pi_engine, C) (verl's and TRL's default: 2).")
     kl_coef: float = Field(0.0, ge=0, description="KL-to-reference coefficient (reference variant: 0.01).")
     kl_estimator: Literal["low_var_kl", "k3"] = Field("low_var_kl", description="KL estimate: low_var_kl (verl's: k3 with the log-ratio clamped to +-20 and the value to +-10; reference) or k3 (unclamped, resetrl before 0.2).")
     seed: int = Field(0, description="Seed of sampling, data order and initialisation.")

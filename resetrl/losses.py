@@ -24,6 +24,22 @@ class LossInputs:
     mask: torch.Tensor  # [B, R] 1 on trained tokens
     ref_logprobs: torch.Tensor | None = None  # [B, R] of the reference policy, for a KL term
     normalizer: float = 1.0  # sequences in the step (seq-mean) or trained tokens (token-mean)
+    # [B, R] truncated importance weights min(pi_trainer_old / pi_engine, C) of the policy term (TIS), detached
+    token_weights: torch.Tensor | None = None
+
+    def weighted(self, per_token: torch.Tensor) -> torch.Tensor:
+        """The policy term's per-token loss times the importance weights, where there are any."""
+        return per_token if self.token_weights is None else per_token * self.token_weights
+
+
+def truncated_importance_weights(trainer_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, cap: float,
+                                 mask: torch.Tensor) -> torch.Tensor:
+    """Truncated importance sampling (TIS; verl's tis_imp_ratio_cap): min(pi_trainer / pi_engine, cap)
+    per trained token, both the probability of the sampled token under the weights that sampled it,
+    0 off the mask. A sample the engine drew too rarely for the trainer's taste counts up to `cap`
+    times; one it drew too often counts less. 1 where the two agree."""
+    ratio = torch.exp((trainer_logprobs - engine_logprobs).clamp(-20, 20))  # as the clip loss: no overflow
+    return torch.where(mask.bool(), ratio.clamp(max=cap), 0.0)
 
 
 @AGGREGATIONS.register("seq-mean-token-mean")
@@ -83,7 +99,7 @@ def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float 
                     kl_estimator: str = "low_var_kl") -> torch.Tensor:
     """On-policy REINFORCE (the reference's main loss): L = -mean_seq[A_i * mean_t log pi(y_t)].
     No ratio, no clipping; a KL term is added only when kl_coef > 0."""
-    per_token = -inputs.advantages[:, None] * inputs.logprobs
+    per_token = inputs.weighted(-inputs.advantages[:, None] * inputs.logprobs)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)
@@ -100,6 +116,7 @@ def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
     per_token = torch.maximum(unclipped, clipped)
     # Dual clip bounds the loss of a negative-advantage token whose ratio has grown large.
     per_token = torch.where(advantages < 0, torch.minimum(per_token, -advantages * dual_clip), per_token)
+    per_token = inputs.weighted(per_token)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)

@@ -12,6 +12,7 @@ from resetrl.config import Config
 from resetrl.generation import build_backend, resolve_backend_name
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
+from resetrl.precision import resolve_dtype, store_frozen_in
 from resetrl.tasks import Problem, Task, create_task
 from resetrl.thoughts import ChainLimits
 
@@ -45,14 +46,20 @@ class Runtime:
 def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     torch.manual_seed(config.train.seed)
     task = create_task(config.task.name, **config.task.options)
-    model, tokenizer = load_model(config.model.name, config.model.dtype, config.model.device)
+    model, tokenizer = load_model(config.model.name, config.model.device)  # fp32: the trained weights' master copy
+    device = str(next(model.parameters()).device)
+    dtype, why = resolve_dtype(config.model.dtype, model, device)
+    if config.model.dtype == "auto":  # recorded resolved, so the run folder says which precision ran
+        config.model.dtype = dtype
+        print(f"resetrl: model.dtype=auto -> {dtype} ({why})")
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
+    store_frozen_in(model, dtype)
     if config.generation.backend == "auto":  # recorded resolved, so the run folder says which engine ran
-        config.generation.backend = resolve_backend_name("auto", str(next(model.parameters()).device))
+        config.generation.backend = resolve_backend_name("auto", device)
         print(f"resetrl: generation.backend=auto -> {config.generation.backend}")
-    backend = build_backend(model, tokenizer, config.generation)
+    backend = build_backend(model, tokenizer, config.generation, dtype)
     sampling = SamplingParams(config.rollout.temperature, config.rollout.top_p, config.rollout.top_k)
     limits = ChainLimits(config.format.max_thoughts, config.format.max_thought_tokens,
                          config.format.max_total_tokens, config.format.room_for_thought)

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from resetrl.errors import ResetRLError
 from resetrl.logprobs import collate, response_logprobs
+from resetrl.precision import compute
 from resetrl.thoughts import format_chain
 
 Example = tuple[list[int], list[int]]  # (prompt token ids, response token ids)
@@ -23,7 +24,8 @@ Example = tuple[list[int], list[int]]  # (prompt token ids, response token ids)
 def train_supervised(model, examples: list[Example], steps: int, batch_size: int, lr: float, rng: random.Random,
                      pad_id: int, *, weight_decay: float = 0.0, betas: tuple[float, float] = (0.9, 0.999),
                      lr_at: Callable[[int], float] | None = None, per_example: bool = False,
-                     micro_batch_size: int | None = None, desc: str = "supervised") -> list[float]:
+                     micro_batch_size: int | None = None, desc: str = "supervised",
+                     dtype: str = "float32") -> list[float]:
     """`steps` AdamW steps on batches drawn epoch by epoch in `rng`'s shuffled order, gradient norm
     clipped to 1; returns the loss per step.
 
@@ -31,7 +33,8 @@ def train_supervised(model, examples: list[Example], steps: int, batch_size: int
     mean over examples of each response's mean token NLL, so a 4-token localization answer weighs
     as much as a 40-token chain (a token mean would give its one decisive token a hundredth of the
     batch's gradient); otherwise the mean over all response tokens of the batch. micro_batch_size:
-    examples per forward/backward (gradient accumulation; default: the whole batch).
+    examples per forward/backward (gradient accumulation; default: the whole batch). dtype: the
+    forwards' precision (bfloat16: under bf16 autocast, resetrl/precision.py).
     """
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=weight_decay, betas=betas)
@@ -54,7 +57,8 @@ def train_supervised(model, examples: list[Example], steps: int, batch_size: int
         for start in range(0, len(batch), micro_batch_size):
             micro = batch[start:start + micro_batch_size]
             tokens = collate([p for p, _ in micro], [r for _, r in micro], [0] * len(micro), pad_id)
-            logprobs = response_logprobs(model, tokens)
+            with compute(dtype, next(model.parameters()).device):
+                logprobs = response_logprobs(model, tokens)
             mask = tokens.loss_mask.to(logprobs.device)
             if per_example:
                 per_response = (logprobs * mask).sum(-1) / mask.sum(-1).clamp(min=1)
@@ -88,4 +92,5 @@ def supervised_warmup(runtime, problems, steps: int, batch_size: int, lr: float,
     if steps <= 0:
         return []
     return train_supervised(runtime.model, warmup_examples(runtime, problems), steps, batch_size, lr,
-                            random.Random(seed), runtime.pad_id, micro_batch_size=micro_batch_size, desc="warm-up")
+                            random.Random(seed), runtime.pad_id, micro_batch_size=micro_batch_size, desc="warm-up",
+                            dtype=runtime.config.model.dtype)

@@ -28,11 +28,12 @@ from resetrl.evaluation import evaluate, test_problems
 from resetrl.faults import kill_point
 from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
-from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation
+from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation, truncated_importance_weights
 from resetrl.methods import METHODS
 from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder, model_record
 from resetrl.plots import plot_run
+from resetrl.precision import compute
 from resetrl.report import write_report_or_warn
 from resetrl.cluster.distributed import learner_group, local_part
 from resetrl.rollout import build_collector, rollout_parts
@@ -77,6 +78,7 @@ class Trainer:
         method = METHODS.get(cfg.method)
         self.loss_name = method.loss(cfg.train)
         self.aggregation = method.aggregation(cfg.train) or default_aggregation(self.loss_name)
+        self.correct_importance = importance_correction_on(cfg)
         if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
                   f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "
@@ -140,7 +142,7 @@ class Trainer:
         if not parts:
             return empty
         mismatch: list[torch.Tensor] = []
-        self._fill_old_logprobs(parts[1:])
+        self._fill_old_logprobs(parts[1:], mismatch)
         losses, grad_norms, clip_fractions, ratio_deviation, steps, nonfinite = [], [], [], 0.0, 0, False
         for update in range(cfg.updates_per_rollout):
             for part in parts:
@@ -167,6 +169,13 @@ class Trainer:
         differences = self.dist.mean_and_max(mismatch)
         if differences:
             values["logprobs/engine_vs_trainer_mean_abs"], values["logprobs/engine_vs_trainer_max_abs"] = differences
+        if self.correct_importance:
+            weights = [w[m.bool()] for part in parts for w, m in zip(part.importance_weights, part.masks) if w is not None]
+            weights = torch.cat(weights) if weights else torch.ones(0)
+            truncated = self.dist.sum(float((weights >= self.config.train.importance_cap).sum()))
+            counted = self.dist.sum(float(weights.numel()))
+            values["update/importance_truncated_fraction"] = truncated / max(counted, 1.0)
+            values["update/importance_weight_mean"] = self.dist.sum(float(weights.sum())) / max(counted, 1.0)
         return values
 
     def _prepare(self, samples: list[Sample]) -> "MiniBatch | None":
@@ -188,26 +197,48 @@ class Trainer:
         all_micro = max(1, math.ceil(len(active) / cfg.micro_batch_size))  # over every learner rank
         normalizer = aggregation_normalizer(self.aggregation, len(samples), n_tokens, all_micro)
         idle = [active[:1]] * self.dist.missing_passes(len(micro_batches))  # FSDP: as many passes on every rank
-        return MiniBatch(active, micro_batches, normalizer, idle, [None] * len(micro_batches))
+        none = [None] * len(micro_batches)
+        return MiniBatch(active, micro_batches, normalizer, idle, list(none), list(none), list(none))
 
-    def _fill_old_logprobs(self, parts: list["MiniBatch"]) -> None:
-        """Before any optimizer step: the old log-probabilities of later mini-batches, the engine's
-        where every sample has them, else the trainer's own (a no-grad forward; under FSDP always,
-        with the idle passes, since every forward there is a collective)."""
+    def _fill_old_logprobs(self, parts: list["MiniBatch"], mismatch: list[torch.Tensor]) -> None:
+        """Before any optimizer step: the old log-probabilities of later mini-batches. The trainer's
+        own (a no-grad forward) where the importance correction needs them, under FSDP (every forward
+        there is a collective, so with the idle passes) or where the engine gave none; else the
+        engine's, with no forward."""
         for part in parts:
             for index, micro in enumerate(part.micro_batches):
                 batch = self._collate(micro)
                 engine = _engine_logprobs(micro, batch.loss_mask.shape)
-                if engine is not None and not self.dist.shards:
+                if engine is not None and not self.dist.shards and not self.correct_importance:
                     part.old_logprobs[index] = engine
                     continue
                 with torch.no_grad():
                     own = self._logprobs(self.model, batch).detach()
-                part.old_logprobs[index] = own if engine is None else torch.where(
-                    batch.loss_mask.to(own.device).bool(), engine.to(own.device), own)
+                self._sampling_policy(part, index, micro, own, batch.loss_mask, mismatch if self.correct_importance else [])
             for micro in part.idle if self.dist.shards else ():
                 with torch.no_grad():
                     self._logprobs(self.model, self._collate(micro))
+
+    def _sampling_policy(self, part: "MiniBatch", index: int, micro: list[Sample], own: torch.Tensor,
+                         loss_mask: torch.Tensor, mismatch: list[torch.Tensor]) -> None:
+        """Micro-batch `index`'s old log-probabilities from the trainer's own under the weights that
+        sampled (`own`, detached) and the engine's, their difference on trained tokens appended to
+        `mismatch`. With the importance correction: the trainer's own, and the truncated weights
+        min(exp(own - engine), C) (verl's TIS); without: the engine's where it gave them."""
+        engine = _engine_logprobs(micro, own.shape)
+        trained = loss_mask.to(own.device).bool()
+        part.masks[index] = trained
+        if engine is None:
+            part.old_logprobs[index] = own
+            return
+        engine = engine.to(own.device)
+        mismatch.append((engine - own)[trained].abs().cpu())
+        if self.correct_importance:
+            part.old_logprobs[index] = own
+            part.importance_weights[index] = truncated_importance_weights(own, engine, self.config.train.importance_cap,
+                                                                          trained)
+        else:
+            part.old_logprobs[index] = torch.where(trained, engine, own)
 
     def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, float, float]:
         """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
@@ -227,17 +258,14 @@ class Trainer:
             logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
             if part.old_logprobs[index] is None:
-                part.old_logprobs[index] = logprobs.detach().clone()
-                engine = _engine_logprobs(micro, logprobs.shape)
-                if engine is not None:
-                    engine, trained = engine.to(logprobs.device), mask.bool()
-                    mismatch.append((engine - part.old_logprobs[index])[trained].abs().cpu())
-                    part.old_logprobs[index] = torch.where(trained, engine, part.old_logprobs[index])
+                self._sampling_policy(part, index, micro, logprobs.detach().clone(), batch.loss_mask, mismatch)
             old_logprobs = part.old_logprobs[index].to(logprobs.device)
+            weights = part.importance_weights[index]
             reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
             advantages = torch.tensor([s.advantage for s in micro], device=logprobs.device)
             inputs = LossInputs(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages,
-                                mask=mask, ref_logprobs=reference_logprobs, normalizer=part.normalizer)
+                                mask=mask, ref_logprobs=reference_logprobs, normalizer=part.normalizer,
+                                token_weights=None if weights is None else weights.to(logprobs.device))
             loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator)
             loss.backward()
             total_loss += loss.item()
@@ -271,7 +299,8 @@ class Trainer:
 
     def _logprobs(self, model, batch) -> torch.Tensor:
         # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
-        return response_logprobs(model, batch, share_contexts=not self.dist.shards)
+        with compute(self.config.model.dtype, next(model.parameters()).device):
+            return response_logprobs(model, batch, share_contexts=not self.dist.shards)
 
     @torch.no_grad()
     def _reference_logprobs(self, batch) -> torch.Tensor:
@@ -540,13 +569,26 @@ def _warn_about_skipped_updates(rows: list[dict]) -> None:
 @dataclass
 class MiniBatch:
     """One optimizer step's samples: those carrying gradient (`active`), this rank's micro-batches of
-    them, the loss normalizer, FSDP's idle passes and the old log-probabilities per micro-batch."""
+    them, the loss normalizer, FSDP's idle passes, and per micro-batch the old log-probabilities,
+    the importance weights (with the correction on and the engine's log-probabilities known) and
+    the trained-token mask they were computed on."""
 
     active: list[Sample]
     micro_batches: list[list[Sample]]
     normalizer: float
     idle: list[list[Sample]]
     old_logprobs: list[torch.Tensor | None]
+    importance_weights: list[torch.Tensor | None]
+    masks: list[torch.Tensor | None]
+
+
+def importance_correction_on(config: Config) -> bool:
+    """train.importance_correction resolved: auto is on where the engine and the trainer compute
+    differently (vLLM's kernels, or bf16), off where they agree (the hf engine in fp32)."""
+    setting = config.train.importance_correction
+    if setting != "auto":
+        return setting
+    return config.generation.backend == "vllm" or config.model.dtype == "bfloat16"
 
 
 def split_mini_batches(samples: list[Sample], prompts_per_batch: int | None, seed: str) -> list[list[Sample]]:

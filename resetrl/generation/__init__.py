@@ -17,7 +17,8 @@ def resolve_backend_name(name: str, device: str = "cpu") -> str:
     return "vllm" if device.startswith("cuda") and vllm.vllm_available() else "hf"
 
 
-def build_backend(model, tokenizer, config) -> GenerationBackend:
-    """The backend named by `config.backend` (a `GenerationConfig`), sampling from `model`."""
+def build_backend(model, tokenizer, config, dtype: str = "float32") -> GenerationBackend:
+    """The backend named by `config.backend` (a `GenerationConfig`), sampling from `model` computing
+    in `dtype` (the run's resolved model.dtype: float32 or bfloat16)."""
     device = str(next(model.parameters()).device)
-    return BACKENDS.get(resolve_backend_name(config.backend, device)).from_config(model, tokenizer, config)
+    return BACKENDS.get(resolve_backend_name(config.backend, device)).from_config(model, tokenizer, config, dtype)

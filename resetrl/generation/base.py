@@ -59,8 +59,8 @@ class GenerationBackend:
         return cls.auto_mode if mode == "auto" else mode
 
     @classmethod
-    def from_config(cls, model, tokenizer, config) -> "GenerationBackend":
-        """The backend for `config` (a `GenerationConfig`)."""
+    def from_config(cls, model, tokenizer, config, dtype: str = "float32") -> "GenerationBackend":
+        """The backend for `config` (a `GenerationConfig`), computing in `dtype` (float32 or bfloat16)."""
         raise NotImplementedError
 
     def generate_chains(

@@ -29,6 +29,7 @@ from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, G
 from resetrl.generation.cache_keyword import cache_keyword
 from resetrl.generation.prefix_cache import BatchKVCache, PrefixStore, supports_batch_cache
 from resetrl.generation.sampling import sample_next_tokens
+from resetrl.precision import compute, torch_dtype
 from resetrl.thoughts import THOUGHT_END, ChainLimits, closed_thought_stop
 
 ENGINES = ("auto", "cached", "generate")
@@ -123,7 +124,7 @@ class HFBackend(GenerationBackend):
     auto_mode = "chain"  # measured faster than thought by thought on hf (docs/vllm.md)
 
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "chain", engine: str = "auto",
-                 prefix_cache_mb: int = 1024):
+                 prefix_cache_mb: int = 1024, dtype: str = "float32"):
         GENERATION_MODES.get(mode)
         if engine not in ENGINES:
             raise ValueError(f"unknown generation engine {engine!r}; known: {', '.join(ENGINES)}")
@@ -131,6 +132,7 @@ class HFBackend(GenerationBackend):
         if engine == "auto":
             engine = "cached" if supports_batch_cache(model) else "generate"
         self.engine = engine
+        self.dtype = dtype  # float32, or bfloat16: every call under bf16 autocast (resetrl/precision.py)
         self.store = PrefixStore(prefix_cache_mb * 2**20) if engine == "cached" and prefix_cache_mb > 0 else None
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
@@ -142,9 +144,9 @@ class HFBackend(GenerationBackend):
         self.encoded_tokens = 0  # context tokens run through the model (not reused, not duplicated)
 
     @classmethod
-    def from_config(cls, model, tokenizer, config) -> "HFBackend":
+    def from_config(cls, model, tokenizer, config, dtype: str = "float32") -> "HFBackend":
         return cls(model, tokenizer, batch_size=config.batch_size, mode=cls.mode_for(config.mode),
-                   prefix_cache_mb=config.prefix_cache_mb)
+                   prefix_cache_mb=config.prefix_cache_mb, dtype=dtype)
 
     # -- the interface --------------------------------------------------------------------------
     def generate_chains(self, requests: list[ChainRequest], sampling: SamplingParams,
@@ -223,6 +225,14 @@ class HFBackend(GenerationBackend):
         outputs: list[list] = [[None] * item.n for item in work]
         was_training = self.model.training
         self.model.eval()
+        with compute(self.dtype, next(self.model.parameters()).device):
+            self._run_batches(work, rows, outputs, sampling, limits, stop_at_thought_end, remember_continuing)
+        self.model.train(was_training)
+        return outputs
+
+    def _run_batches(self, work: list[_Work], rows: list[tuple[int, int]], outputs: list[list],
+                     sampling: SamplingParams, limits: ChainLimits | None, stop_at_thought_end: bool,
+                     remember_continuing: list | None) -> None:
         for start in range(0, len(rows), self.batch_size):
             chunk = rows[start:start + self.batch_size]
             groups: list[tuple[int, int]] = []  # (work index of a distinct context, its rows here), in order
@@ -245,8 +255,6 @@ class HFBackend(GenerationBackend):
                 ids = stopper.generated[position]
                 outputs[index][copy] = (ids, stopper.reasons[position] or "max_tokens", stopper.row_logprobs(position))
                 self.tokens_generated += len(ids)
-        self.model.train(was_training)
-        return outputs
 
     # -- the cached engine ----------------------------------------------------------------------
     def _decode(self, contexts: list[list[int]], counts: list[int], sampling: SamplingParams,
@@ -313,7 +321,7 @@ class HFBackend(GenerationBackend):
         reused_width = max(reused for reused, _ in hits)
         tail_width = max(len(tail) for tail in tails)
         width = reused_width + tail_width
-        cache = BatchKVCache.allocate(self.model, len(contexts), width + max_new)
+        cache = BatchKVCache.allocate(self.model, len(contexts), width + max_new, torch_dtype(self.dtype))
         mask = torch.zeros((len(contexts), width + max_new), dtype=torch.bool, device=device)
         input_ids = torch.full((len(contexts), tail_width), self.tokenizer.pad_token_id, dtype=torch.long)
         position_ids = torch.zeros((len(contexts), tail_width), dtype=torch.long)

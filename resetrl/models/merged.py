@@ -21,9 +21,10 @@ def has_lora(model) -> bool:
 
 
 @torch.no_grad()
-def merged_state_dict(model, merge_lora: bool = True) -> dict[str, torch.Tensor]:
+def merged_state_dict(model, merge_lora: bool = True, dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """Every tensor of the base model under its transformers name (`model.layers.0.self_attn.q_proj.weight`),
-    LoRA deltas added when `merge_lora`, never modifying the model."""
+    LoRA deltas added when `merge_lora` (in fp32 when the weights are), converted to `dtype` when given
+    (the engine's: a bf16 engine is sent bf16 tensors, half the bytes), never modifying the model."""
     base = base_model(model)
     deltas: dict[str, torch.Tensor] = {}
     if merge_lora and has_lora(model):
@@ -41,5 +42,7 @@ def merged_state_dict(model, merge_lora: bool = True) -> dict[str, torch.Tensor]
         if ".lora_" in key:
             continue
         key = key.replace(".base_layer.", ".")
-        state[key] = (tensor + deltas[key].to(tensor.dtype)) if key in deltas else tensor.detach()
+        if key in deltas:  # a bf16 frozen base gets its fp32 delta added in fp32
+            tensor = tensor.float() + deltas[key].float() if dtype is not None else tensor + deltas[key].to(tensor.dtype)
+        state[key] = tensor.detach().to(dtype) if dtype is not None else tensor.detach()
     return state

@@ -1,0 +1,158 @@
+"""bf16 compute (model.dtype, resetrl/precision.py) and the truncated importance correction."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from resetrl import precision
+from resetrl.config import load_config
+from resetrl.generation.base import SamplingParams
+from resetrl.generation.hf import HFBackend, _Work
+from resetrl.losses import LOSSES, LossInputs, truncated_importance_weights
+from resetrl.models import add_lora, load_model
+from resetrl.runtime import build_runtime
+from resetrl.trainer import Trainer, importance_correction_on
+from tests.test_trainer import scripted_trainer
+
+
+def _model_of_shape(hidden, intermediate=None):
+    return SimpleNamespace(config=SimpleNamespace(hidden_size=hidden, intermediate_size=intermediate or 4 * hidden))
+
+
+def test_auto_dtype_rules(monkeypatch):
+    model = _model_of_shape(576, 1536)
+    assert precision.resolve_dtype("float32", model, "cpu")[0] == "float32"
+    assert precision.resolve_dtype("bfloat16", model, "cpu")[0] == "bfloat16"
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: [])
+    dtype, why = precision.resolve_dtype("auto", model, "cpu")
+    assert dtype == "float32" and "no bf16 units" in why
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "probe", lambda inner, out: precision.Probe((256, inner, out), 50.0, 150.0))
+    dtype, why = precision.resolve_dtype("auto", model, "cpu")
+    assert dtype == "bfloat16" and "3.0x" in why and "256x576x1536" in why
+    monkeypatch.setattr(precision, "probe", lambda inner, out: precision.Probe((256, inner, out), 50.0, 60.0))
+    assert precision.resolve_dtype("auto", model, "cpu")[0] == "float32"  # 1.2x: below the margin
+    # A small model stays fp32 without a probe.
+    monkeypatch.setattr(precision, "probe", lambda inner, out: pytest.fail("probed a small model"))
+    assert precision.resolve_dtype("auto", _model_of_shape(64), "cpu")[0] == "float32"
+
+
+def test_probe_measures_both():
+    measured = precision.probe(64, 128, rows=32, seconds=0.01)
+    assert measured.fp32_gflops > 0 and measured.bf16_gflops > 0 and "GFLOP/s" in measured.describe()
+
+
+def test_bf16_lora_stores_the_frozen_base_in_bf16_and_adapters_in_fp32():
+    model, _ = load_model("tiny", device="cpu")
+    model = add_lora(model, 4, 4, 0.0, "all-linear")
+    precision.store_frozen_in(model, "bfloat16")
+    trained = {p.dtype for p in model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in model.parameters() if not p.requires_grad}
+    assert trained == {torch.float32} and frozen == {torch.bfloat16}
+
+
+def test_hf_engine_decodes_in_bf16_close_to_the_trainer():
+    """The cached engine under bf16 autocast keeps a bf16 KV cache and gives log-probabilities close
+    to the trainer's own bf16 forward of the same tokens (the mismatch the correction handles)."""
+    from resetrl.logprobs import collate, response_logprobs
+
+    model, tokenizer = load_model("tiny", device="cpu")
+    backend = HFBackend(model, tokenizer, batch_size=8, dtype="bfloat16")
+    prompt = tokenizer("Compute 3 + 4.", add_special_tokens=True).input_ids
+    torch.manual_seed(0)
+    rows = backend._run([_Work(prompt, 4, 12)], SamplingParams(1.0, 1.0, 0), None)[0]
+    assert all(len(ids) > 0 for ids, _, _ in rows)
+    batch = collate([prompt] * 4, [ids for ids, _, _ in rows], [0] * 4, tokenizer.pad_token_id)
+    with torch.no_grad(), precision.compute("bfloat16", "cpu"):
+        trainer = response_logprobs(model, batch)
+    engine = torch.zeros_like(trainer)
+    for row, (ids, _, logprobs) in enumerate(rows):
+        engine[row, :len(ids)] = torch.tensor(logprobs)
+    mask = batch.loss_mask.bool()
+    gap = (trainer - engine)[mask].abs()
+    assert float(gap.max()) < 0.25  # bf16 rounding, not a different model
+    assert next(model.parameters()).dtype == torch.float32  # the weights themselves stay fp32
+
+
+def test_truncated_importance_weights():
+    trainer = torch.tensor([[-1.0, -2.0, -0.5, -3.0]])
+    mask = torch.tensor([[1, 1, 1, 0]])
+    agree = truncated_importance_weights(trainer, trainer.clone(), 2.0, mask)
+    assert torch.equal(agree, torch.tensor([[1.0, 1.0, 1.0, 0.0]]))  # 1 where they agree, 0 off the mask
+    engine = torch.tensor([[-3.0, -2.0, 0.0, -3.0]])  # the engine drew token 1 rarer, token 3 likelier
+    weights = truncated_importance_weights(trainer, engine, 2.0, mask)
+    assert weights[0, 0] == 2.0  # exp(2) = 7.4, truncated at C
+    assert weights[0, 1] == 1.0
+    assert torch.isclose(weights[0, 2], torch.exp(torch.tensor(-0.5)))
+
+
+@pytest.mark.parametrize("loss", ["pg", "clip"])
+def test_the_loss_weights_each_token_of_its_policy_term(loss):
+    torch.manual_seed(0)
+    logprobs = torch.randn(2, 5, requires_grad=True)
+    base = dict(old_logprobs=logprobs.detach() + 0.1, advantages=torch.tensor([1.0, -0.5]),
+                mask=torch.ones(2, 5), normalizer=2.0)
+    function = LOSSES.get(loss)
+    plain = function(LossInputs(logprobs=logprobs, **base))
+    ones = function(LossInputs(logprobs=logprobs, token_weights=torch.ones(2, 5), **base))
+    assert torch.equal(plain, ones)
+    weights = torch.full((2, 5), 2.0)
+    doubled = function(LossInputs(logprobs=logprobs, token_weights=weights, **base))
+    assert torch.isclose(doubled, 2 * plain)
+
+
+def test_correction_defaults():
+    config = load_config(preset="smoke")
+    config.generation.backend, config.model.dtype = "hf", "float32"
+    assert not importance_correction_on(config)  # the hf engine in fp32 agrees with the trainer
+    config.model.dtype = "bfloat16"
+    assert importance_correction_on(config)
+    config.model.dtype, config.generation.backend = "float32", "vllm"
+    assert importance_correction_on(config)
+    config.train.importance_correction = False
+    assert not importance_correction_on(config)
+
+
+def _last_row(folder):
+    return json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_correction_is_one_when_engine_and_trainer_agree_and_truncates_when_not(tmp_path):
+    on = ["train.importance_correction=true", "train.loss=clip"]
+    config = load_config(preset="smoke", overrides=["train.steps=1", *on])
+    Trainer(config, tmp_path / "agree").run()  # the hf engine in fp32: its log-probabilities are the trainer's
+    agree = _last_row(tmp_path / "agree")
+    assert agree["update/skipped"] == 0.0 and agree["logprobs/engine_vs_trainer_max_abs"] < 1e-4
+    assert abs(agree["update/importance_weight_mean"] - 1.0) < 1e-4
+    assert agree["update/importance_truncated_fraction"] == 0.0
+    # An engine that reports every sampled token at log p = -30: pi_trainer / pi_engine is huge, so C.
+    scripted_trainer(tmp_path / "far", steps=1, overrides=on, token_logprob=-30.0).run()
+    far = _last_row(tmp_path / "far")
+    assert far["update/importance_truncated_fraction"] == 1.0
+    assert far["update/importance_weight_mean"] == 2.0
+    assert far["update/ratio_max_deviation"] == 0.0  # old = the trainer's own: the first pass's ratio is 1
+    assert far["logprobs/engine_vs_trainer_mean_abs"] > 20
+
+
+def test_a_bf16_run_records_its_precision_and_keeps_fp32_weights(tmp_path):
+    config = load_config(preset="smoke", overrides=["model.dtype=bfloat16", "train.steps=2"])
+    trainer = Trainer(config, tmp_path)
+    summary = trainer.run()
+    assert summary["final_accuracy"] is not None
+    assert "dtype: bfloat16" in (tmp_path / "config.yaml").read_text()
+    assert {p.dtype for p in trainer.parameters} == {torch.float32}  # master weights
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    trained = [r for r in rows[1:] if r["update/skipped"] == 0.0]
+    assert trained, "the smoke preset exercises the update"
+    assert all("update/importance_weight_mean" in r for r in trained)  # auto: on under bf16
+    assert all(0 < r["logprobs/engine_vs_trainer_mean_abs"] < 0.1 for r in trained)
+
+
+def test_auto_resolves_and_records(tmp_path, capsys):
+    config = load_config(preset="smoke", overrides=["train.steps=0"])
+    assert config.model.dtype == "auto"
+    build_runtime(config)
+    assert config.model.dtype == "float32"  # the tiny model: below the size where bf16 pays
+    assert "model.dtype=auto -> float32" in capsys.readouterr().out
