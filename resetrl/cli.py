@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "resetrl.commands.compare",
     "resetrl.commands.report",
     "resetrl.commands.ics",
+    "resetrl.commands.doctor",
     "resetrl.cpi.cli",
 ]
 

