@@ -142,12 +142,13 @@ class FixedLengthBackend(HFBackend):
 
 
 def resetrl_overrides(method: str, prompts: int, generations: int, tokens: int, lora: bool = False,
-                      seed: int = 0, micro_batch: int = 16) -> list[str]:
-    """The config of the benchmark steps: smollm2-135m fp32 on CPU, arith_chain prompts with worked
-    examples, `prompts` x `generations` rollouts of `tokens` tokens, micro-batches of `micro_batch`."""
+                      seed: int = 0, micro_batch: int = 16, dtype: str = "float32") -> list[str]:
+    """The config of the benchmark steps: smollm2-135m on CPU in `dtype` (model.dtype), arith_chain
+    prompts with worked examples, `prompts` x `generations` rollouts of `tokens` tokens, micro-batches
+    of `micro_batch`."""
     return [
         f"method={method}", "model.name=smollm2-135m", f"model.lora={str(lora).lower()}", "model.lora_rank=16",
-        "model.lora_alpha=32", "model.dtype=float32", "model.device=cpu",
+        "model.lora_alpha=32", f"model.dtype={dtype}", "model.device=cpu",
         "task.name=arith_chain", "task.options={steps: 3}", f"task.train_size={prompts}", f"task.seed={seed}",
         "format.examples=true", f"format.max_total_tokens={tokens}", f"format.max_thought_tokens={tokens}",
         f"rollout.group_size={generations}", "rollout.temperature=0.7", "rollout.top_p=0.95",

@@ -5,9 +5,10 @@ model weights, so the model is built from a config (Qwen2.5-0.5B's shape: 24 lay
 14 heads / 2 KV heads, vocabulary 151,936) with random weights and the project's in-code tokenizer.
 A random model never answers right, so every reward is 0; a KL term (coefficient 0.01, LoRA r64 as
 the reference recipe) makes every sample trained, so the step runs rollouts, localization, resets,
-the loss, backward and the optimizer. Prints the step time by phase and peak GPU memory.
+the loss, backward and the optimizer. Prints the step time by phase and peak GPU memory, in the
+precision `--dtype` names (model.dtype: float32, or bfloat16 autocast over fp32 adapters).
 
-    python bench/gpu_check.py [--shape qwen2.5-0.5b|tiny] [--prompts 8] [--device cuda]
+    python bench/gpu_check.py [--shape qwen2.5-0.5b|tiny] [--prompts 8] [--device cuda] [--dtype bfloat16]
 """
 
 from __future__ import annotations
@@ -56,13 +57,15 @@ def main() -> None:
     parser.add_argument("--shape", choices=sorted(SHAPES), default="qwen2.5-0.5b")
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; run with --device cpu --shape tiny to check the script")
     with tempfile.TemporaryDirectory() as folder:
         build_model_folder(args.shape, f"{folder}/model")
         config = load_config(overrides=[
-            "method=srpo", f"model.name={folder}/model", f"model.device={args.device}", "model.lora=true",
+            "method=srpo", f"model.name={folder}/model", f"model.device={args.device}", f"model.dtype={args.dtype}",
+            "model.lora=true",
             "model.lora_rank=64", "model.lora_alpha=64", "task.name=arith_chain", "task.options={steps: 3}",
             f"task.train_size={args.prompts}", "task.test_size=8", "format.max_thoughts=6",
             "format.max_thought_tokens=64", "format.max_total_tokens=256", "rollout.localize_max_tokens=64",
@@ -77,6 +80,7 @@ def main() -> None:
     step = rows[-1]
     phases = {key: round(value, 2) for key, value in step.items() if key.startswith("time/")}
     print(json.dumps({"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+                      "dtype": config.model.dtype,
                       "phases_s": phases, "run_s": round(total, 1),
                       "tokens": {k: step[k] for k in ("tokens/fresh", "tokens/reset", "tokens/localization")},
                       "update/skipped": step["update/skipped"], "update/active_sequences": step["update/active_sequences"],

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The GPU check (under 8 minutes): one SRPO step on CUDA, HF backend, a randomly initialised model of
-# Qwen2.5-0.5B's shape; step time by phase and peak GPU memory. Run on a lent GPU machine from the
-# repository root: bash bench/gpu_check.sh
+# The GPU check (under 9 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
+# one SRPO step on CUDA, HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in fp32 and
+# in bf16 (model.dtype); step time by phase and peak GPU memory of each. Run on a lent GPU machine
+# from the repository root: bash bench/gpu_check.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout 480 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 8 --device cuda
+timeout 60 python -m resetrl.cli doctor || true
+for dtype in float32 bfloat16; do
+  timeout 240 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 8 --device cuda --dtype "$dtype"
+done
 
 # The FSDP learner (cluster.fsdp, docs/scale.md): one step with 2 NCCL ranks against one rank without
 # FSDP, on the tiny model. NCCL takes one GPU per rank (it refuses two ranks of one group on one

@@ -1,7 +1,8 @@
 """One GRPO training step of resetrl against one step of TRL's GRPOTrainer, same work, same machine.
 
-Both sides: SmolLM2-135M-Instruct from the resetrl cache folder, fp32 weights and compute (TRL's bf16
-and gradient checkpointing set off explicitly), full fine-tuning, AdamW, the same 4 arith_chain
+Both sides: SmolLM2-135M-Instruct from the resetrl cache folder, fp32 weights, compute in `--dtype`
+(float32: TRL's bf16 off; bfloat16: TRL's bf16=True against resetrl's model.dtype=bfloat16, both bf16
+autocast over fp32 weights), gradient checkpointing off, full fine-tuning, AdamW, the same 4 arith_chain
 prompts (raw completion prompts with two worked examples, ~255 tokens), G generations per prompt of
 exactly `--tokens` new tokens (TRL: min_new_tokens = max_new_tokens; resetrl: a backend that ignores
 the thought stop rules and end-of-sequence), temperature 0.7, top-p 0.95, all completions generated
@@ -21,6 +22,7 @@ With `--vllm`, resetrl also runs with its vLLM backend (the same fixed-length ro
 after the update, inside the timed step).
 
     python bench/vs_trl.py [--repeats 2] [--tokens 64] [--steps 1] [--comparisons grpo,srpo] [--before] [--vllm]
+                           [--dtype float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def problems_and_prompts(tokenizer):
     return task, problems, [build_prompt(p.question, tokenizer, "raw", task.examples()) for p in problems]
 
 
-def trl_step(generations: int, tokens: int, steps: int) -> dict:
+def trl_step(generations: int, tokens: int, steps: int, dtype: str = "float32") -> dict:
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
@@ -79,7 +81,7 @@ def trl_step(generations: int, tokens: int, steps: int) -> dict:
     timer = StepTimer()
     with tempfile.TemporaryDirectory() as output_dir:
         config = GRPOConfig(
-            output_dir=output_dir, use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False,
+            output_dir=output_dir, use_cpu=True, bf16=dtype == "bfloat16", fp16=False, gradient_checkpointing=False,
             per_device_train_batch_size=MICRO_BATCH, gradient_accumulation_steps=PROMPTS * generations // MICRO_BATCH,
             num_generations=generations, max_completion_length=tokens,
             generation_kwargs={"min_new_tokens": tokens}, temperature=0.7, top_p=0.95, top_k=0,
@@ -94,13 +96,15 @@ def trl_step(generations: int, tokens: int, steps: int) -> dict:
     return {"seconds": timer.seconds, "completions": PROMPTS * generations}
 
 
-def resetrl_step(method: str, generations: int, tokens: int, steps: int, before: bool = False, vllm: bool = False) -> dict:
+def resetrl_step(method: str, generations: int, tokens: int, steps: int, before: bool = False, vllm: bool = False,
+                 dtype: str = "float32") -> dict:
     import resetrl.trainer as trainer_module
     from resetrl.config import load_config
     from resetrl.runtime import build_runtime
 
     config = load_config(overrides=common.resetrl_overrides(method, PROMPTS, generations, tokens, seed=SEED,
-                                                            micro_batch=MICRO_BATCH) + ["task.reward=digit_share"])
+                                                            micro_batch=MICRO_BATCH, dtype=dtype)
+                         + ["task.reward=digit_share"])
     runtime = build_runtime(config)
     if before:
         common.backend_and_logprobs_before(runtime, trainer_module)
@@ -108,7 +112,7 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
         runtime.backend = common.fixed_length_vllm(runtime.model, runtime.tokenizer)
     else:
         runtime.backend = common.FixedLengthBackend(runtime.model, runtime.tokenizer,
-                                                    prefix_cache_mb=config.generation.prefix_cache_mb)
+                                                    prefix_cache_mb=config.generation.prefix_cache_mb, dtype=dtype)
     seconds = []
     with tempfile.TemporaryDirectory() as run_dir:
         trainer = trainer_module.Trainer(config, run_dir, runtime=runtime)
@@ -144,13 +148,15 @@ def main() -> None:
     parser.add_argument("--comparisons", default="grpo,srpo")
     parser.add_argument("--before", action="store_true", help="also run resetrl as at commit 995c2d0")
     parser.add_argument("--vllm", action="store_true", help="also run resetrl with its vLLM backend")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                        help="both sides' compute precision (TRL's bf16 flag, resetrl's model.dtype)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, method, generations = args.child[0], args.child[1], int(args.child[2])
-        record = (trl_step(generations, args.tokens, args.steps) if kind == "trl"
+        record = (trl_step(generations, args.tokens, args.steps, args.dtype) if kind == "trl"
                   else resetrl_step(method, generations, args.tokens, args.steps, before=kind == "before",
-                                    vllm=kind == "vllm"))
+                                    vllm=kind == "vllm", dtype=args.dtype))
         print(json.dumps(record))
         return
 
@@ -158,7 +164,7 @@ def main() -> None:
              "srpo": ("SRPO 1x4 vs GRPO 4x8", ("grpo", "8"), ("srpo", "8"))}
     comparisons = [known[name] for name in args.comparisons.split(",")]
     sides = ["trl", "resetrl"] + (["before"] if args.before else []) + (["vllm"] if args.vllm else [])
-    flags = ["--tokens", str(args.tokens), "--steps", str(args.steps)]
+    flags = ["--tokens", str(args.tokens), "--steps", str(args.steps), "--dtype", args.dtype]
     results: dict[str, dict[str, list[float]]] = {}
     for _ in range(args.repeats):
         for name, trl_args, ours_args in comparisons:

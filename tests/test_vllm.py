@@ -181,7 +181,8 @@ def test_missing_vllm_gives_both_install_commands(monkeypatch):
 
 def test_a_training_run_on_vllm(tmp_path):
     """The smoke preset on vLLM: rollouts, localization, update, weight push, evaluation; the engine's
-    log-probabilities are the loss's old_logprobs, within 1e-4 of the trainer's."""
+    log-probabilities are within 1e-4 of the trainer's, so the importance correction (on by default
+    for vLLM) weighs every token about 1."""
     from resetrl.config import load_config
     from resetrl.trainer import Trainer
 
@@ -197,7 +198,28 @@ def test_a_training_run_on_vllm(tmp_path):
     updated = [row for row in steps if "logprobs/engine_vs_trainer_max_abs" in row]
     assert updated, "some step should have trained tokens"
     assert all(row["logprobs/engine_vs_trainer_max_abs"] < TOLERANCE for row in updated)
+    assert all(abs(row["update/importance_weight_mean"] - 1) < 1e-3 for row in updated)
     assert all("tokens/discarded" in row for row in steps)
+
+
+def test_a_bf16_training_run_on_vllm(tmp_path):
+    """model.dtype=bfloat16 on vLLM: the engine runs in bf16 and is pushed bf16 weights each step;
+    its log-probabilities differ from the trainer's bf16 ones by rounding, which the importance
+    correction weighs."""
+    from resetrl.config import load_config
+    from resetrl.trainer import Trainer
+
+    config = load_config(preset="smoke", overrides=[
+        "generation.backend=vllm", "generation.vllm.kv_cache_gb=0.25", "generation.vllm.max_model_len=1024",
+        "model.dtype=bfloat16", "train.steps=2", "train.kl_coef=0.01"])
+    trainer = Trainer(config, tmp_path)
+    assert trainer.runtime.backend.dtype == "bfloat16"
+    trainer.run()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    updated = [row for row in rows if "logprobs/engine_vs_trainer_max_abs" in row]
+    assert updated and all(row["weight_sync/count"] >= 1 for row in updated)
+    assert all(0 < row["logprobs/engine_vs_trainer_mean_abs"] < 0.1 for row in updated)
+    assert all(0.5 < row["update/importance_weight_mean"] < 1.5 for row in updated)
 
 
 def test_commands_take_the_vllm_backend(tmp_path, capsys):
