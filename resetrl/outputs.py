@@ -51,6 +51,7 @@ def check_run_folder(run_dir: Path, config: Config, resume: bool, overwrite: boo
         raise ResetRLError(f"{run_dir} holds another run; pass --resume to continue it or --overwrite to replace it")
     if not saved.exists():
         raise ResetRLError(f"--resume: {run_dir} has run files but no config.yaml; pass --overwrite to replace it")
+    adopt_resolved(yaml.safe_load(saved.read_text()), config)
     differences = run_differences(run_dir, config)
     extended = [d for d in differences if d.split(":", 1)[0] in EXTENDS_A_RUN]
     differences = [d for d in differences if d not in extended]
@@ -88,6 +89,21 @@ def run_differences(run_dir: Path, config: Config) -> list[str]:
             differences.append(f"model {config.model.name}: rebuilt since this run (weights sha256 "
                                f"{before[:12]} -> {now[:12]})")
     return differences
+
+
+def adopt_resolved(saved: dict, config, prefix: str = "") -> None:
+    """A resumed run keeps what its `auto` fields resolved to (model.dtype, generation.backend, ...):
+    each field `config` leaves at "auto" takes the saved run's value, so that a resume on the same
+    machine cannot switch precision or engine halfway (a probe on a busy machine could decide
+    otherwise)."""
+    for key, old in saved.items():
+        if prefix + key in NOT_COMPARED or not hasattr(config, key):
+            continue
+        new = getattr(config, key)
+        if isinstance(old, dict) and hasattr(new, "model_fields"):
+            adopt_resolved(old, new, f"{prefix}{key}.")
+        elif new == "auto" and old not in (None, "auto"):
+            setattr(config, key, old)
 
 
 def config_differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

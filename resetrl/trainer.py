@@ -552,6 +552,7 @@ class Trainer:
                 "initial_accuracy": evals[0][1] if evals else None,
                 "final_accuracy": evals[-1][1] if evals else None,
                 "steps": self.config.train.steps,
+                "dtype": self.config.model.dtype, "importance_correction": self.correct_importance,
                 "peak_rss_gb": peak_memory_gb()}
 
 

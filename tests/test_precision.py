@@ -142,6 +142,7 @@ def test_a_bf16_run_records_its_precision_and_keeps_fp32_weights(tmp_path):
     summary = trainer.run()
     assert summary["final_accuracy"] is not None
     assert "dtype: bfloat16" in (tmp_path / "config.yaml").read_text()
+    assert summary["dtype"] == "bfloat16" and summary["importance_correction"] is True
     assert {p.dtype for p in trainer.parameters} == {torch.float32}  # master weights
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     trained = [r for r in rows[1:] if r["update/skipped"] == 0.0]
@@ -156,3 +157,17 @@ def test_auto_resolves_and_records(tmp_path, capsys):
     build_runtime(config)
     assert config.model.dtype == "float32"  # the tiny model: below the size where bf16 pays
     assert "model.dtype=auto -> float32" in capsys.readouterr().out
+
+
+def test_a_resume_keeps_the_precision_its_run_resolved(tmp_path):
+    """A run recorded model.dtype bfloat16 (resolved by auto on a machine with bf16 units, or set):
+    resuming it with the default auto keeps bfloat16 instead of resolving again (which for the tiny
+    model says float32)."""
+    from resetrl.outputs import check_run_folder
+
+    first = load_config(preset="smoke", overrides=["train.steps=1", "model.dtype=bfloat16"])
+    Trainer(first, tmp_path).run()
+    again = load_config(preset="smoke", overrides=["train.steps=2"])
+    assert again.model.dtype == "auto"
+    check_run_folder(tmp_path, again, resume=True, overwrite=False)
+    assert again.model.dtype == "bfloat16"
