@@ -171,3 +171,21 @@ def test_a_resume_keeps_the_precision_its_run_resolved(tmp_path):
     assert again.model.dtype == "auto"
     check_run_folder(tmp_path, again, resume=True, overwrite=False)
     assert again.model.dtype == "bfloat16"
+
+
+def test_doctor_names_what_is_found_and_how_to_install_what_is_not(capsys, monkeypatch):
+    from resetrl.cli import main
+    from resetrl.commands import doctor
+
+    monkeypatch.setattr(doctor.shutil, "which", lambda name: None)  # no bwrap, no chromium on PATH
+    monkeypatch.setattr(doctor, "CHROMIUM", ("chromium",))
+    monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["avx512_bf16"])
+    monkeypatch.setattr(precision, "probe", lambda inner, out, device="cpu": precision.Probe((256, inner, out), 40.0, 120.0))
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert f"torch        {torch.__version__}" in out
+    assert "CPU bf16     avx512_bf16" in out and "(3.0x): auto picks bfloat16" in out
+    assert "bubblewrap   missing: apt-get install bubblewrap" in out
+    assert "Chromium     missing: apt-get install chromium" in out
+    for name in ("vLLM", "Ray", "SmolLM2", "transformers", "peft"):
+        assert f"  {name}" in out
