@@ -8,6 +8,10 @@
 3. Rollouts on the hf engine (and on vLLM with --vllm): `--new-tokens` new tokens per row at each
    batch of `--batches`, end-of-sequence ignored, fp32 against bf16: new tokens/s, and the achieved
    matmul rate (2 x parameters x tokens/s) as a share of the bf16 ceiling at that batch.
+4. The mismatch: 32 chains sampled by the hf engine (T 1.0, the quickstart's prompts) in each
+   precision, their log-probabilities against the trainer's own forward in the same precision:
+   mean and largest |difference|, and the truncated importance weights min(pi_trainer / pi_engine, 2)
+   (their mean and the share of tokens truncated) that `train.importance_correction` would apply.
 
 Variants alternate within each repeat; medians are reported. The machine is shared: compare ratios.
 
@@ -23,6 +27,7 @@ import _common as common  # noqa: I001  (sets OMP_WAIT_POLICY before torch is im
 import torch
 
 from resetrl.generation.base import SamplingParams
+from resetrl.generation.hf import HFBackend, _Work
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.models import add_lora
 from resetrl.precision import compute, store_frozen_in
@@ -80,7 +85,7 @@ def main() -> None:
     parser.add_argument("--batches", default="32,64")
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--vllm", action="store_true", help="also vLLM's rollouts (starts two engines)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: matmul, update, rollout")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: matmul, update, rollout, mismatch")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     print(f"{torch.get_num_threads()} torch threads; torch {torch.__version__}")
@@ -158,6 +163,34 @@ def main() -> None:
                 share = (lambda rate: f"{2 * parameters * rate / 1e9 / ceiling:.1%}") if ceiling else (lambda rate: "-")
                 print(f"| {name} | {size} | {fp32:.0f} | {bf16:.0f} | {bf16 / fp32:.2f}x | {share(fp32)} | "
                       f"{share(bf16)} |", flush=True)
+
+    if "mismatch" not in skip:
+        mismatch(model, tokenizer)
+
+
+def mismatch(model, tokenizer, rows: int = 32, new_tokens: int = 48) -> None:
+    from resetrl.losses import truncated_importance_weights
+
+    prompts = common.task_prompts(tokenizer, rows // 4, examples=False)
+    print(f"\n## Engine against trainer: {rows} chains of up to {new_tokens} tokens sampled at T 1.0 by the hf "
+          "engine, log-probabilities against the trainer's forward in the same precision")
+    print("| precision | mean abs | max abs | importance weight mean | share truncated at 2 |\n|---|---|---|---|---|")
+    for dtype in ("float32", "bfloat16"):
+        engine = HFBackend(model, tokenizer, batch_size=64, dtype=dtype)
+        torch.manual_seed(0)
+        outputs = engine._run([_Work(prompt, 4, new_tokens) for prompt in prompts], SamplingParams(1.0, 1.0, 0), None)
+        chains = [(prompt, ids, logprobs) for prompt, rows_of in zip(prompts, outputs) for ids, _, logprobs in rows_of]
+        batch = collate([c[0] for c in chains], [c[1] for c in chains], [0] * len(chains), tokenizer.pad_token_id)
+        with torch.no_grad(), compute(dtype, "cpu"):
+            trainer = response_logprobs(model, batch)
+        sampled = torch.zeros_like(trainer)
+        for row, (_, ids, logprobs) in enumerate(chains):
+            sampled[row, :len(ids)] = torch.tensor(logprobs)
+        mask = batch.loss_mask.bool()
+        gap = (trainer - sampled)[mask].abs()
+        weights = truncated_importance_weights(trainer, sampled, 2.0, mask)[mask]
+        print(f"| {dtype} | {float(gap.mean()):.2e} | {float(gap.max()):.2e} | {float(weights.mean()):.4f} | "
+              f"{float((weights >= 2.0).float().mean()):.2%} |", flush=True)
 
 
 if __name__ == "__main__":
