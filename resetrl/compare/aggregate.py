@@ -5,7 +5,9 @@ Generated tokens follow the core trainer's accounting (per step in metrics.jsonl
   parent (sampled, used to choose the reset, never trained) and the unused draws made while looking
   for a failure;
 - `tokens/reset`: the continuations' new tokens only (the reset prefix is re-entered, not generated);
-- `tokens/localization`: the tokens SRPO's localization answers generated (its prompt is not counted).
+- `tokens/localization`: the tokens SRPO's localization answers generated (its prompt is not counted);
+- `tokens/correction`: SCoRe's corrections and Critique-GRPO's refinements, kept or not;
+- `tokens/tree`: SPO-Tree's segments, each counted once however many leaves share it.
 `tokens/total` is their sum: what a method paid in sampling for its 8 trained rollouts per prompt.
 """
 
@@ -16,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resetrl.groups import TOKEN_KINDS
 from resetrl.metrics import read_jsonl
 
-TOKEN_KINDS = ("fresh", "reset", "localization")
 LOCALIZATION_KEYS = ("exact", "within_one", "clean_prefix")
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
