@@ -198,7 +198,7 @@ class CritiqueGRPOConfig(Section):
 class SPOTreeConfig(Section):
     branching: list[int] = Field(default_factory=lambda: [2, 4], description="SPO-Tree: children per node at each depth; the leaves (their product) are a prompt's rollouts, so it should equal rollout.group_size (reference: [2, 4]; the SPO paper's MATH setting: [6, 6, 6]).")
     segment_tokens: int = Field(600, ge=1, description="SPO-Tree: tokens of every segment but the last, which runs to the chain's end (reference: 600).")
-    probability_mask: Literal["paper", "off"] = Field("paper", description="paper: only tokens whose old probability is below keep_below_prob are trained, each sequence averaged over them (SPO eq. 3); off: every token, one token mean (what the reference code runs: its mask reads a batch key verl never writes).")
+    probability_mask: bool = Field(True, description="true (the SPO paper): only tokens whose old probability is below keep_below_prob are trained, each sequence averaged over them (SPO eq. 3); false: every token, one token mean (what the reference code runs: its mask reads a batch key verl never writes).")
     keep_below_prob: float = Field(0.9, gt=0, le=1, description="SPO-Tree: rho of the probability mask (reference: 0.9).")
 
     @field_validator("branching")

@@ -76,7 +76,7 @@ def _spo_tree_options(config) -> dict:
     """The SPO paper's probability mask and per-sequence mean over kept tokens, or the reference's
     plain token mean (its mask reads a batch key verl never writes)."""
     tree = config.spo_tree
-    if tree.probability_mask == "paper":
+    if tree.probability_mask:
         return {"keep_below_prob": tree.keep_below_prob, "aggregation": "seq-mean-token-mean"}
     return {"aggregation": "token-mean"}
 
