@@ -46,11 +46,20 @@ class SecondAttempts:
 
     def context_room(self, fixed_tokens: int) -> int | None:
         """How many tokens of a first attempt fit in a context beside `fixed_tokens` others, leaving
-        room for a whole chain (the model's context length); None when unbounded."""
-        longest = getattr(getattr(self.runtime.model, "config", None), "max_position_embeddings", None)
+        room for a whole chain (the engine's context length); None when unbounded."""
+        longest = getattr(self.runtime.backend, "max_model_len", None) or getattr(
+            getattr(self.runtime.model, "config", None), "max_position_embeddings", None)
         if not longest:
             return None
         return max(0, longest - self.runtime.limits.max_total_tokens - fixed_tokens)
+
+    def fitted(self, attempt: list[int], fixed_tokens: int) -> list[int]:
+        """`attempt` cut from its end until it fits beside `fixed_tokens` (counted when cut)."""
+        room = self.context_room(fixed_tokens)
+        if room is not None and len(attempt) > room:
+            self.counts["first_attempt_cut"] += 1
+            return attempt[:room]
+        return attempt
 
     def result(self, groups: list[Group], unused: list[Sample], problems: list[Problem], timings: dict) -> RolloutResult:
         for group in groups:
@@ -94,7 +103,7 @@ class ScoreCollector(SecondAttempts):
                 break
             firsts = [(p, s) for p in problems for s in self.draw(problems, prompts, counts).get(p.id, [])]
             paired = [(p, s) for p, s in firsts if s.thoughts]
-            contexts = [prompts[p.id] + self._fitted(first.response_ids, len(prompts[p.id]) + len(instruction))
+            contexts = [prompts[p.id] + self.fitted(first.response_ids, len(prompts[p.id]) + len(instruction))
                         + instruction for p, first in paired]
             seconds = self.follow_up([p for p, _ in paired], contexts, [prompts[p.id] for p, _ in paired], "correction")
             second_of = {id(first): second for (_, first), second in zip(paired, seconds)}
@@ -117,12 +126,6 @@ class ScoreCollector(SecondAttempts):
             groups.append(Group(len(groups), problem.id, "attempts", kept))
         return self.result(groups, unused, problems, {"fresh": time.perf_counter() - started})
 
-    def _fitted(self, attempt: list[int], fixed_tokens: int) -> list[int]:
-        room = self.context_room(fixed_tokens)
-        if room is not None and len(attempt) > room:
-            self.counts["score/first_attempt_cut"] += 1
-            return attempt[:room]
-        return attempt
 
 
 class CritiqueCollector(SecondAttempts):
@@ -136,9 +139,20 @@ class CritiqueCollector(SecondAttempts):
         started = time.perf_counter()
         drawn = self.draw(problems, prompts, {p.id: self.group_size for p in problems})
         chains = [(p, chain) for p in problems for chain in drawn[p.id]]
-        contexts = [chat_prompt_ids(tokenizer, refinement_prompt(
-            p.question, self.scorer.decode(chain.response_ids), chain.reward >= 1.0 and bool(chain.thoughts)))
-            for p, chain in chains]
+        contexts = []
+        for problem, chain in chains:
+            def request(solution_ids: list[int]) -> list[int]:
+                return chat_prompt_ids(tokenizer, refinement_prompt(
+                    problem.question, self.scorer.decode(solution_ids), chain.reward >= 1.0 and bool(chain.thoughts)))
+
+            # The request's own tokens fixed, the chain's text cut from its end until the context fits
+            # (again where its text, re-tokenized inside the request, came out longer).
+            solution = self.fitted(chain.response_ids, len(request([])))
+            context, room = request(solution), self.context_room(0)
+            while room is not None and len(context) > room and solution:
+                solution = solution[:max(0, len(solution) - (len(context) - room))]
+                context = request(solution)
+            contexts.append(context)
         refinements = self.follow_up([p for p, _ in chains], contexts, [prompts[p.id] for p, _ in chains], "refinement")
         groups, unused, position = [], [], 0
         for problem in problems:

@@ -9,7 +9,7 @@ from resetrl.config import ScoreConfig, load_config
 from resetrl.generation.base import GeneratedChain
 from resetrl.groups import Sample
 from resetrl.methods import METHODS
-from resetrl.prompts import CRITIQUES
+from resetrl.prompts import CORRECTION_INSTRUCTION, CRITIQUES, chat_prompt_ids, refinement_prompt
 from resetrl.runtime import build_runtime
 from tests.conftest import ScriptedBackend
 
@@ -20,13 +20,14 @@ class RecordingBackend(ScriptedBackend):
 
     def __init__(self, *args, empty_first=False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.contexts, self.empty_first = [], empty_first
+        self.contexts, self.lengths, self.empty_first = [], [], empty_first
 
     def generate_chains(self, requests, sampling, limits):
         outputs = super().generate_chains(requests, sampling, limits)
         for request, chains in zip(requests, outputs):
             text = self.tokenizer.decode(request.context_ids)
             self.contexts.append(text)
+            self.lengths.append(len(request.context_ids))
             if self.empty_first and "There may be an error" not in text:
                 chains[0] = GeneratedChain(ids=[], stop_reason="eos", logprobs=None)
         return outputs
@@ -134,6 +135,28 @@ def test_critique_prompt_says_only_correct_or_incorrect():
     shown = [c for c in runtime.backend.contexts if "Critique:" in c]
     assert all((CRITIQUES[True] in c) != (CRITIQUES[False] in c) for c in shown)
     assert all(problems[0].answer not in c.split("Critique:")[1] for c in shown)
+
+
+@pytest.mark.parametrize("method", ["score", "critique_grpo"])
+def test_a_long_first_attempt_is_cut_until_the_context_fits(method):
+    runtime, problems, prompts = runtime_for(method, n_problems=2)
+    # Room for 10 tokens of the first attempt beside the longest fixed part of a second context.
+    if method == "score":
+        fixed = max(map(len, prompts.values())) + len(runtime.tokenizer(CORRECTION_INSTRUCTION, add_special_tokens=False).input_ids)
+    else:
+        fixed = max(len(chat_prompt_ids(runtime.tokenizer, refinement_prompt(p.question, "", correct)))
+                    for p in problems for correct in (True, False))
+    longest = fixed + runtime.limits.max_total_tokens + 10
+    runtime.model.config.max_position_embeddings = longest
+    try:
+        collector = (ScoreCollector if method == "score" else CritiqueCollector)(runtime, _scorer(runtime), 8, 1)
+        result = collector.collect(problems, prompts)
+    finally:
+        runtime.model.config.max_position_embeddings = 4096
+    marker = "There may be an error" if method == "score" else "Critique:"
+    second = [n for n, text in zip(runtime.backend.lengths, runtime.backend.contexts) if marker in text]
+    assert second and max(second) <= longest - runtime.limits.max_total_tokens
+    assert result.stats["rollout/first_attempt_cut"] > 0
 
 
 def _scorer(runtime):
