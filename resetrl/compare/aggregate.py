@@ -144,7 +144,8 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
         if any(r.eval_steps != steps for r in runs):
             raise ValueError(f"{name}: runs were evaluated at different steps; were they run with different configs?")
         curve = [mean_ci([r.accuracy[i] for r in runs]) for i in range(len(steps))]
-        tokens_curve = {kind: [mean_ci([r.tokens_at_eval[i][kind] for r in runs])[0] for i in range(len(steps))]
+        # (.get: a RunResult built by hand may leave out the kinds its methods never generate)
+        tokens_curve = {kind: [mean_ci([r.tokens_at_eval[i].get(kind, 0.0) for r in runs])[0] for i in range(len(steps))]
                         for kind in (*TOKEN_KINDS, "total")}
         entry = {
             "method": runs[0].method,
@@ -157,7 +158,7 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
             "final_accuracy": curve[-1][0],
             "final_accuracy_ci95": curve[-1][1],
             "gain": mean_ci([r.final_accuracy - r.accuracy[0] for r in runs]),
-            "tokens_total": {kind: mean_ci([r.total_tokens[kind] for r in runs]) for kind in (*TOKEN_KINDS, "total")},
+            "tokens_total": {kind: mean_ci([r.total_tokens.get(kind, 0.0) for r in runs]) for kind in (*TOKEN_KINDS, "total")},
             "wall_seconds": mean_ci([r.wall_seconds for r in runs if r.wall_seconds is not None]),
         }
         if all(len(r.greedy) == len(steps) for r in runs):
