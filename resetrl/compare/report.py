@@ -94,5 +94,10 @@ def markdown_report(summary: dict, setup: dict) -> str:
               "group, the parent, which is sampled but never trained, and draws made while looking for a failure "
               "that were not needed); `reset` counts only the continuations' new tokens (the prefix is re-entered, "
               "not generated); `localization` counts SRPO's generated localization answers (their prompts are "
-              "not counted). Evaluation tokens are not counted. Every method trains 8 rollouts per prompt."]
+              "not counted)"
+              + ("; `correction` counts SCoRe's corrections and Critique-GRPO's refinements, kept or not "
+                 "(SCoRe's first attempts count as fresh)" if "correction" in kinds else "")
+              + ("; `tree` counts SPO-Tree's segments, a shared segment once, and each leaf's own tokens"
+                 if "tree" in kinds else "")
+              + ". Evaluation tokens are not counted. Every method trains 8 rollouts per prompt."]
     return "\n".join(lines) + "\n"
