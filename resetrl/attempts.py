@@ -101,7 +101,8 @@ class ScoreCollector(SecondAttempts):
                       if len(slots[p.id]) < self.group_size}
             if not counts:
                 break
-            firsts = [(p, s) for p in problems for s in self.draw(problems, prompts, counts).get(p.id, [])]
+            drawn = self.draw(problems, prompts, counts)
+            firsts = [(p, first) for p in problems for first in drawn.get(p.id, [])]
             paired = [(p, s) for p, s in firsts if s.thoughts]
             contexts = [prompts[p.id] + self.fitted(first.response_ids, len(prompts[p.id]) + len(instruction))
                         + instruction for p, first in paired]

@@ -63,6 +63,8 @@ def test_score_pairs_first_attempts_with_corrections(empty_first):
                 # An attempt with no thought takes its slot alone; the others are followed by their correction.
                 if position + 1 < 8:
                     assert (group.samples[position + 1].kind == "correction") == bool(sample.thoughts)
+    if not empty_first:  # every first attempt has thoughts: one batched call for them, one for the corrections
+        assert runtime.backend.chain_calls == 2
     corrections = [c for c in runtime.backend.contexts if "There may be an error" in c]
     assert corrections and all("Q:" in c for c in corrections)  # question prompt + attempt + request
     if empty_first:
