@@ -182,6 +182,33 @@ class TrainConfig(Section):
     max_nonfinite_steps: int = Field(3, ge=1, description="A step whose loss or gradient norm is not finite skips its update (counted in update/nonfinite); this many in a row stop the run with an error.")
 
 
+class ScoreConfig(Section):
+    alpha: float = Field(10.0, ge=0, description="SCoRe Stage II shaping: the correction y2 gets R(y2) + alpha (R(y2) - R(y1)) (reference: 10).")
+    stage1_steps: int = Field(0, ge=0, description="SCoRe Stage I for the first this many RL steps: y1 gets 0, y2 gets R(y2), and y1's KL coefficient is stage1_kl_first (reference: 0, Stage II only).")
+    kl_first: float = Field(0.01, ge=0, description="Stage II: beta of the KL-to-reference penalty in y1's reward, per token / length (reference: 0.01).")
+    kl_second: float = Field(0.01, ge=0, description="beta of the KL penalty in y2's reward, both stages (reference: 0.01).")
+    stage1_kl_first: float = Field(0.1, ge=0, description="Stage I: beta of the KL penalty in y1's reward (reference: 0.1).")
+
+
+class CritiqueGRPOConfig(Section):
+    shaping_gamma: float = Field(0.1, gt=0, description="Critique-GRPO: gamma of f(p) = p / (p + gamma) on the refinement's (off-policy) tokens (reference: 0.1).")
+    entropy_coef: float = Field(0.001, ge=0, description="Critique-GRPO: entropy bonus on every trained token (reference: 0.001).")
+
+
+class SPOTreeConfig(Section):
+    branching: list[int] = Field(default_factory=lambda: [2, 4], description="SPO-Tree: children per node at each depth; the leaves (their product) are a prompt's rollouts, so it should equal rollout.group_size (reference: [2, 4]; the SPO paper's MATH setting: [6, 6, 6]).")
+    segment_tokens: int = Field(600, ge=1, description="SPO-Tree: tokens of every segment but the last, which runs to the chain's end (reference: 600).")
+    probability_mask: bool = Field(True, description="true (the SPO paper): only tokens whose old probability is below keep_below_prob are trained, each sequence averaged over them (SPO eq. 3); false: every token, one token mean (what the reference code runs: its mask reads a batch key verl never writes).")
+    keep_below_prob: float = Field(0.9, gt=0, le=1, description="SPO-Tree: rho of the probability mask (reference: 0.9).")
+
+    @field_validator("branching")
+    @classmethod
+    def _branching(cls, value: list[int]) -> list[int]:
+        if not value or any(children < 1 for children in value):
+            raise ValueError("needs one child count >= 1 per depth, e.g. [2, 4]")
+        return value
+
+
 class WarmupConfig(Section):
     steps: int = Field(0, ge=0, description="Supervised warm-up steps on the task's correct chains before RL (0 = none).")
     batch_size: int = Field(8, ge=1, description="Chains per warm-up step.")
@@ -407,13 +434,17 @@ class CPIConfig(Section):
 
 
 class Config(Section):
-    method: MethodName = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error); resetrl/methods.py.")
+    method: MethodName = Field("srpo", description="grpo, rrpo (random reset), srpo (self-localized reset), oracle (true first error), score (SCoRe), critique_grpo, spo_tree; resetrl/methods.py.")
+    method_overrides: dict[MethodName, dict[str, Any]] = Field(default_factory=dict, description="Settings per method, applied when that method runs, under any --set: e.g. {score: {train.lr: 5.0e-5}} (the paper presets hold each baseline's reference settings; compare --arm overrides them).")
     model: ModelConfig = Field(default_factory=ModelConfig)
     task: TaskConfig = Field(default_factory=TaskConfig)
     format: FormatConfig = Field(default_factory=FormatConfig)
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig, description="method=score only.")
+    critique_grpo: CritiqueGRPOConfig = Field(default_factory=CritiqueGRPOConfig, description="method=critique_grpo only.")
+    spo_tree: SPOTreeConfig = Field(default_factory=SPOTreeConfig, description="method=spo_tree only.")
     warmup: WarmupConfig = Field(default_factory=WarmupConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
@@ -467,13 +498,17 @@ def apply_override(data: dict, assignment: str) -> None:
     if "=" not in assignment:
         raise ResetRLError(f"--set {assignment!r}: expected key=value, e.g. train.lr=1e-4")
     key, raw = assignment.split("=", 1)
-    value = yaml.safe_load(raw) if raw.strip() else ""
+    set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "", f"--set {assignment!r}")
+
+
+def set_dotted(data: dict, key: str, value: Any, origin: str) -> None:
+    """data[a][b] = value for key "a.b"; `origin` names the setting in an error."""
     node = data
-    parts = key.strip().split(".")
+    parts = key.split(".")
     for part in parts[:-1]:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
-            raise ResetRLError(f"--set {assignment!r}: {part} is not a section")
+            raise ResetRLError(f"{origin}: {part} is not a section")
     node[parts[-1]] = value
 
 
@@ -493,6 +528,7 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
     earlier_task = (data.get("task") or {}).get("name", TaskConfig.model_fields["name"].default)
     for assignment in overrides:
         apply_override(data, assignment)
+    _apply_method_overrides(data, overrides)
     _drop_other_task_options(data, earlier_task, overrides)
     try:
         return Config.model_validate(data)
@@ -501,6 +537,18 @@ def load_config(path: str | None = None, preset: str | None = None, overrides: l
         if len(problems) == 1:  # the usual case: one line, as the README shows it
             raise ResetRLError(f"invalid config: {problems[0]}") from None
         raise ResetRLError("invalid config:\n" + "\n".join(f"  {problem}" for problem in problems)) from None
+
+
+def _apply_method_overrides(data: dict, overrides: list[str]) -> None:
+    """The chosen method's `method_overrides` entries, except keys an explicit --set gave."""
+    method = data.get("method", Config.model_fields["method"].default)
+    settings = (data.get("method_overrides") or {}).get(method)
+    if not isinstance(settings, dict):
+        return
+    explicit = {assignment.split("=", 1)[0].strip() for assignment in overrides}
+    for key, value in settings.items():
+        if key not in explicit:
+            set_dotted(data, key, value, f"method_overrides.{method}.{key}")
 
 
 def _problem(item: dict) -> str:

@@ -13,7 +13,7 @@ from resetrl.registry import Registry
 @dataclass
 class Sample:
     problem_id: str
-    kind: str  # fresh | reset | parent | unused
+    kind: str  # fresh | reset | parent | unused | attempt | correction | refinement | segment | leaf (TOKEN_BUCKETS)
     prompt_ids: list[int]
     response_ids: list[int]  # all tokens after the prompt, a reset prefix included
     train_start: int  # first trained response token: 0 for fresh chains, the suffix start for resets
@@ -30,10 +30,23 @@ class Sample:
     localization: str | None = None  # a parent's self-localization answer (SRPO), as the policy wrote it
     advantage: float = 0.0
     logprobs: list[float] | None = None  # engine log pi of each response token when sampled (the loss's old_logprobs)
+    # Second attempts and trees (SCoRe, Critique-GRPO, SPO-Tree); their defaults leave a sample as above.
+    shaped_reward: float | None = None  # what the advantage reads instead of `reward` (SCoRe's shaping)
+    reward_kl_coef: float = 0.0  # beta of a KL-to-reference penalty inside the reward (SCoRe), per token / length
+    off_policy: bool = False  # sampled under another context than the one it is trained under (a refinement)
+    follows: int | None = None  # the group position of the attempt this sample corrects or refines
+    tree_path: list[int] | None = None  # the node index at each depth of a tree, root's child first
+    segment_starts: list[int] | None = None  # response token where each node of tree_path begins
+    segment_advantages: list[float] | None = None  # one advantage per node of tree_path (advantages.py)
 
     @property
     def trained_tokens(self) -> int:
         return len(self.response_ids) - self.train_start
+
+    @property
+    def carries_signal(self) -> bool:
+        """Whether the loss on this sample can have a gradient without a KL term in the loss."""
+        return self.advantage != 0 or self.reward_kl_coef > 0 or any(self.segment_advantages or ())
 
     def record(self, step: int) -> dict:
         """One line of rollouts.jsonl (token ids left out; thoughts are the readable form)."""
@@ -67,6 +80,13 @@ class Layout:
     @property
     def budget(self) -> int:
         return self.fresh + self.parents * self.continuations
+
+
+# Which tokens/* figure a sample's generated tokens count in, by its kind: every generated token is
+# counted once (a reset prefix or a tree's shared segment is re-entered, not generated again).
+TOKEN_BUCKETS = {"fresh": "fresh", "parent": "fresh", "unused": "fresh", "attempt": "fresh", "reset": "reset",
+                 "correction": "correction", "refinement": "correction", "segment": "tree", "leaf": "tree"}
+TOKEN_KINDS = ("fresh", "reset", "correction", "tree", "localization")  # every tokens/<kind> of a step
 
 
 LAYOUTS: Registry[Layout] = Registry("layout")

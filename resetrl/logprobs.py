@@ -66,8 +66,9 @@ def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: 
                       targets=tail_ids[:, 1:].clone(), loss_mask=tail_mask[:, 1:].float())
 
 
-def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True) -> torch.Tensor:
-    """log pi(y_t | context) of every row's trained tokens: [B, R], aligned with `batch.loss_mask`.
+def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True, with_entropy: bool = False):
+    """log pi(y_t | context) of every row's trained tokens: [B, R], aligned with `batch.loss_mask`;
+    with `with_entropy`, (log-probabilities, the policy's entropy at each of those positions).
     `share_contexts=False` runs each row whole, its context included, in one forward pass (FSDP: its
     backward hooks follow a layer's outputs, not the keys and values a context leaves in the cache)."""
     device = next(model.parameters()).device
@@ -81,7 +82,7 @@ def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True) -> 
                        position_ids=torch.cat([(context_mask.cumsum(-1) - 1).clamp(min=0),
                                                batch.tail_positions.to(device)], dim=1),
                        use_cache=False, logits_to_keep=tail_width).logits[:, :-1, :].float()
-        return _token_logprobs(logits, batch.targets.to(device))
+        return _token_logprobs(logits, batch.targets.to(device), with_entropy)
     if batch.context_ids.shape[1]:
         context_mask = batch.context_mask.to(device)
         positions = (context_mask.cumsum(-1) - 1).clamp(min=0)
@@ -96,9 +97,14 @@ def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True) -> 
     logits = model(input_ids=batch.tail_ids.to(device), attention_mask=attention_mask,
                    position_ids=batch.tail_positions.to(device), **{cache_keyword(model): cache},
                    use_cache=cache is not None, logits_to_keep=tail_width).logits[:, :-1, :].float()
-    return _token_logprobs(logits, batch.targets.to(device))
+    return _token_logprobs(logits, batch.targets.to(device), with_entropy)
 
 
-def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor, with_entropy: bool = False):
     # log_softmax(x)[y] = x[y] - logsumexp(x), without a second [B, R, vocab] tensor.
-    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+    normalizer = torch.logsumexp(logits, dim=-1)
+    logprobs = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - normalizer
+    if not with_entropy:
+        return logprobs
+    # H = logsumexp(x) - sum softmax(x) x: one [B, R, vocab] tensor, only when an entropy bonus asks.
+    return logprobs, normalizer - (torch.softmax(logits, dim=-1) * logits).sum(-1)

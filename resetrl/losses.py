@@ -20,12 +20,18 @@ AGGREGATIONS: Registry = Registry("loss aggregation")
 class LossInputs:
     logprobs: torch.Tensor  # [B, R] under the current policy (with grad)
     old_logprobs: torch.Tensor  # [B, R] of the policy that sampled (detached)
-    advantages: torch.Tensor  # [B]
+    advantages: torch.Tensor  # [B], or [B, R] where tokens of one sequence differ (tree segments)
     mask: torch.Tensor  # [B, R] 1 on trained tokens
     ref_logprobs: torch.Tensor | None = None  # [B, R] of the reference policy, for a KL term
     normalizer: float = 1.0  # sequences in the step (seq-mean) or trained tokens (token-mean)
     # [B, R] truncated importance weights min(pi_trainer_old / pi_engine, C) of the policy term (TIS), detached
     token_weights: torch.Tensor | None = None
+    off_policy: torch.Tensor | None = None  # [B] bool: sampled under another context (a refinement)
+    entropy: torch.Tensor | None = None  # [B, R] of the current policy (with grad), for an entropy bonus
+
+    def token_advantages(self) -> torch.Tensor:
+        """[B, R] or [B, 1]: the advantages as they multiply per-token terms."""
+        return self.advantages if self.advantages.dim() == 2 else self.advantages[:, None]
 
     def weighted(self, per_token: torch.Tensor) -> torch.Tensor:
         """The policy term's per-token loss times the importance weights, where there are any."""
@@ -62,10 +68,18 @@ def micro_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: fl
     return (per_token * mask).sum() / mask.sum().clamp(min=1) / normalizer
 
 
+@AGGREGATIONS.register("padded-length-mean")
+def padded_length_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
+    """Each micro-batch's token sum divided by its padded response length, averaged over the
+    mini-batch's micro-batches (`normalizer`: their number): Critique-GRPO's aggregation."""
+    return (per_token * mask).sum() / max(per_token.shape[-1], 1) / normalizer
+
+
 def aggregation_normalizer(mode: str, sequences: int, tokens: int, micro_batches: int) -> float:
     """What `mode` divides a micro-batch's sum by, so that the micro-batches of one optimizer step
     add up to the step's loss."""
-    return {"seq-mean-token-mean": sequences, "token-mean": tokens, "micro-token-mean": micro_batches}[mode] or 1
+    return {"seq-mean-token-mean": sequences, "token-mean": tokens, "micro-token-mean": micro_batches,
+            "padded-length-mean": micro_batches}[mode] or 1
 
 
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float) -> torch.Tensor:
@@ -99,7 +113,7 @@ def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float 
                     kl_estimator: str = "low_var_kl") -> torch.Tensor:
     """On-policy REINFORCE (the reference's main loss): L = -mean_seq[A_i * mean_t log pi(y_t)].
     No ratio, no clipping; a KL term is added only when kl_coef > 0."""
-    per_token = inputs.weighted(-inputs.advantages[:, None] * inputs.logprobs)
+    per_token = inputs.weighted(-inputs.token_advantages() * inputs.logprobs)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)
@@ -107,9 +121,16 @@ def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float 
 
 @LOSSES.register("clip")
 def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-             aggregation: str = "token-mean", kl_coef: float = 0.0, kl_estimator: str = "low_var_kl") -> torch.Tensor:
-    """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020), optional k3 KL."""
-    advantages = inputs.advantages[:, None]
+             aggregation: str = "token-mean", kl_coef: float = 0.0, kl_estimator: str = "low_var_kl",
+             keep_below_prob: float | None = None) -> torch.Tensor:
+    """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020), optional k3 KL.
+
+    `keep_below_prob` (SPO, Guo et al. 2025, eq. 3): only tokens whose old probability is below it
+    are trained; with seq-mean-token-mean each sequence is then averaged over its kept tokens."""
+    advantages = inputs.token_advantages()
+    mask = inputs.mask
+    if keep_below_prob is not None:
+        mask = mask * (inputs.old_logprobs.exp() < keep_below_prob)
     ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))  # as verl: no overflow
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps)
@@ -117,6 +138,34 @@ def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
     # Dual clip bounds the loss of a negative-advantage token whose ratio has grown large.
     per_token = torch.where(advantages < 0, torch.minimum(per_token, -advantages * dual_clip), per_token)
     per_token = inputs.weighted(per_token)
+    if kl_coef > 0 and inputs.ref_logprobs is not None:
+        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
+    return aggregate(per_token, mask, aggregation, inputs.normalizer)
+
+
+def probability_shaping(logprobs: torch.Tensor, gamma: float) -> torch.Tensor:
+    """f(p) = p / (p + gamma): a token's weight grows fastest where p is small, so unlikely tokens of
+    an off-policy sequence stay learnable (Critique-GRPO, after LUFFY)."""
+    probability = logprobs.clamp(-20, 0).exp()
+    return probability / (probability + gamma)
+
+
+@LOSSES.register("shaped_offpolicy")
+def shaped_off_policy(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
+                      aggregation: str = "padded-length-mean", kl_coef: float = 0.0,
+                      kl_estimator: str = "low_var_kl", shaping_gamma: float = 0.1,
+                      entropy_coef: float = 0.0) -> torch.Tensor:
+    """Critique-GRPO (Zhang et al. 2025): no clipping. On-policy tokens -A * pi / pi_old (log-ratio
+    clamped to +-20); off-policy tokens (`inputs.off_policy` rows) -A * f(pi), f(p) = p / (p + gamma);
+    minus entropy_coef * the policy's entropy on every trained token."""
+    advantages = inputs.token_advantages()
+    ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))
+    weight = ratio
+    if inputs.off_policy is not None:
+        weight = torch.where(inputs.off_policy[:, None], probability_shaping(inputs.logprobs, shaping_gamma), ratio)
+    per_token = inputs.weighted(-advantages * weight)
+    if entropy_coef > 0 and inputs.entropy is not None:
+        per_token = per_token - entropy_coef * inputs.entropy
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
     return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)

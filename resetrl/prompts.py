@@ -1,6 +1,7 @@
 """Every prompt a model is shown, in one place: the thought-format chain prompt (docs/method.md section 3),
-the free-text prompt of the Token-ICS baseline, and the one-turn requests to localize an error, quote
-one, verify a chain or refine it (sections 4 and 5). Parsing the answers stays with what uses them."""
+the free-text prompt of the Token-ICS baseline, the one-turn requests to localize an error, quote
+one, verify a chain or refine it (sections 4 and 5), and the second-attempt requests of the SCoRe and
+Critique-GRPO baselines (docs/baselines.md). Parsing the answers stays with what uses them."""
 
 from __future__ import annotations
 
@@ -112,6 +113,32 @@ def refine_question(question: str, steps: list[str], level: str) -> str:
     verdict = "It may contain mistakes." if level == "L3" else "Its final answer is wrong."
     return (f"{question}\n\nA previous attempt at this problem:\n{format_chain(steps)}"
             f"{verdict} Review it and write a corrected solution from the start.")
+
+
+# -- second attempts (SCoRe, Critique-GRPO) --------------------------------------------------------
+
+# SCoRe's hedged request, appended after the question prompt and the first attempt: it never says
+# whether the attempt was right (the reference's wording, in our words).
+CORRECTION_INSTRUCTION = (
+    "\n\nThere may be an error in the solution above, from a misunderstanding of the question. If "
+    "there is one, correct it and rewrite the solution step by step, ending each step with </thought> "
+    "and giving the final answer as \\boxed{answer}.\n"
+)
+
+CRITIQUES = {True: "The generated solution is correct.", False: "The generated solution is incorrect."}
+
+
+def refinement_prompt(question: str, solution: str, correct: bool) -> str:
+    """Critique-GRPO's refinement request: the question, a previous solution and a binary critique
+    (the answer is never shown), asking for a corrected solution in the thought format."""
+    return (
+        f"Question: {question}\n\n"
+        f"Previous solution:\n{solution}\n\n"
+        f"Critique: {CRITIQUES[correct]}\n\n"
+        "Answer the question again: correct the errors the critique points to, if there are any, "
+        "reason step by step with every step ending in </thought>, and give the final answer as "
+        "\\boxed{answer}. Make sure the new solution addresses the critique."
+    )
 
 
 # -- checking a chain (one user turn each) ---------------------------------------------------------

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import Group, Layout, Sample
+from resetrl.groups import TOKEN_BUCKETS, TOKEN_KINDS, Group, Layout, Sample
 from resetrl.localization import ResetPoint, clamp_step, localization_scores, reset_prefix_end
 from resetrl.methods import METHODS
+from resetrl.registry import Registry
 from resetrl.resets import LocateContext, Localizer, chat_asker
 from resetrl.scoring import Scorer, training_reward
 from resetrl.tasks.base import Problem
@@ -29,14 +30,23 @@ from resetrl.thoughts import ChainLimits
 # time would cost a generation call per chain on prompts the policy nearly always solves.
 MIN_TOP_UP = 4
 
-__all__ = ["RolloutCollector", "RolloutResult", "Scorer", "build_collector", "rollout_parts", "rollout_stats"]
+__all__ = ["COLLECTORS", "RolloutCollector", "RolloutResult", "Scorer", "build_collector", "rollout_parts",
+           "rollout_stats"]
+
+# How a method builds a step's groups (Method.collector): each entry makes, from the run's runtime,
+# layout, localizer, scorer, the step's random draws and its step number, an object whose
+# `collect(problems, prompts)` returns a RolloutResult.
+COLLECTORS: Registry = Registry("rollout collector")
+COLLECTORS.declare("score", "resetrl.attempts")
+COLLECTORS.declare("critique_grpo", "resetrl.attempts")
+COLLECTORS.declare("spo_tree", "resetrl.trees")
 
 
 @dataclass
 class RolloutResult:
     groups: list[Group]
     parents: list[Sample]
-    unused: list[Sample]  # fresh chains drawn while looking for a failure but not needed
+    unused: list[Sample]  # generated, not trained: spare fresh draws, refinements not kept, a tree's segments
     stats: dict[str, float] = field(default_factory=dict)
     choices: list[ResetPoint] = field(default_factory=list)  # one per parent, in order
 
@@ -249,8 +259,17 @@ def locate_context(runtime, rng: random.Random) -> LocateContext:
 
 
 def build_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer,
-                    problems: list[Problem], rng: random.Random) -> RolloutCollector:
-    """The collector of one rollout call over `problems`, its reset choices drawn from `rng`."""
+                    problems: list[Problem], rng: random.Random, step: int = 0):
+    """The run's method's collector of one rollout call over `problems` at `step`, its random choices
+    drawn from `rng`."""
+    method = METHODS.get(runtime.config.method)
+    return COLLECTORS.get(method.collector)(runtime, layout, localizer, scorer, rng, step)
+
+
+@COLLECTORS.register("resets")
+def reset_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer, rng: random.Random,
+                    step: int) -> RolloutCollector:
+    """Fresh chains, parents and their reset groups (GRPO: fresh chains alone)."""
     config = runtime.config.rollout
     return RolloutCollector(runtime.backend, scorer, layout, localizer, locate_context(runtime, rng), runtime.sampling,
                             runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix,
@@ -274,13 +293,14 @@ def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timin
         "groups/reset_with_success": float(sum(any(s.reward >= 1.0 for s in g.samples) for g in reset_groups)),
         "groups/zero_variance": float(sum(len({s.reward for s in g.samples}) <= 1 for g in result.groups)),
         "groups/total": float(len(result.groups)),
-        "tokens/fresh": float(sum(s.new_tokens for s in everything if s.kind in ("fresh", "parent", "unused"))),
-        "tokens/reset": float(sum(s.new_tokens for s in everything if s.kind == "reset")),
         "tokens/localization": float(sum(c.tokens for c in choices)),
         "chains/no_answer": float(sum(s.answer is None for s in everything)),
         "chains/no_thoughts": float(sum(not s.thoughts for s in everything)),
         "chains/unused": float(len(result.unused)),
     }
+    for kind in TOKEN_KINDS:
+        if kind != "localization":
+            stats[f"tokens/{kind}"] = float(sum(s.new_tokens for s in everything if TOKEN_BUCKETS[s.kind] == kind))
     for phase, seconds in timings.items():
         stats[f"time/{phase}"] = seconds
     if parents:

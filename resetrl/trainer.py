@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from resetrl.advantages import assign_advantages
+from resetrl.advantages import assign_advantages, token_advantages, with_reward_kl
 from resetrl.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from resetrl.config import Config
 from resetrl.errors import ResetRLError, RunInterrupted
 from resetrl.evaluation import evaluate, test_problems
 from resetrl.faults import kill_point
-from resetrl.groups import Sample
+from resetrl.groups import TOKEN_KINDS, Sample
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation, truncated_importance_weights
 from resetrl.methods import METHODS
@@ -61,9 +61,12 @@ class Trainer:
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
         self.test_problems = test_problems(rt.task, cfg)
-        # A KL term needs the reference policy: the adapter switched off, or a frozen copy.
+        method = METHODS.get(cfg.method)
+        # A KL term (in the loss, or in SCoRe's reward) needs the reference policy: the adapter
+        # switched off, or a frozen copy.
+        self.needs_reference = cfg.train.kl_coef > 0 or method.reward_kl
         self.reference = None
-        if cfg.train.kl_coef > 0 and not cfg.model.lora:
+        if self.needs_reference and not cfg.model.lora:
             self.reference = self.dist.training_model(copy.deepcopy(rt.model).eval().requires_grad_(False),
                                                       keep_whole=False)
         # The model the update trains: rt.model, or under cluster.fsdp its shards (rank 0 keeping rt.model
@@ -75,9 +78,10 @@ class Trainer:
         else:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
-        method = METHODS.get(cfg.method)
         self.loss_name = method.loss(cfg.train)
-        self.aggregation = method.aggregation(cfg.train) or default_aggregation(self.loss_name)
+        self.loss_options = method.loss_options(cfg)  # a method's own loss options (Critique-GRPO's, SPO's)
+        self.aggregation = (self.loss_options.pop("aggregation", None) or method.aggregation(cfg.train)
+                            or default_aggregation(self.loss_name))
         self.correct_importance = importance_correction_on(cfg)
         if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
@@ -117,7 +121,7 @@ class Trainer:
                 self.roller = PromptRoller(self.runtime)
             return roll_each_prompt(self.roller, step, problems)
         rt = self.runtime
-        collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step))
+        collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step), step)
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
     def update(self, samples: list[Sample], step: int = 0) -> dict[str, float]:
@@ -186,8 +190,8 @@ class Trainer:
         # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward
         # (not under micro-token-mean, where its tokens count in its micro-batch's mean, as in verl).
         every = self.aggregation == "micro-token-mean"
-        active = [s for s in samples if (every or s.advantage != 0 or cfg.kl_coef > 0) and s.trained_tokens > 0]
-        if not any(s.advantage != 0 or cfg.kl_coef > 0 for s in active):
+        active = [s for s in samples if (every or s.carries_signal or cfg.kl_coef > 0) and s.trained_tokens > 0]
+        if not any(s.carries_signal or cfg.kl_coef > 0 for s in active):
             return None
         # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
         active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
@@ -255,32 +259,39 @@ class Trainer:
         total_loss, ratio_deviation, clipped, trained_tokens = 0.0, 0.0, 0.0, 0.0
         for index, micro in enumerate(part.micro_batches):
             batch = self._collate(micro)
-            logprobs = self._logprobs(model, batch)
+            entropy = None
+            if self.loss_options.get("entropy_coef"):
+                logprobs, entropy = self._logprobs(model, batch, with_entropy=True)
+            else:
+                logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
             if part.old_logprobs[index] is None:
                 self._sampling_policy(part, index, micro, logprobs.detach().clone(), batch.loss_mask, mismatch)
             old_logprobs = part.old_logprobs[index].to(logprobs.device)
             weights = part.importance_weights[index]
-            reference_logprobs = self._reference_logprobs(batch) if cfg.kl_coef > 0 else None
-            advantages = torch.tensor([s.advantage for s in micro], device=logprobs.device)
+            reference_logprobs = self._reference_logprobs(batch) if self.needs_reference else None
+            advantages = self._advantages(micro, old_logprobs, reference_logprobs, mask)
             inputs = LossInputs(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages,
                                 mask=mask, ref_logprobs=reference_logprobs, normalizer=part.normalizer,
-                                token_weights=None if weights is None else weights.to(logprobs.device))
-            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator)
+                                token_weights=None if weights is None else weights.to(logprobs.device),
+                                off_policy=torch.tensor([s.off_policy for s in micro], device=logprobs.device),
+                                entropy=entropy)
+            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator,
+                                 **self.loss_options)
             loss.backward()
             total_loss += loss.item()
             with torch.no_grad():
                 ratio = (logprobs - old_logprobs).exp()
                 ratio_deviation = max(ratio_deviation, float(((ratio - 1).abs() * mask).max()))
                 # The clip binds where the ratio left [1 - eps, 1 + eps] in the advantage's direction.
-                signs = advantages[:, None]
+                signs = inputs.token_advantages()
                 bound = ((signs > 0) & (ratio > 1 + cfg.clip_eps)) | ((signs < 0) & (ratio < 1 - cfg.clip_eps))
                 clipped += float((bound * mask).sum())
                 trained_tokens += float(mask.sum())
         for micro in part.idle:
             batch = self._collate(micro)
             logprobs = self._logprobs(model, batch)
-            if cfg.kl_coef > 0:
+            if self.needs_reference:
                 self._reference_logprobs(batch)
             (logprobs.sum() * 0).backward()
         # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
@@ -297,10 +308,23 @@ class Trainer:
         return collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
                        [s.train_start for s in micro], self.runtime.pad_id)
 
-    def _logprobs(self, model, batch) -> torch.Tensor:
+    def _logprobs(self, model, batch, with_entropy: bool = False):
         # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
         with compute(self.config.model.dtype, next(model.parameters()).device):
-            return response_logprobs(model, batch, share_contexts=not self.dist.shards)
+            return response_logprobs(model, batch, share_contexts=not self.dist.shards, with_entropy=with_entropy)
+
+    def _advantages(self, micro: list[Sample], old_logprobs: torch.Tensor, reference_logprobs: torch.Tensor | None,
+                    mask: torch.Tensor) -> torch.Tensor:
+        """[B] advantages, or [B, R] where a sample's tokens differ: tree segments (SPO-Tree), or a
+        KL penalty inside the reward (SCoRe), which needs the old and reference log-probabilities."""
+        device = old_logprobs.device
+        coefficients = torch.tensor([s.reward_kl_coef for s in micro], device=device)
+        if not any(s.segment_advantages for s in micro) and not bool(coefficients.any()):
+            return torch.tensor([s.advantage for s in micro], device=device)
+        advantages = token_advantages(micro, mask.shape[1]).to(device)
+        if bool(coefficients.any()):
+            advantages = with_reward_kl(advantages, coefficients, old_logprobs, reference_logprobs, mask)
+        return advantages
 
     @torch.no_grad()
     def _reference_logprobs(self, batch) -> torch.Tensor:
@@ -533,8 +557,8 @@ class Trainer:
             values["time/weight_push"] = self.workers.push_weights(self.runtime.model, step)
         add_counts(values, self.runtime.backend.take_stats())
         values["time/step"] = time.perf_counter() - started
-        generated = values["tokens/fresh"] + values["tokens/reset"] + values["tokens/localization"]
-        rollout_seconds = values["time/fresh"] + values["time/localize"] + values["time/reset"]
+        generated = sum(values.get(f"tokens/{kind}", 0.0) for kind in TOKEN_KINDS)
+        rollout_seconds = sum(values.get(f"time/{phase}", 0.0) for phase in ("fresh", "localize", "reset"))
         values["throughput/tokens_per_s"] = generated / max(rollout_seconds, 1e-9)
         values["memory/peak_rss_gb"] = peak_memory_gb()
         samples = result.all_samples()

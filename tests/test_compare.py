@@ -40,14 +40,14 @@ def test_read_run_accumulates_tokens_and_weights_localization(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     run = read_run(tmp_path, "srpo", "srpo", 0)
     assert run.eval_steps == [0, 2] and run.accuracy == [0.2, 0.4]
-    assert run.total_tokens == {"fresh": 200, "reset": 80, "localization": 10, "total": 290}
+    assert run.total_tokens == {"fresh": 200, "reset": 80, "correction": 0, "tree": 0, "localization": 10, "total": 290}
     assert run.localization["exact"] == pytest.approx(0.25)  # 1 of 4 parents, not the mean of step means
     assert run.parents == 4
 
 
 def fake(series, seed, accuracy, tokens_per_step=100.0):
-    tokens = [{"fresh": tokens_per_step * i, "reset": 0.0, "localization": 0.0, "total": tokens_per_step * i}
-              for i in range(len(accuracy))]
+    tokens = [{"fresh": tokens_per_step * i, "reset": 0.0, "correction": 0.0, "tree": 0.0, "localization": 0.0,
+               "total": tokens_per_step * i} for i in range(len(accuracy))]
     return RunResult(series, series, seed, list(range(len(accuracy))), accuracy, tokens)
 
 
@@ -66,7 +66,7 @@ def test_summary_pairs_seeds_and_finds_tokens_to_reference():
 
 
 def test_bad_arguments_are_clear_errors():
-    with pytest.raises(ResetRLError, match="known: grpo"):
+    with pytest.raises(ResetRLError, match="known: critique_grpo, grpo"):
         parse_methods("grpo,ppo")
     with pytest.raises(ResetRLError, match=r"\[0, 1\]"):
         parse_noise_levels("0,2")

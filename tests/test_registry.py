@@ -27,10 +27,10 @@ def one_line_error(registry: Registry, name: str = "nope") -> str:
 
 
 @pytest.mark.parametrize("registry, known", [
-    (METHODS, ["grpo", "oracle", "rrpo", "srpo"]),
+    (METHODS, ["critique_grpo", "grpo", "oracle", "rrpo", "score", "spo_tree", "srpo"]),
     (LAYOUTS, ["1x4", "1x8", "2x4"]),
     (LOCALIZERS, ["oracle", "quote", "random", "regenerate", "self"]),
-    (AGGREGATIONS, ["micro-token-mean", "seq-mean-token-mean", "token-mean"]),
+    (AGGREGATIONS, ["micro-token-mean", "padded-length-mean", "seq-mean-token-mean", "token-mean"]),
     (GENERATION_MODES, ["chain", "thought"]),
     (VERIFY_GATES, ["any", "majority", "unanimous"]),
     (TASK_FAMILIES, ["reasoning_gym"]),
@@ -65,7 +65,7 @@ def test_method_entries():
     assert grpo.loss(train) == "clip" and srpo.loss(train) == rrpo.loss(train) == oracle.loss(train) == "pg"
     assert grpo.loss(TrainConfig(loss="clip")) == "clip"
     assert default_aggregation("pg") == "seq-mean-token-mean" and default_aggregation("clip") == "token-mean"
-    assert LOSSES.names() == ["clip", "pg"]
+    assert LOSSES.names() == ["clip", "pg", "shaped_offpolicy"]
 
 
 def test_oracle_localizer_checks_its_task():

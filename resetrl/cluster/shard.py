@@ -53,7 +53,7 @@ class PromptRoller:
         release_memory = getattr(rt.backend, "release_memory", None)
         if release_memory:  # another prompt's cached contexts would change this one's arithmetic
             release_memory()
-        collector = build_collector(rt, self.layout, self.localizer, self.scorer, [problem], random.Random(seed))
+        collector = build_collector(rt, self.layout, self.localizer, self.scorer, [problem], random.Random(seed), step)
         result = collector.collect([problem], {problem.id: rt.prompt_ids(problem)})
         counts = {**self.scorer.take_stats(), **rt.backend.take_stats()}
         return PromptRollout(index, result, counts, time.perf_counter() - started)

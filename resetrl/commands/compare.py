@@ -25,6 +25,9 @@ def register(subparsers) -> None:
     parser.add_argument("--arm", dest="arms", action="append", default=[], metavar="'NAME: KEY=VALUE ...'",
                         help="another arm of the grid: every method and seed again with these overrides, series "
                              "<method>+NAME, paired with <reference>+NAME (repeatable)")
+    parser.add_argument("--shared-lr", metavar="LR,LR,...",
+                        help="one more arm per learning rate, every method at that train.lr (series <method>+lr<LR>): "
+                             "tells a gap between methods from the methods' own learning rates (method_overrides)")
     parser.add_argument("--no-base-arm", action="store_true", help="run only the --arm arms, not the config as given")
     parser.add_argument("--reference", default="grpo", help="method whose final accuracy the others must reach (default grpo)")
     parser.set_defaults(func=run)
@@ -32,11 +35,11 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from resetrl.compare.grid import ConfigSource
-    from resetrl.compare.pipeline import compare_methods, parse_arms, parse_methods
+    from resetrl.compare.pipeline import compare_methods, parse_arms, parse_methods, shared_lr_arms
     from resetrl.errors import ResetRLError
 
     methods = parse_methods(args.methods)
-    arms = parse_arms(args.arms, with_base=not args.no_base_arm)
+    arms = parse_arms(args.arms + shared_lr_arms(args.shared_lr), with_base=not args.no_base_arm)
     if args.seeds < 1:
         raise ResetRLError("--seeds must be at least 1")
     require_config(args, "compare")

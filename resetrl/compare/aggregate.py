@@ -5,7 +5,9 @@ Generated tokens follow the core trainer's accounting (per step in metrics.jsonl
   parent (sampled, used to choose the reset, never trained) and the unused draws made while looking
   for a failure;
 - `tokens/reset`: the continuations' new tokens only (the reset prefix is re-entered, not generated);
-- `tokens/localization`: the tokens SRPO's localization answers generated (its prompt is not counted).
+- `tokens/localization`: the tokens SRPO's localization answers generated (its prompt is not counted);
+- `tokens/correction`: SCoRe's corrections and Critique-GRPO's refinements, kept or not;
+- `tokens/tree`: SPO-Tree's segments, each counted once however many leaves share it.
 `tokens/total` is their sum: what a method paid in sampling for its 8 trained rollouts per prompt.
 """
 
@@ -16,9 +18,9 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from resetrl.groups import TOKEN_KINDS
 from resetrl.metrics import read_jsonl
 
-TOKEN_KINDS = ("fresh", "reset", "localization")
 LOCALIZATION_KEYS = ("exact", "within_one", "clean_prefix")
 # Two-sided 97.5% quantiles of Student's t for 1..30 degrees of freedom (beyond: the normal's 1.96).
 T_975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
@@ -142,7 +144,8 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
         if any(r.eval_steps != steps for r in runs):
             raise ValueError(f"{name}: runs were evaluated at different steps; were they run with different configs?")
         curve = [mean_ci([r.accuracy[i] for r in runs]) for i in range(len(steps))]
-        tokens_curve = {kind: [mean_ci([r.tokens_at_eval[i][kind] for r in runs])[0] for i in range(len(steps))]
+        # (.get: a RunResult built by hand may leave out the kinds its methods never generate)
+        tokens_curve = {kind: [mean_ci([r.tokens_at_eval[i].get(kind, 0.0) for r in runs])[0] for i in range(len(steps))]
                         for kind in (*TOKEN_KINDS, "total")}
         entry = {
             "method": runs[0].method,
@@ -155,7 +158,7 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
             "final_accuracy": curve[-1][0],
             "final_accuracy_ci95": curve[-1][1],
             "gain": mean_ci([r.final_accuracy - r.accuracy[0] for r in runs]),
-            "tokens_total": {kind: mean_ci([r.total_tokens[kind] for r in runs]) for kind in (*TOKEN_KINDS, "total")},
+            "tokens_total": {kind: mean_ci([r.total_tokens.get(kind, 0.0) for r in runs]) for kind in (*TOKEN_KINDS, "total")},
             "wall_seconds": mean_ci([r.wall_seconds for r in runs if r.wall_seconds is not None]),
         }
         if all(len(r.greedy) == len(steps) for r in runs):

@@ -41,6 +41,22 @@ def parse_arms(texts: list[str], with_base: bool = True) -> dict[str, tuple[str,
     return arms
 
 
+def shared_lr_arms(text: str | None) -> list[str]:
+    """`--shared-lr 1e-6,5e-5` -> the --arm texts 'lr1e-06: train.lr=1e-06' and 'lr5e-05: train.lr=5e-05'."""
+    arms = []
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        try:
+            rate = float(item)
+        except ValueError:
+            raise ResetRLError(f"--shared-lr: {item.strip()!r} is not a number (e.g. --shared-lr 1e-6,5e-5)") from None
+        if rate <= 0:
+            raise ResetRLError(f"--shared-lr: {item.strip()} must be above 0")
+        arms.append(f"lr{rate:g}: train.lr={rate:g}")
+    return arms
+
+
 def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> dict:
     """What every run shares, for the report's header."""
     budgets = {m: METHODS.get(m).layout(config.rollout.layout, config.rollout.group_size).budget for m in methods}

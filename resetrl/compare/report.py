@@ -3,6 +3,8 @@ tokens to reach GRPO's final accuracy, and localization accuracy of the reset me
 
 from __future__ import annotations
 
+from resetrl.groups import TOKEN_KINDS
+
 
 def _pm(mean: float, half_width: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {half_width:.{digits}f}"
@@ -41,7 +43,10 @@ def markdown_report(summary: dict, setup: dict) -> str:
         header += f" minus {reference} (paired) | detectable difference (80% power) |"
     if sampled:
         header += " final greedy |"
-    header += " tokens fresh | tokens reset | tokens localization | tokens total |"
+    # Token columns of the kinds some series generated (fresh and reset always, as before).
+    kinds = [kind for kind in TOKEN_KINDS if kind in ("fresh", "reset", "localization")
+             or any(entry["tokens_total"].get(kind, (0.0,))[0] for entry in series.values())] + ["total"]
+    header += "".join(f" tokens {kind} |" for kind in kinds)
     if reference:
         header += f" tokens to reach {reference}'s final ({target:.3f}) |" if target is not None else " tokens to reach |"
     lines += [header, "|" + "---|" * (header.count("|") - 1)]
@@ -55,7 +60,7 @@ def markdown_report(summary: dict, setup: dict) -> str:
             cells.append("-" if own or detectable is None else f"{detectable:.3f}")
         if sampled:
             cells.append(_pm(*entry["greedy_final"]) if "greedy_final" in entry else "-")
-        cells += [_tokens(entry["tokens_total"][kind][0]) for kind in ("fresh", "reset", "localization", "total")]
+        cells += [_tokens(entry["tokens_total"][kind][0]) for kind in kinds]
         if reference and "seeds_reaching_reference_final" in entry:
             reached = entry["seeds_reaching_reference_final"]
             # An arm's series are measured against the reference of their own arm.
@@ -89,5 +94,10 @@ def markdown_report(summary: dict, setup: dict) -> str:
               "group, the parent, which is sampled but never trained, and draws made while looking for a failure "
               "that were not needed); `reset` counts only the continuations' new tokens (the prefix is re-entered, "
               "not generated); `localization` counts SRPO's generated localization answers (their prompts are "
-              "not counted). Evaluation tokens are not counted. Every method trains 8 rollouts per prompt."]
+              "not counted)"
+              + ("; `correction` counts SCoRe's corrections and Critique-GRPO's refinements, kept or not "
+                 "(SCoRe's first attempts count as fresh)" if "correction" in kinds else "")
+              + ("; `tree` counts SPO-Tree's segments, a shared segment once, and each leaf's own tokens"
+                 if "tree" in kinds else "")
+              + ". Evaluation tokens are not counted. Every method trains 8 rollouts per prompt."]
     return "\n".join(lines) + "\n"

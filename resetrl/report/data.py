@@ -63,7 +63,8 @@ def _task_problems(config: dict) -> tuple[object | None, dict, str | None]:
 
 
 ROW_FIELDS = ("kind", "group_id", "thoughts", "answer", "reward", "advantage", "reset_step", "reset_source",
-              "first_error", "localization", "suffix_start", "new_tokens", "stop_reason")
+              "first_error", "localization", "suffix_start", "new_tokens", "stop_reason",
+              "shaped_reward", "follows", "tree_path", "segment_advantages")
 
 
 def build_items(rows: list[dict], run_index: int, task=None, problems: dict | None = None) -> list[dict]:
@@ -83,7 +84,7 @@ def build_items(rows: list[dict], run_index: int, task=None, problems: dict | No
                 if chain["first_error"] is None:
                     chain["first_error"] = task.first_error(problem, chain["thoughts"] or [])
         _match_parents(kept)
-        trained = [c for c in kept if c["kind"] in ("fresh", "reset") and c["reward"] is not None]
+        trained = [c for c in kept if c["group_id"] is not None and c["reward"] is not None]
         rewards = [c["reward"] for c in trained]
         by_group = defaultdict(set)
         for chain in trained:
@@ -93,7 +94,8 @@ def build_items(rows: list[dict], run_index: int, task=None, problems: dict | No
             "question": problem.question if problem else None, "gold": problem.answer if problem else None,
             "reward": sum(rewards) / len(rewards) if rewards else None,
             "max_reward": max(rewards) if rewards else None,
-            "signal": any(len(values) > 1 for values in by_group.values()),  # a group whose advantages are not all 0
+            # a group whose advantages are not all 0 (SCoRe's unnormalised ones: any non-zero)
+            "signal": any(len(values) > 1 for values in by_group.values()) or any(c["advantage"] for c in trained),
             "sources": sorted({c["reset_source"] for c in kept if c["kind"] == "parent" and c["reset_source"]}),
             "chains": kept,
         })

@@ -225,11 +225,30 @@
     return {text: `first error: thought ${value}`, mark: value};
   }
 
+  // What a sample of the other baselines is (SCoRe, Critique-GRPO, SPO-Tree), as a badge; null for
+  // fresh chains and resets, which their groups already say.
+  function kindNote(chain) {
+    const follows = chain.follows === null || chain.follows === undefined ? "" : ` of #${chain.follows + 1}`;
+    if (chain.kind === "attempt") return "first attempt";
+    if (chain.kind === "correction") return `correction${follows}`;
+    if (chain.kind === "refinement") return `refinement${follows} (off-policy)`;
+    if (chain.kind === "leaf") return `tree leaf ${(chain.tree_path || []).map(n => n + 1).join(".")}`;
+    if (chain.kind === "segment") return "tree segment";
+    return null;
+  }
+
+  function advantageText(chain) {
+    if (chain.segment_advantages) return `advantages ${chain.segment_advantages.map(a => a.toFixed(3)).join(" / ")} (per segment)`;
+    const shaped = chain.shaped_reward === null || chain.shaped_reward === undefined ? "" : ` \u00b7 shaped reward ${fmt(chain.shaped_reward)}`;
+    return `advantage ${chain.advantage === null ? "-" : chain.advantage.toFixed(3)}${shaped}`;
+  }
+
   function chainNode(chain, prefix) {
     const firstError = firstErrorOf(chain);
+    const note = kindNote(chain);
     return el("div", {class: "chain"},
-      el("div", {class: "chain-head"}, rewardBadge(chain.reward),
-         el("span", {class: "badge"}, `advantage ${chain.advantage === null ? "-" : chain.advantage.toFixed(3)}`),
+      el("div", {class: "chain-head"}, rewardBadge(chain.reward), note ? el("span", {class: "badge"}, note) : null,
+         el("span", {class: "badge"}, advantageText(chain)),
          el("span", {class: "badge"}, `answer ${chain.answer === null ? "none" : chain.answer}`),
          firstError.text && el("span", {class: "badge"}, firstError.text),
          el("span", {class: "muted"}, `${chain.stop_reason || ""} \u00b7 ${fmt(chain.new_tokens)} new tokens`),
@@ -247,11 +266,13 @@
     const chains = item.chains, run = DATA.runs[item.run];
     const parts = [el("h3", {}, `${run.name} (${run.method}) \u00b7 step ${item.step} \u00b7 ${item.problem}`)];
     if (item.question !== null) parts.push(el("div", {class: "question"}, item.question), el("div", {}, "gold answer: ", el("b", {}, item.gold)));
-    const fresh = chains.filter(c => c.kind === "fresh");
-    for (const id of [...new Set(fresh.map(c => c.group_id))]) {
-      const members = fresh.filter(c => c.group_id === id);
-      parts.push(el("div", {class: "group"}, el("b", {}, `fresh group ${id}`),
-        el("span", {class: "muted"}, ` \u00b7 ${members.length} chains from the prompt \u00b7 mean reward ${fmt(meanReward(members))}`),
+    // Every group trained from the prompt: fresh chains, and the other baselines' pairs, refined groups and trees.
+    const fromPrompt = chains.filter(c => c.kind !== "reset" && c.group_id !== null && c.group_id !== undefined);
+    for (const id of [...new Set(fromPrompt.map(c => c.group_id))]) {
+      const members = fromPrompt.filter(c => c.group_id === id);
+      const plain = members.every(c => c.kind === "fresh");
+      parts.push(el("div", {class: "group"}, el("b", {}, `${plain ? "fresh group" : "group"} ${id}`),
+        el("span", {class: "muted"}, ` \u00b7 ${members.length} ${plain ? "chains from the prompt" : "samples, trained under the prompt"} \u00b7 mean reward ${fmt(meanReward(members))}`),
         ...members.map(c => chainNode(c, 0))));
     }
     chains.filter(c => c.kind === "parent").forEach((parent, index) => {
@@ -271,6 +292,12 @@
     const orphans = chains.filter(c => c.kind === "reset" && c.parent === undefined);
     if (orphans.length) {
       parts.push(el("div", {class: "group"}, el("b", {}, "reset continuations"), ...orphans.map(c => chainNode(c, (c.reset_step || 1) - 1))));
+    }
+    const untrained = chains.filter(c => c.kind !== "unused" && c.kind !== "parent" && (c.group_id === null || c.group_id === undefined));
+    if (untrained.length) {
+      const details = el("details", {}, el("summary", {}, `${untrained.length} generated, not trained (refinements not kept, tree segments)`));
+      details.addEventListener("toggle", () => { if (details.open && details.children.length === 1) details.append(...untrained.map(c => chainNode(c, 0))); });
+      parts.push(details);
     }
     const unused = chains.filter(c => c.kind === "unused");
     if (unused.length) {

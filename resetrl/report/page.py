@@ -15,6 +15,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from resetrl.groups import TOKEN_KINDS
 from resetrl.report.data import COMPARE_EXPLORER_MAX_BYTES, compare_runs, folder_kind, run_data
 
 REPORT_NAME = "report.html"
@@ -176,7 +177,7 @@ def run_totals(metrics: list[dict], items: list[dict]) -> list[tuple[str, str]]:
     seconds = total("time/step", "time/eval", "time/warmup")
     if seconds:
         facts.append(("wall time", f"{seconds / 60:.1f} min (steps, evaluations and warm-up; model loading not counted)"))
-    generated = total("tokens/fresh", "tokens/reset", "tokens/localization")
+    generated = total(*(f"tokens/{kind}" for kind in TOKEN_KINDS))
     if generated:
         facts.append(("tokens", f"{generated:,.0f} generated, {total('update/trained_tokens'):,.0f} trained"))
     peak = max((row["memory/peak_rss_gb"] for row in metrics if "memory/peak_rss_gb" in row), default=None)
