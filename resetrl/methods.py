@@ -21,6 +21,9 @@ class Method:
     own_loss_field: str | None = None  # a train.* field that overrides train.loss for this method only
     own_advantage_field: str | None = None  # a train.* field that overrides train.advantage for this method only
     own_aggregation_field: str | None = None  # a train.* field that overrides train.loss_aggregation
+    # Train each fresh chain only from the task's decision thought on (the task's `decision_step`):
+    # GRPO-mask, the attribution control of docs/trap.md, oracle knowledge of where the decision is.
+    train_from_decision: bool = False
 
     def layout(self, layout: str, group_size: int) -> Layout:
         """Without resets the whole budget is one fresh group of `group_size`; with resets, the
@@ -59,3 +62,9 @@ METHODS.register("grpo")(Method("no resets: every rollout a fresh chain (train.g
 METHODS.register("rrpo")(Method("random reset: the reset step uniform over the parent's thoughts", "random"))
 METHODS.register("srpo")(Method("self-localized reset: the policy names its first erroneous thought", "self"))
 METHODS.register("oracle")(Method("oracle reset: the task's true first erroneous thought (analysis)", "oracle"))
+# Controls of the phrased trap chain (docs/trap.md): the reset layout without its prefix, and GRPO
+# without the prefix's gradient.
+METHODS.register("first_reset")(Method("layout control: the reset layout with every reset at thought 1 (no prefix)",
+                                       "regenerate"))
+METHODS.register("grpo_mask")(Method("attribution control: GRPO trained only from the task's decision thought on "
+                                     "(trap_chain: the trap)", None, train_from_decision=True))
