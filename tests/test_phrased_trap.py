@@ -93,3 +93,23 @@ def test_batch_gradients_use_the_trainers_loss_and_never_move_the_weights(tmp_pa
         m: {"agreement": agreement(g), "agreement_halves": None, "over_grpo": 1.0, "mean_squared_norm": 1.0,
             "mean_reward": 0.5, "active_sequences_per_batch": 8} for m, g in rows.items()}})
     assert "| grpo_mask |" in table
+
+
+def test_rates_are_chosen_on_the_validation_split(tmp_path):
+    from resetrl.cli import main
+    from resetrl.compare.validation import choose_rates, main as validation_main
+
+    out = tmp_path / "cmp"
+    argv = ["compare", "--preset", "trap", "--methods", "grpo", "--seeds", "1", "--out", str(out),
+            "--set", "model.name=tiny", "--set", "train.steps=1", "--set", "train.prompts_per_step=2",
+            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
+            "--set", "format.max_total_tokens=32", "--arm", "lr2: train.lr=2e-3"]
+    assert main(argv) == 0
+    result = choose_rates(out, size=3)
+    assert set(result["series"]) == {"grpo", "grpo+lr2"} and result["series"]["grpo"]["n"] == 1
+    best = max(result["series"], key=lambda name: result["series"][name]["mean"])
+    assert result["chosen"]["grpo"] == best
+    saved = json.loads((out / "runs" / "grpo-seed0" / "validation.json").read_text())
+    assert saved["eval/n"] == 3 and saved["eval/accuracy"] == result["series"]["grpo"]["mean"]
+    assert validation_main([str(out), "--size", "3"]) == 0 and (out / "validation.md").exists()
+    assert validation_main([str(tmp_path / "none")]) == 2
