@@ -98,13 +98,10 @@ def test_batch_gradients_use_the_trainers_loss_and_never_move_the_weights(tmp_pa
 def test_rates_are_chosen_on_the_validation_split(tmp_path):
     from resetrl.cli import main
     from resetrl.compare.validation import choose_rates, main as validation_main
+    from tests.test_trap_arms import tiny_trap_compare
 
     out = tmp_path / "cmp"
-    argv = ["compare", "--preset", "trap", "--methods", "grpo", "--seeds", "1", "--out", str(out),
-            "--set", "model.name=tiny", "--set", "train.steps=1", "--set", "train.prompts_per_step=2",
-            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
-            "--set", "format.max_total_tokens=32", "--arm", "lr2: train.lr=2e-3"]
-    assert main(argv) == 0
+    assert main(tiny_trap_compare(out, "grpo", 1, 32, "lr2: train.lr=2e-3")) == 0
     result = choose_rates(out, size=3)
     assert set(result["series"]) == {"grpo", "grpo+lr2"} and result["series"]["grpo"]["n"] == 1
     best = max(result["series"], key=lambda name: result["series"][name]["mean"])

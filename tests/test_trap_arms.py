@@ -79,13 +79,17 @@ def test_bad_arms_are_clear_errors():
         parse_arms([], with_base=False)
 
 
+def tiny_trap_compare(out, methods, steps, max_total_tokens, arm) -> list[str]:
+    """`resetrl compare` on the trap preset with the tiny model, one seed, a few seconds."""
+    return ["compare", "--preset", "trap", "--methods", methods, "--seeds", "1", "--out", str(out),
+            "--set", "model.name=tiny", "--set", f"train.steps={steps}", "--set", "train.prompts_per_step=2",
+            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
+            "--set", f"format.max_total_tokens={max_total_tokens}", "--arm", arm]
+
+
 def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--preset", "trap", "--methods", "grpo,oracle", "--seeds", "1", "--out", str(out),
-            "--set", "model.name=tiny", "--set", "train.steps=2", "--set", "train.prompts_per_step=2",
-            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
-            "--set", "format.max_total_tokens=48", "--arm", "sgd: train.optimizer=sgd train.lr=0.1"]
-    assert main(argv) == 0
+    assert main(tiny_trap_compare(out, "grpo,oracle", 2, 48, "sgd: train.optimizer=sgd train.lr=0.1")) == 0
     results = json.loads((out / "results.json").read_text())
     series = results["summary"]["series"]
     assert list(series) == ["grpo", "oracle", "grpo+sgd", "oracle+sgd"]
