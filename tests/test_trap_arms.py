@@ -127,3 +127,29 @@ def test_held_out_decomposition_reads_greedy_and_sampled_chains(tmp_path):
         del record["sampled_thoughts"]
     path.write_text(json.dumps({"records": records}))
     assert held_out_decomposition(config, path)["eval_sampled_reach_trap_clean"] is None
+
+
+def test_an_arm_can_run_only_some_methods_and_a_lone_reference_arm_pairs_with_the_reference():
+    from resetrl.compare.grid import method_grid
+    from resetrl.compare.pipeline import arm_methods
+
+    texts = ["lr6e-4(grpo,oracle): train.lr=6e-4", "g4(grpo): rollout.group_size=4"]
+    arms = parse_arms(texts)
+    assert arms == {"": (), "lr6e-4": ("train.lr=6e-4",), "g4": ("rollout.group_size=4",)}
+    restricted = arm_methods(texts)
+    assert restricted == {"lr6e-4": ["grpo", "oracle"], "g4": ["grpo"]}
+    specs = method_grid(["grpo", "oracle", "first_reset"], [0], arms, restricted)
+    assert [(s.method, s.series) for s in specs] == [
+        ("grpo", "grpo"), ("oracle", "oracle"), ("first_reset", "first_reset"), ("grpo", "grpo+lr6e-4"), ("oracle", "oracle+lr6e-4"),
+        ("grpo", "grpo+g4")]
+    with pytest.raises(ResetRLError, match="unknown nope"):
+        arm_methods(["x(grpo,nope): train.lr=1"])
+    tokens = [{"fresh": t, "reset": 0, "localization": 0, "total": t} for t in (0, 100)]
+    runs = [RunResult(series, series.split("+")[0], seed, [0, 2], [0.2, accuracy], tokens)
+            for series, accuracy in (("grpo", 0.3), ("grpo+g4", 0.35), ("grpo+lr6e-4", 0.4), ("oracle+lr6e-4", 0.5))
+            for seed in (0, 1)]
+    series = summarize(runs)["series"]
+    assert series["grpo+g4"]["reference"] == "grpo"
+    assert series["grpo+g4"]["final_minus_reference"][0] == pytest.approx(0.05)
+    assert series["oracle+lr6e-4"]["reference"] == "grpo+lr6e-4"
+    assert series["grpo+lr6e-4"]["reference"] == "grpo+lr6e-4"  # the reference of its own arm
