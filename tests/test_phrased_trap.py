@@ -110,3 +110,20 @@ def test_rates_are_chosen_on_the_validation_split(tmp_path):
     assert saved["eval/n"] == 3 and saved["eval/accuracy"] == result["series"]["grpo"]["mean"]
     assert validation_main([str(out), "--size", "3"]) == 0 and (out / "validation.md").exists()
     assert validation_main([str(tmp_path / "none")]) == 2
+
+
+def test_grpo_mask_and_first_reset_train_end_to_end(tmp_path):
+    from resetrl.cli import main
+    from resetrl.compare.diagnose import diagnose
+    from tests.test_trap_arms import tiny_trap_compare
+
+    out = tmp_path / "cmp"
+    assert main(tiny_trap_compare(out, "grpo_mask,first_reset", 1, 48, "sgd: train.optimizer=sgd train.lr=0.1")) == 0
+    rows = [json.loads(line) for line in (out / "runs" / "grpo_mask-seed0" / "rollouts.jsonl").read_text().splitlines()]
+    # trained from thought 8 (the trap), or from the last thought of a shorter chain: never from token 0
+    # unless the chain has a single thought
+    longer = [r for r in rows if len(r["thoughts"]) > 1]
+    assert longer and all(r["suffix_start"] > 0 for r in longer)
+    first = [json.loads(line) for line in (out / "runs" / "first_reset-seed0" / "rollouts.jsonl").read_text().splitlines()]
+    assert all(r["reset_step"] == 1 for r in first if r["kind"] == "parent")
+    assert set(diagnose(out)["table"]) == {"grpo_mask", "first_reset", "grpo_mask+sgd", "first_reset+sgd"}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from resetrl.config import Config
 from resetrl.evaluation import test_problems
+from resetrl.methods import METHODS
 from resetrl.metrics import read_jsonl
 from resetrl.tasks import create_task
 from resetrl.tasks.trap_chain import connective_of
@@ -117,8 +118,12 @@ def diagnose_run(run_dir: Path) -> dict:
     # Weight of the update on the last thought under seq-mean-token-mean: a sequence weighs |A|,
     # spread over its trained thoughts (taken as equally long).
     on_last, total = 0.0, 0.0
+    # GRPO-mask trains each fresh chain from the decision thought on (its last thought if shorter).
+    decision = getattr(task, "decision_step", None) if METHODS.get(config.method).train_from_decision else None
     for row in trained:
         skipped = row["reset_step"] - 1 if row["kind"] == "reset" and row["suffix_start"] else 0
+        if decision and row["suffix_start"]:
+            skipped = min(decision, len(row["thoughts"])) - 1
         n_trained = len(row["thoughts"]) - skipped
         if row["advantage"] and n_trained > 0:
             total += abs(row["advantage"])
