@@ -50,7 +50,7 @@ def test_problems(task, config) -> list[Problem]:
     `task.test_size`); an empty split is an error, not an accuracy over 0 problems."""
     problems = task.problems(config.eval.split, config.eval.size or config.task.test_size, config.task.seed)
     if not problems:
-        raise ResetRLError(f"task {task.name!r} has no {config.eval.split} problems: the split is empty, so nothing "
+        raise ResetRLError(f"task {task.name!r} has no {config.eval.split} problems: its {config.eval.split} split is empty, so nothing "
                            "could be evaluated (give the task test data)")
     return problems
 
