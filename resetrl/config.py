@@ -218,6 +218,7 @@ class WarmupConfig(Section):
 class EvalConfig(Section):
     every: int = Field(0, ge=0, description="Evaluate every k steps (0: only before and after training).")
     size: int | None = Field(None, ge=1, description="Problems evaluated; default: task.test_size.")
+    split: Literal["test", "validation"] = Field("test", description="The split evaluated: test, or validation (tasks that have one, e.g. arith_chain and trap_chain: problems apart from train and test, for choosing a learning rate: `resetrl eval --run RUN --set eval.split=validation --set eval.size=256`).")
     temperature: float = Field(0.0, ge=0, description="0: greedy pass@1; > 0: eval/accuracy is sampled pass@1 at this temperature (rollout.top_p), and greedy is reported as eval/accuracy_greedy.")
     samples: int = Field(1, ge=1, description="Samples per problem for sampled pass@1 (eval.temperature > 0).")
 

@@ -46,11 +46,11 @@ def evaluation_runtime(config, run_dir: Path | None = None):
 
 
 def test_problems(task, config) -> list[Problem]:
-    """The config's test problems (`eval.size`, default `task.test_size`); an empty test split is an
-    error, not an accuracy over 0 problems."""
-    problems = task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
+    """The config's evaluation problems (`eval.split`, default the test split; `eval.size`, default
+    `task.test_size`); an empty split is an error, not an accuracy over 0 problems."""
+    problems = task.problems(config.eval.split, config.eval.size or config.task.test_size, config.task.seed)
     if not problems:
-        raise ResetRLError(f"task {task.name!r} has no test problems: its test split is empty, so nothing "
+        raise ResetRLError(f"task {task.name!r} has no {config.eval.split} problems: its {config.eval.split} split is empty, so nothing "
                            "could be evaluated (give the task test data)")
     return problems
 

@@ -28,6 +28,9 @@ class Method:
     fixed_advantage: str | None = None  # an estimator that is part of the method (train.advantage does not apply)
     own_options: Callable[[Any], dict] | None = None  # the loss's options (and "aggregation") from the whole config
     reward_kl: bool = False  # a KL-to-reference penalty inside the reward: the update needs the reference policy
+    # Train each fresh chain only from the task's decision thought on (the task's `decision_step`):
+    # GRPO-mask, the attribution control of docs/trap.md, oracle knowledge of where the decision is.
+    train_from_decision: bool = False
 
     def layout(self, layout: str, group_size: int) -> Layout:
         """Without resets the whole budget is one fresh group of `group_size`; with resets, the
@@ -97,3 +100,9 @@ METHODS.register("spo_tree")(Method(
     "SPO-Tree (Guo et al. 2025): token-segment trees (spo_tree.branching), node values from leaf "
     "rewards, sibling-relative segment advantages, PPO-clip with the probability mask",
     None, collector="spo_tree", fixed_loss="clip", fixed_advantage="mean_only", own_options=_spo_tree_options))
+# Controls of the phrased trap chain (docs/trap.md): the reset layout without its prefix, and GRPO
+# without the prefix's gradient.
+METHODS.register("first_reset")(Method("layout control: the reset layout with every reset at thought 1 (no prefix)",
+                                       "regenerate"))
+METHODS.register("grpo_mask")(Method("attribution control: GRPO trained only from the task's decision thought on "
+                                     "(trap_chain: the trap)", None, train_from_decision=True))

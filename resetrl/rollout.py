@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from resetrl.chains import ChainJob, sample_chains
+from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import TOKEN_BUCKETS, TOKEN_KINDS, Group, Layout, Sample
 from resetrl.localization import ResetPoint, clamp_step, localization_scores, reset_prefix_end
@@ -59,7 +60,7 @@ class RolloutCollector:
                  localizer: Localizer | None, locate_context: LocateContext | None,
                  sampling: SamplingParams, limits: ChainLimits, max_fresh_attempts: int = 12,
                  mask_prefix: bool = True, merge_empty_prefix: bool = False, fallback_group: str = "fresh",
-                 partial_parents: str = "fallback", localize_offset: int = 0):
+                 partial_parents: str = "fallback", localize_offset: int = 0, train_from_thought: int | None = None):
         self.backend, self.scorer, self.layout = backend, scorer, layout
         self.localizer, self.locate_context = localizer, locate_context
         self.sampling, self.limits = sampling, limits
@@ -67,6 +68,7 @@ class RolloutCollector:
         self.merge_empty_prefix = merge_empty_prefix
         self.fallback_group, self.partial_parents = fallback_group, partial_parents
         self.localize_offset = localize_offset
+        self.train_from_thought = train_from_thought  # fresh chains trained from this thought on (GRPO-mask)
         self.counts: Counter = Counter()  # the step's fallbacks, by rule (rollout_stats)
 
     def _draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]
@@ -91,6 +93,9 @@ class RolloutCollector:
                 has_parent = any(parent.problem_id == problem.id for parent in parents)
                 kind = "fresh" if has_parent or not self.layout.parents else "fallback"
                 groups.append(Group(len(groups), problem.id, kind, samples))
+        if self.train_from_thought:  # (fresh groups only: reset groups are added below)
+            for sample in (s for g in groups for s in g.samples):
+                sample.train_start = reset_prefix_end(sample.spans, self.train_from_thought)
 
         by_id = {p.id: p for p in problems}
         started = time.perf_counter()
@@ -242,6 +247,7 @@ def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
     localizer = method.reset_localizer()
     if localizer is not None:
         localizer.check(runtime.task)
+    train_from_thought(runtime)  # fails before the run when the task names no decision thought
     layout = method.layout(config.rollout.layout, config.rollout.group_size)
     return layout, localizer, Scorer(runtime.tokenizer, runtime.task, config.task.score_timeout,
                                      training_reward(config.task.reward, config.task.reward_weights))
@@ -273,7 +279,20 @@ def reset_collector(runtime, layout: Layout, localizer: Localizer | None, scorer
     config = runtime.config.rollout
     return RolloutCollector(runtime.backend, scorer, layout, localizer, locate_context(runtime, rng), runtime.sampling,
                             runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix,
-                            config.fallback_group, config.partial_parents, config.localize_offset)
+                            config.fallback_group, config.partial_parents, config.localize_offset,
+                            train_from_thought(runtime))
+
+
+def train_from_thought(runtime) -> int | None:
+    """Where a method that trains only the decision (Method.train_from_decision) starts its loss: the
+    task's `decision_step`; None for every other method."""
+    if not METHODS.get(runtime.config.method).train_from_decision:
+        return None
+    step = getattr(runtime.task, "decision_step", None)
+    if step is None:
+        raise ResetRLError(f"method {runtime.config.method!r} trains only the decision thought, and task "
+                           f"{runtime.task.name!r} names none (trap_chain does: its trap)")
+    return step
 
 
 def rollout_stats(result: RolloutResult, problems: list[Problem], choices, timings) -> dict[str, float]:

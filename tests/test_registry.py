@@ -27,7 +27,7 @@ def one_line_error(registry: Registry, name: str = "nope") -> str:
 
 
 @pytest.mark.parametrize("registry, known", [
-    (METHODS, ["critique_grpo", "grpo", "oracle", "rrpo", "score", "spo_tree", "srpo"]),
+    (METHODS, ["critique_grpo", "first_reset", "grpo", "grpo_mask", "oracle", "rrpo", "score", "spo_tree", "srpo"]),
     (LAYOUTS, ["1x4", "1x8", "2x4"]),
     (LOCALIZERS, ["oracle", "quote", "random", "regenerate", "self"]),
     (AGGREGATIONS, ["micro-token-mean", "padded-length-mean", "seq-mean-token-mean", "token-mean"]),

@@ -217,3 +217,37 @@ def test_an_answer_cut_at_its_token_budget_is_counted_apart(tokenizer):
     context = LocateContext(lambda texts: [next(answers) for _ in texts], max_tokens=16)
     points = LOCALIZERS.get("self")().locate([problem, problem], [chain, chain], context)
     assert [(p.step, p.source) for p in points] == [(1, "self:truncated->1"), (1, "self:unparsed->1")]
+
+
+def test_first_reset_is_the_reset_layout_with_an_empty_prefix(tokenizer):
+    """The layout control: the same parent search and groups of 4 + 4, every reset at thought 1."""
+    result, _, problems = collect(tokenizer, method="first_reset", p_right=0.3)
+    assert result.parents and all(p.reset_step == 1 and p.reset_source == "regenerate" for p in result.parents)
+    resets = [g for g in result.groups if g.kind == "reset"]
+    assert resets and all(len(g.samples) == 4 and all(s.train_start == 0 for s in g.samples) for g in resets)
+
+
+def test_grpo_mask_trains_each_fresh_chain_from_the_decision_thought(tokenizer):
+    result, _, problems = collect(tokenizer, method="grpo", train_from_thought=3)
+    plain = {id(s) for g in result.groups for s in g.samples}
+    checked = 0
+    for sample in (s for g in result.groups for s in g.samples):
+        if len(sample.spans) >= 3:  # the loss starts where thought 3 starts, after thoughts 1-2
+            assert sample.train_start == sample.spans[1][1] > 0
+            checked += 1
+        elif sample.spans:  # a chain that stopped earlier: its last thought
+            assert sample.train_start == (sample.spans[-2][1] if len(sample.spans) >= 2 else 0)
+    assert checked > 0 and len(plain) == 8 * len(problems)
+
+
+def test_grpo_mask_needs_a_task_that_names_its_decision(tokenizer):
+    from types import SimpleNamespace
+
+    from resetrl.errors import ResetRLError
+    from resetrl.rollout import train_from_thought
+
+    config = SimpleNamespace(method="grpo_mask")
+    assert train_from_thought(SimpleNamespace(config=config, task=create_task("trap_chain", steps=12))) == 12
+    assert train_from_thought(SimpleNamespace(config=SimpleNamespace(method="grpo"), task=None)) is None
+    with pytest.raises(ResetRLError, match="names none"):
+        train_from_thought(SimpleNamespace(config=config, task=create_task("arith_chain")))

@@ -79,13 +79,17 @@ def test_bad_arms_are_clear_errors():
         parse_arms([], with_base=False)
 
 
+def tiny_trap_compare(out, methods, steps, max_total_tokens, arm) -> list[str]:
+    """`resetrl compare` on the trap preset with the tiny model, one seed, a few seconds."""
+    return ["compare", "--preset", "trap", "--methods", methods, "--seeds", "1", "--out", str(out),
+            "--set", "model.name=tiny", "--set", f"train.steps={steps}", "--set", "train.prompts_per_step=2",
+            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
+            "--set", f"format.max_total_tokens={max_total_tokens}", "--arm", arm]
+
+
 def test_compare_two_steps_on_the_trap_preset_with_an_sgd_arm(tmp_path, capsys):
     out = tmp_path / "cmp"
-    argv = ["compare", "--preset", "trap", "--methods", "grpo,oracle", "--seeds", "1", "--out", str(out),
-            "--set", "model.name=tiny", "--set", "train.steps=2", "--set", "train.prompts_per_step=2",
-            "--set", "task.train_size=8", "--set", "task.test_size=3", "--set", "eval.samples=2",
-            "--set", "format.max_total_tokens=48", "--arm", "sgd: train.optimizer=sgd train.lr=0.1"]
-    assert main(argv) == 0
+    assert main(tiny_trap_compare(out, "grpo,oracle", 2, 48, "sgd: train.optimizer=sgd train.lr=0.1")) == 0
     results = json.loads((out / "results.json").read_text())
     series = results["summary"]["series"]
     assert list(series) == ["grpo", "oracle", "grpo+sgd", "oracle+sgd"]
@@ -123,3 +127,29 @@ def test_held_out_decomposition_reads_greedy_and_sampled_chains(tmp_path):
         del record["sampled_thoughts"]
     path.write_text(json.dumps({"records": records}))
     assert held_out_decomposition(config, path)["eval_sampled_reach_trap_clean"] is None
+
+
+def test_an_arm_can_run_only_some_methods_and_a_lone_reference_arm_pairs_with_the_reference():
+    from resetrl.compare.grid import method_grid
+    from resetrl.compare.pipeline import arm_methods
+
+    texts = ["lr6e-4(grpo,oracle): train.lr=6e-4", "g4(grpo): rollout.group_size=4"]
+    arms = parse_arms(texts)
+    assert arms == {"": (), "lr6e-4": ("train.lr=6e-4",), "g4": ("rollout.group_size=4",)}
+    restricted = arm_methods(texts)
+    assert restricted == {"lr6e-4": ["grpo", "oracle"], "g4": ["grpo"]}
+    specs = method_grid(["grpo", "oracle", "first_reset"], [0], arms, restricted)
+    assert [(s.method, s.series) for s in specs] == [
+        ("grpo", "grpo"), ("oracle", "oracle"), ("first_reset", "first_reset"), ("grpo", "grpo+lr6e-4"), ("oracle", "oracle+lr6e-4"),
+        ("grpo", "grpo+g4")]
+    with pytest.raises(ResetRLError, match="unknown nope"):
+        arm_methods(["x(grpo,nope): train.lr=1"])
+    tokens = [{"fresh": t, "reset": 0, "localization": 0, "total": t} for t in (0, 100)]
+    runs = [RunResult(series, series.split("+")[0], seed, [0, 2], [0.2, accuracy], tokens)
+            for series, accuracy in (("grpo", 0.3), ("grpo+g4", 0.35), ("grpo+lr6e-4", 0.4), ("oracle+lr6e-4", 0.5))
+            for seed in (0, 1)]
+    series = summarize(runs)["series"]
+    assert series["grpo+g4"]["reference"] == "grpo"
+    assert series["grpo+g4"]["final_minus_reference"][0] == pytest.approx(0.05)
+    assert series["oracle+lr6e-4"]["reference"] == "grpo+lr6e-4"
+    assert series["grpo+lr6e-4"]["reference"] == "grpo+lr6e-4"  # the reference of its own arm

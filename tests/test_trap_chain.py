@@ -146,3 +146,47 @@ def test_trap_preset_asks_for_sampled_evaluation():
     config = load_config(preset="trap")
     assert config.task.name == "trap_chain" and config.task.test_size >= 512
     assert config.eval.temperature > 0 and config.eval.samples >= 4
+
+
+def test_phrasings_open_each_thought_with_a_uniform_connective_and_change_nothing_else():
+    from collections import Counter
+
+    from resetrl.tasks.trap_chain import CONNECTIVES, connective_of
+
+    plain = create_task("trap_chain", steps=12)
+    phrased = create_task("trap_chain", steps=12, phrasings=8)
+    counts, position_counts = Counter(), Counter()
+    for problem in phrased.problems("train", 400, seed=0):
+        chain = phrased.training_chain(problem, random.Random(problem.id))
+        unphrased = plain.training_chain(problem, random.Random(problem.id))
+        # same corruptions (drawn first), the connective is the only change, the checker reads through it
+        assert [t[len(connective_of(t)) + 1:] for t in chain] == unphrased
+        assert phrased.first_error(problem, chain) == plain.first_error(problem, unphrased)
+        for position, thought in enumerate(chain):
+            counts[connective_of(thought)] += 1
+            position_counts[(position, connective_of(thought))] += 1
+    assert set(counts) == set(CONNECTIVES)
+    share = [n / sum(counts.values()) for n in counts.values()]
+    assert max(share) - min(share) < 0.03  # uniform over the 8 (4,800 draws)
+    assert len(position_counts) == 12 * 8  # drawn independently per thought: every pair occurs
+    null = create_task("trap_chain", steps=12, phrasings=1)
+    problem = null.problems("train", 1, seed=0)[0]
+    assert {connective_of(t) for t in null.training_chain(problem, random.Random(0))} == {"Then,"}
+    assert connective_of("7 + 2 = 9") == "" and connective_of("We get -1 - 2 = -3") == "We get"
+    with pytest.raises(ResetRLError, match=r"phrasings must be in 0\.\.8"):
+        create_task("trap_chain", phrasings=9)
+
+
+def test_phrased_presets_build_their_named_models_and_the_tokenizer_knows_the_connectives():
+    from resetrl.micro.model import build_micro_tokenizer
+    from resetrl.tasks.trap_chain import CONNECTIVES
+
+    for s in (8, 1):
+        config = load_config(preset=f"trap-phrased{s}")
+        assert BuildPlan(preset=f"trap-phrased{s}").name() == config.model.name == f"trap-phrased{s}"
+        assert config.task.options["steps"] == 12 and config.task.options["phrasings"] == s
+        assert config.format.max_thoughts == 14 and config.format.max_total_tokens == 260
+    tokenizer = build_micro_tokenizer(create_task("trap_chain", steps=2, phrasings=8))
+    for connective in CONNECTIVES:  # a word of a connective is one token, not spelled in bytes
+        words = connective.replace(",", " ,").replace(":", " :").split()
+        assert len(tokenizer(connective, add_special_tokens=False).input_ids) <= 2 * len(words)

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
                         help="runs at once, in worker processes with one torch thread each (default 1)")
     parser.add_argument("--arm", dest="arms", action="append", default=[], metavar="'NAME: KEY=VALUE ...'",
                         help="another arm of the grid: every method and seed again with these overrides, series "
-                             "<method>+NAME, paired with <reference>+NAME (repeatable)")
+                             "<method>+NAME, paired with <reference>+NAME (repeatable); 'NAME(m1,m2): ...' runs only "
+                             "those methods in it (an arm of the reference method alone is paired with the reference)")
     parser.add_argument("--shared-lr", metavar="LR,LR,...",
                         help="one more arm per learning rate, every method at that train.lr (series <method>+lr<LR>): "
                              "tells a gap between methods from the methods' own learning rates (method_overrides)")
@@ -35,7 +36,7 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from resetrl.compare.grid import ConfigSource
-    from resetrl.compare.pipeline import compare_methods, parse_arms, parse_methods, shared_lr_arms
+    from resetrl.compare.pipeline import arm_methods, compare_methods, parse_arms, parse_methods, shared_lr_arms
     from resetrl.errors import ResetRLError
 
     methods = parse_methods(args.methods)
@@ -47,7 +48,8 @@ def run(args) -> int:
     base = args.preset or (Path(args.config).stem if args.config else "default")
     out = Path(args.out) if args.out else Path("runs") / f"compare-{base}"
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference, arms=arms)
+    summary = compare_methods(source, methods, seeds, out, jobs=args.jobs, reference=args.reference, arms=arms,
+                              methods_of_arm=arm_methods(args.arms))
     print((out / "results.md").read_text())
     print(f"resetrl: compared {', '.join(methods)} over {len(seeds)} seeds; results in {out}/ "
           "(report.html, results.md, results.json, curves.png, runs/)")

@@ -129,7 +129,8 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
     """Per series: accuracy mean and CI at each eval step, tokens, tokens to reach the reference's
     final mean accuracy, paired differences to the reference (final and at each eval step, with the
     smallest detectable difference), localization. Each series is paired with the reference method
-    of its own arm (`reference_series`)."""
+    of its own arm (`reference_series`); an arm that runs the reference method alone is paired with
+    the reference itself."""
     series_names = list(dict.fromkeys(r.series for r in results))
     by_series = {name: sorted([r for r in results if r.series == name], key=lambda r: r.seed) for name in series_names}
     reference_runs = by_series.get(reference, [])
@@ -138,6 +139,9 @@ def summarize(results: list[RunResult], reference: str = "grpo") -> dict:
                      "reference_method": reference, "series": {}}
     for name, runs in by_series.items():
         own_reference = reference_series(name, runs[0].method, reference)
+        arm = name[len(runs[0].method):]
+        if own_reference == name and arm and not any(other != name and other.endswith(arm) for other in by_series):
+            own_reference = reference  # an arm of the reference method alone (GRPO with groups of 4): a variant of it
         reference_runs = by_series.get(own_reference, [])
         target = mean_ci([r.final_accuracy for r in reference_runs])[0] if reference_runs else None
         steps = runs[0].eval_steps

@@ -12,7 +12,8 @@ Per series, over every step and seed (the step checker re-run on every trained c
   step is the true first error; the share of reset groups with a mixed outcome (non-zero variance);
 - held-out chains at the end, greedy and sampled (each run's eval.json; extra eval.json files as
   more columns, e.g. the model before RL): the share reaching the last thought with a clean prefix,
-  and the share of those right at it;
+  and the share of those right at it; with `phrasings` (the phrased trap chain), the entropy of the
+  connectives the sampled chains open their thoughts with, per position, averaged;
 - all trained groups: the share with non-zero reward variance (the others carry no gradient), the
   trained sequences with a non-zero advantage per prompt, and which thoughts the update weighs: the
   share of sum |A| that falls on the last thought when each sequence spreads its weight evenly over
@@ -22,13 +23,17 @@ Per series, over every step and seed (the step checker re-run on every trained c
 from __future__ import annotations
 
 import json
+import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from resetrl.config import Config
+from resetrl.evaluation import test_problems
+from resetrl.methods import METHODS
 from resetrl.metrics import read_jsonl
 from resetrl.tasks import create_task
+from resetrl.tasks.trap_chain import connective_of
 
 
 def _mean(values) -> float | None:
@@ -46,7 +51,7 @@ def held_out_decomposition(config: Config, eval_path: Path) -> dict:
     """Held-out chains of an eval.json, split by the step checker: reaching the last thought clean,
     and right at it given a clean prefix; greedy chains, and the sampled ones where it holds them."""
     task = create_task(config.task.name, **config.task.options)
-    problems = {p.id: p for p in task.problems("test", config.eval.size or config.task.test_size, config.task.seed)}
+    problems = {p.id: p for p in test_problems(task, config)}
     records = json.loads(eval_path.read_text())["records"]
     last = max(len(p.meta.get("program", [])) for p in problems.values())
 
@@ -57,9 +62,29 @@ def held_out_decomposition(config: Config, eval_path: Path) -> dict:
 
     greedy = split([(r["problem_id"], r["thoughts"]) for r in records])
     # eval.json files written before sampled chains were recorded have no sampled figure.
+    sampled_chains = [t for r in records for t in r.get("sampled_thoughts", [])]
     sampled = split([(r["problem_id"], t) for r in records for t in r.get("sampled_thoughts", [])])
-    return {"eval_reach_trap_clean": greedy[0], "eval_right_at_trap": greedy[1],
-            "eval_sampled_reach_trap_clean": sampled[0], "eval_sampled_right_at_trap": sampled[1]}
+    figures = {"eval_reach_trap_clean": greedy[0], "eval_right_at_trap": greedy[1],
+               "eval_sampled_reach_trap_clean": sampled[0], "eval_sampled_right_at_trap": sampled[1]}
+    phrasings = config.task.options.get("phrasings", 0)
+    if phrasings:  # the phrased trap chain: is the reward-irrelevant entropy there when sampled?
+        entropy = connective_entropy(sampled_chains, last)
+        figures["eval_sampled_connective_entropy"] = entropy
+        figures["eval_sampled_connective_entropy_over_log_s"] = (
+            entropy / math.log(phrasings) if entropy is not None and phrasings > 1 else None)
+    return figures
+
+
+def connective_entropy(chains: list[list[str]], positions: int) -> float | None:
+    """Entropy (nats) of the connective a thought opens with, at each thought position 1..`positions`
+    over the chains that reach it, averaged over positions: the phrasing entropy the model samples."""
+    per_position = []
+    for position in range(positions):
+        counts = Counter(connective_of(chain[position]) for chain in chains if len(chain) > position)
+        total = sum(counts.values())
+        if total:
+            per_position.append(-sum(n / total * math.log(n / total) for n in counts.values()))
+    return _mean(per_position)
 
 
 def diagnose_run(run_dir: Path) -> dict:
@@ -93,8 +118,12 @@ def diagnose_run(run_dir: Path) -> dict:
     # Weight of the update on the last thought under seq-mean-token-mean: a sequence weighs |A|,
     # spread over its trained thoughts (taken as equally long).
     on_last, total = 0.0, 0.0
+    # GRPO-mask trains each fresh chain from the decision thought on (its last thought if shorter).
+    decision = getattr(task, "decision_step", None) if METHODS.get(config.method).train_from_decision else None
     for row in trained:
         skipped = row["reset_step"] - 1 if row["kind"] == "reset" and row["suffix_start"] else 0
+        if decision and row["suffix_start"]:
+            skipped = min(decision, len(row["thoughts"])) - 1
         n_trained = len(row["thoughts"]) - skipped
         if row["advantage"] and n_trained > 0:
             total += abs(row["advantage"])
@@ -131,6 +160,8 @@ LABELS = {
     "eval_right_at_trap": "of those, right at the last thought",
     "eval_sampled_reach_trap_clean": "held-out sampled chains (eval.temperature) reaching the last thought clean",
     "eval_sampled_right_at_trap": "of those, right at the last thought",
+    "eval_sampled_connective_entropy": "held-out sampled chains: entropy (nats) of a thought's connective, mean over positions (phrasings only)",
+    "eval_sampled_connective_entropy_over_log_s": "the same over log S (the build's specification: at least 0.9)",
     "grad_norm": "gradient norm before clipping",
     "weight_on_last_thought": "share of the update's weight on the last thought (sum of abs(A) x its share of trained thoughts)",
     "last_thought_weight_per_prompt": "update weight on the last thought per prompt (sum of abs(A) / trained thoughts)",

@@ -53,12 +53,14 @@ class ConfigSource:
                            [*self.overrides, *spec.overrides, f"method={spec.method}", f"train.seed={spec.seed}"])
 
 
-def method_grid(methods: list[str], seeds: list[int], arms: dict[str, tuple[str, ...]] | None = None) -> list[RunSpec]:
+def method_grid(methods: list[str], seeds: list[int], arms: dict[str, tuple[str, ...]] | None = None,
+                methods_of_arm: dict[str, list[str]] | None = None) -> list[RunSpec]:
     """Every method x seed, once per arm: an arm is a name and `--set` overrides shared by its runs
-    (series `<method>+<arm>`); the arm named "" is the config as given (series `<method>`)."""
-    arms = arms or {"": ()}
+    (series `<method>+<arm>`); the arm named "" is the config as given (series `<method>`). An arm in
+    `methods_of_arm` runs only its own methods."""
+    arms, methods_of_arm = arms or {"": ()}, methods_of_arm or {}
     return [RunSpec(method, seed, f"{method}+{arm}" if arm else "", overrides)
-            for arm, overrides in arms.items() for seed in seeds for method in methods]
+            for arm, overrides in arms.items() for seed in seeds for method in methods_of_arm.get(arm, methods)]
 
 
 def same_run(run_dir: Path, config: Config) -> bool:

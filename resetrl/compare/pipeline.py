@@ -25,17 +25,29 @@ def parse_methods(text: str) -> list[str]:
     return list(dict.fromkeys(methods))
 
 
+def split_arm(text: str) -> tuple[str, list[str] | None, tuple[str, ...]]:
+    """`NAME: key=value ...`, or `NAME(m1,m2): key=value ...` for an arm that runs only those methods
+    -> (name, methods or None, overrides)."""
+    head, colon, overrides = text.partition(":")
+    name, methods = head.strip(), None
+    if name.endswith(")") and "(" in name:
+        name, _, listed = name[:-1].partition("(")
+        name, methods = name.strip(), parse_methods(listed)
+    if not name or not colon or not all(c.isalnum() or c in "-_." for c in name):
+        raise ResetRLError(f"--arm {text!r}: expected 'NAME: key=value ...' or 'NAME(method,...): key=value ...' with "
+                           "a new name of letters, digits, - _ . (e.g. 'sgd: train.optimizer=sgd train.lr=0.5')")
+    return name, methods, tuple(overrides.split())
+
+
 def parse_arms(texts: list[str], with_base: bool = True) -> dict[str, tuple[str, ...]]:
     """`--arm "sgd: train.optimizer=sgd train.lr=0.5"` -> {"sgd": ("train.optimizer=sgd", "train.lr=0.5")};
     the config as given is the arm "" unless `with_base` is false."""
     arms: dict[str, tuple[str, ...]] = {"": ()} if with_base else {}
     for text in texts:
-        name, _, overrides = text.partition(":")
-        name = name.strip()
-        if not name or not _ or not all(c.isalnum() or c in "-_." for c in name) or name in arms:
-            raise ResetRLError(f"--arm {text!r}: expected 'NAME: key=value ...' with a new name of letters, "
-                               "digits, - _ . (e.g. 'sgd: train.optimizer=sgd train.lr=0.5')")
-        arms[name] = tuple(overrides.split())
+        name, _, overrides = split_arm(text)
+        if name in arms:
+            raise ResetRLError(f"--arm {text!r}: expected 'NAME: key=value ...' with a new name ({name!r} is taken)")
+        arms[name] = overrides
     if not arms:
         raise ResetRLError("--no-base-arm needs at least one --arm")
     return arms
@@ -55,6 +67,11 @@ def shared_lr_arms(text: str | None) -> list[str]:
             raise ResetRLError(f"--shared-lr: {item.strip()} must be above 0")
         arms.append(f"lr{rate:g}: train.lr={rate:g}")
     return arms
+
+
+def arm_methods(texts: list[str]) -> dict[str, list[str]]:
+    """The arms that run only some methods (`--arm "lr6e-4(grpo,oracle): train.lr=6e-4"`), by name."""
+    return {name: methods for name, methods, _ in map(split_arm, texts) if methods is not None}
 
 
 def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> dict:
@@ -78,17 +95,20 @@ def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> 
 
 def compare_methods(source: ConfigSource, methods: list[str], seeds: list[int], out: Path, jobs: int = 1,
                     reference: str = "grpo", specs: list[RunSpec] | None = None,
-                    arms: dict[str, tuple[str, ...]] | None = None) -> dict:
+                    arms: dict[str, tuple[str, ...]] | None = None,
+                    methods_of_arm: dict[str, list[str]] | None = None) -> dict:
     """Run (or reuse) every run, aggregate, and write the report files into `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    specs = specs or method_grid(methods, seeds, arms)
+    specs = specs or method_grid(methods, seeds, arms, methods_of_arm)
     started = time.perf_counter()
     folders = run_grid(specs, source, out / "runs", jobs)
     results = load_results(folders, specs)
     summary = summarize(results, reference)
     setup = describe_setup(source.config_for(specs[0]), source, methods)
     if arms and list(arms) != [""]:
-        setup["arms"] = "; ".join(f"{name or '(as given)'}: {' '.join(overrides) or '-'}" for name, overrides in arms.items())
+        setup["arms"] = "; ".join(
+            f"{name or '(as given)'}{'(' + ','.join(methods_of_arm[name]) + ')' if name in (methods_of_arm or {}) else ''}: "
+            f"{' '.join(overrides) or '-'}" for name, overrides in arms.items())
     setup["wall time"] = f"{(time.perf_counter() - started) / 60:.1f} min for the runs done now"
     run_seconds = [r.wall_seconds for r in results if r.wall_seconds is not None]
     if run_seconds:  # reused runs too, from their wall_seconds.txt

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import re
 import shutil
 from pathlib import Path
@@ -52,6 +53,8 @@ def tokenizer_corpus(task: Task, size: int = 500, seed: int = 0) -> list[str]:
         texts.append(problem.question)
         chain = task.reference_chain(problem)
         texts.append(question_block(problem.question, None) + format_chain(chain))
+        if getattr(task, "phrasings", 0):  # the training chains' connectives ("Next,") become tokens too
+            texts.append(format_chain(task.training_chain(problem, random.Random(f"tokenizer/{problem.id}"))))
         texts.append(localization_prompt(problem.question, chain, "short") + f"\\boxed{{{len(chain)}}}")
     return texts
 

@@ -20,6 +20,9 @@ OPERATIONS = {
     "*": ("Multiply by", lambda value, operand: value * operand),
 }
 _RESULT = re.compile(r"=\s*(-?\d+)")
+# The validation split leaves out the first this many train problems: a micro build's 20,000 solver
+# and 1,000 own-chain problems, and any RL train split up to that size.
+VALIDATION_CLEAR_OF_TRAIN = 21000
 
 
 @TASKS.register("arith_chain")
@@ -30,7 +33,8 @@ class ArithChain(Task):
     `ops` a string of the allowed operations among + - *."""
 
     name = "arith_chain"
-    splits = "generated from the seed; train leaves out every test question"
+    splits = ("generated from the seed; train leaves out every test question; validation (eval.split, for "
+              "choosing learning rates) leaves out the test questions and the first 21,000 train ones")
 
     def __init__(self, steps: int = 3, operand_max: int = 9, start_max: int = 9, ops: str = "+-*"):
         if steps < 1 or operand_max < 1 or start_max < 1:
@@ -56,15 +60,20 @@ class ArithChain(Task):
         )
 
     def problems(self, split: str, size: int | None, seed: int) -> list[Problem]:
-        if split not in ("train", "test", "examples"):
-            raise ResetRLError(f"arith_chain: unknown split {split!r}; known: examples, test, train")
+        if split not in ("train", "test", "examples", "validation"):
+            raise ResetRLError(f"arith_chain: unknown split {split!r}; known: examples, test, train, validation")
         size = 1000 if size is None else size
-        # Separate random streams per split; train drops any question that is in the test split.
-        stream = {"train": 0, "test": 1, "examples": 2}[split]
+        # Separate random streams per split; train drops any question that is in the test split, and
+        # validation (for choosing learning rates) any that is in the test split or among the first
+        # VALIDATION_CLEAR_OF_TRAIN of the train stream (what a micro build and an RL run draw).
+        stream = {"train": 0, "test": 1, "examples": 2, "validation": 3}[split]
         rng = random.Random(f"arith_chain/{seed}/{stream}")
         excluded = set()
         if split == "train":
             excluded = {p.question for p in self.problems("test", 500, seed)}
+        elif split == "validation":
+            excluded = {p.question for p in self.problems("train", VALIDATION_CLEAR_OF_TRAIN, seed)}
+            excluded |= {p.question for p in self.problems("test", 500, seed)}
         problems: list[Problem] = []
         attempts = 0
         while len(problems) < size and attempts < 50 * size + 100:
