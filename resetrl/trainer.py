@@ -218,6 +218,8 @@ class Trainer:
                     continue
                 with torch.no_grad():
                     own = self._logprobs(self.model, batch).detach()
+                # Without the correction these forwards are FSDP's own or stand in for missing engine
+                # log-probabilities: the mismatch stays the first mini-batch's, as on one rank.
                 self._sampling_policy(part, index, micro, own, batch.loss_mask, mismatch if self.correct_importance else [])
             for micro in part.idle if self.dist.shards else ():
                 with torch.no_grad():

