@@ -1,0 +1,122 @@
+"""Bit-identical check for refactors: the same seeded runs before and after a change, compared by
+sha256 of what they write (timing fields excluded).
+
+    python .ci/refactor_check.py --save .ci/refactor_baseline.json   # on the code before the change
+    python .ci/refactor_check.py --check .ci/refactor_baseline.json  # after: exit 1 on any difference
+
+Runs (each a fresh `python -m resetrl.cli` process, so seeding starts from scratch): a smoke-preset
+train of 2 steps for grpo, rrpo, srpo and oracle, and a Thought-ICS comparison on the smoke preset's
+smallest setting (2 problems, 1 iteration). Hashed: metrics.jsonl without its timing and throughput
+fields, rollouts.jsonl, eval.json, every checkpoint's safetensors; the ICS folder's json/jsonl files
+with the same fields dropped. A micro build is not part of it (minutes even on its smallest setting)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("grpo", "rrpo", "srpo", "oracle")
+# Values that depend on the clock or the machine's load, not on the computation.
+TIMING_PREFIXES = ("time/", "throughput/", "memory/")
+TIMING_WORDS = ("seconds", "per_s", "wall", "elapsed", "duration", "peak_rss")
+
+
+def is_timing(key: str) -> bool:
+    return key.startswith(TIMING_PREFIXES) or any(word in key for word in TIMING_WORDS)
+
+
+def without_timing(value):
+    if isinstance(value, dict):
+        return {k: without_timing(v) for k, v in value.items() if not is_timing(k)}
+    if isinstance(value, list):
+        return [without_timing(v) for v in value]
+    return value
+
+
+def json_digest(path: Path) -> str:
+    """sha256 of a json or jsonl file's records with their timing fields dropped."""
+    text = path.read_text()
+    if path.suffix == ".jsonl":
+        records = [without_timing(json.loads(line)) for line in text.splitlines() if line.strip()]
+    else:
+        records = without_timing(json.loads(text))
+    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cli(*args: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE",
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    done = subprocess.run([sys.executable, "-m", "resetrl.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"refactor_check: `resetrl {' '.join(args)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def train_digests(method: str, out: Path) -> dict[str, str]:
+    cli("train", "--preset", "smoke", "--set", f"method={method}", "--set", "train.steps=2", "--out", str(out))
+    digests = {name: json_digest(out / name) for name in ("metrics.jsonl", "rollouts.jsonl", "eval.json")}
+    for weights in sorted(out.glob("checkpoints/**/*.safetensors")):
+        digests[str(weights.relative_to(out))] = file_digest(weights)
+    return digests
+
+
+def ics_digests(out: Path) -> dict[str, str]:
+    cli("ics", "--preset", "smoke", "--n", "2", "--max-iters", "1", "--compare", "--out", str(out))
+    return {str(path.relative_to(out)): json_digest(path)
+            for path in sorted([*out.rglob("*.json"), *out.rglob("*.jsonl")])}
+
+
+def collect(only: list[str]) -> dict[str, dict[str, str]]:
+    results = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for method in METHODS:
+            if not only or method in only:
+                print(f"refactor_check: train {method}", flush=True)
+                results[f"train/{method}"] = train_digests(method, Path(scratch) / method)
+        if not only or "ics" in only:
+            print("refactor_check: ics", flush=True)
+            results["ics"] = ics_digests(Path(scratch) / "ics")
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--save", help="write the digests to this file")
+    group.add_argument("--check", help="compare with the digests in this file")
+    parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join(METHODS)}, ics")
+    args = parser.parse_args()
+    results = collect(args.only)
+    if args.save:
+        Path(args.save).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+        print(f"refactor_check: saved {sum(map(len, results.values()))} digests to {args.save}")
+        return 0
+    baseline = json.loads(Path(args.check).read_text())
+    differences = []
+    for run, digests in results.items():
+        for name, digest in digests.items():
+            expected = baseline.get(run, {}).get(name)
+            if expected != digest:
+                differences.append(f"{run}: {name} {'differs' if expected else 'not in the baseline'}")
+        missing = set(baseline.get(run, {})) - set(digests)
+        differences += [f"{run}: {name} missing" for name in sorted(missing)]
+    for line in differences:
+        print(f"refactor_check: {line}")
+    print(f"refactor_check: {'DIFFERENT' if differences else 'identical'} "
+          f"({sum(map(len, results.values()))} digests over {', '.join(results)})")
+    return 1 if differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
