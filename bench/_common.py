@@ -179,12 +179,12 @@ def module_at_commit(path: str, commit: str = BEFORE_COMMIT) -> types.ModuleType
     return module
 
 
-def backend_and_logprobs_before(runtime, trainer_module) -> None:
-    """Make a runtime and the trainer run as at BEFORE_COMMIT: transformers `generate` without a prefix
+def backend_and_logprobs_before(runtime, learner_module) -> None:
+    """Make a runtime and the learner run as at BEFORE_COMMIT: transformers `generate` without a prefix
     store (still fixed-length), and the old log-prob code (one left-padded forward per row)."""
     runtime.backend = FixedLengthBackend(runtime.model, runtime.tokenizer, engine="generate", prefix_cache_mb=0)
     old = module_at_commit("resetrl/logprobs.py")
-    trainer_module.collate, trainer_module.response_logprobs = old.collate, old.response_logprobs
+    learner_module.collate, learner_module.response_logprobs = old.collate, old.response_logprobs
 
 
 def fixed_length_vllm(model, tokenizer, batch_size: int = 64, kv_cache_gb: float = 2.0):

@@ -31,6 +31,7 @@ def rss_mb() -> float:
 
 
 def child(variant: str, tuning: str, prompts: int, generations: int, tokens: int) -> dict:
+    import resetrl.learner as learner_module
     import resetrl.trainer as trainer_module
     from resetrl.config import load_config
     from resetrl.runtime import build_runtime
@@ -39,7 +40,7 @@ def child(variant: str, tuning: str, prompts: int, generations: int, tokens: int
                                                             lora=tuning == "lora") + ["task.reward=digit_share"])
     runtime = build_runtime(config)
     if variant == "before":
-        common.backend_and_logprobs_before(runtime, trainer_module)
+        common.backend_and_logprobs_before(runtime, learner_module)
     else:
         runtime.backend = common.FixedLengthBackend(runtime.model, runtime.tokenizer,
                                                     prefix_cache_mb=config.generation.prefix_cache_mb)

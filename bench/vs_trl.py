@@ -98,6 +98,7 @@ def trl_step(generations: int, tokens: int, steps: int, dtype: str = "float32") 
 
 def resetrl_step(method: str, generations: int, tokens: int, steps: int, before: bool = False, vllm: bool = False,
                  dtype: str = "float32") -> dict:
+    import resetrl.learner as learner_module
     import resetrl.trainer as trainer_module
     from resetrl.config import load_config
     from resetrl.runtime import build_runtime
@@ -107,7 +108,7 @@ def resetrl_step(method: str, generations: int, tokens: int, steps: int, before:
                          + ["task.reward=digit_share"])
     runtime = build_runtime(config)
     if before:
-        common.backend_and_logprobs_before(runtime, trainer_module)
+        common.backend_and_logprobs_before(runtime, learner_module)
     elif vllm:
         runtime.backend = common.fixed_length_vllm(runtime.model, runtime.tokenizer)
     else:

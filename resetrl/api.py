@@ -11,6 +11,7 @@ a reward may also be passed to `train` as a function. README, "Python API", runs
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Callable
 
@@ -30,19 +31,39 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
 
 def train(config: Config, out: str | Path, *, reward: str | Reward | None = None, resume: bool = False,
-          overwrite: bool = False) -> dict:
+          overwrite: bool = False, runtime=None) -> dict:
     """Train into the run folder `out`, as `resetrl train --out`; returns its summary (accuracy
     before and after, the evaluation curve). `reward` sets `task.reward`: a registered name, or a
     function (problem, completion) -> float, which is registered under its `__name__` so that the
-    run's config.yaml names it."""
+    run's config.yaml names it. `runtime` (resetrl.runtime.build_runtime's, for tests and benchmarks
+    that swap its backend) defaults to the config's. The one path into training: the CLI and
+    `resetrl compare` call it too."""
+    from resetrl.cluster.distributed import launched_rank
     from resetrl.outputs import check_run_folder
     from resetrl.trainer import Trainer
 
     if reward is not None:
         config = config.model_copy(deep=True)
         config.task.reward = reward if isinstance(reward, str) else _registered(reward)
-    check_run_folder(Path(out), config, resume, overwrite)  # before the model is loaded
-    return Trainer(config, out).run(resume=resume, overwrite=overwrite)
+    main_rank = launched_rank() == 0  # under torchrun only rank 0 writes the run (docs/scale.md)
+    if main_rank:
+        check_run_folder(Path(out), config, resume, overwrite)  # before the model is loaded
+    summary = Trainer(config, out, runtime=runtime).run(resume=resume, overwrite=overwrite)
+    if main_rank:
+        write_run_results(Path(out), summary)
+    return summary
+
+
+def write_run_results(run_dir: Path, summary: dict) -> None:
+    """A finished run's by-products: curves.png, the HTML report (a failure is warned about and left
+    as null in the summary, never raised) and summary.json, which names the report."""
+    from resetrl.plots import plot_run
+    from resetrl.report import write_report_or_warn
+
+    plot_run(run_dir)
+    report = write_report_or_warn(run_dir)
+    summary["report"] = report.name if report else None
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
 
 
 def _registered(reward: Reward) -> str:

@@ -1,6 +1,7 @@
 """Localization of the first erroneous thought (docs/method.md section 5): parsing the answer to
 `prompts.localization_prompt`, the `ResetPoint` every localizer returns (`resetrl.resets`), the reset
-prefix it keeps, and how chosen steps score against the true first error.
+prefix it keeps, and how chosen steps score against the true first error; for free-text chains
+(Token-ICS, resetrl/ics/unstructured.py) their segments and the quote a localizer answers with.
 
 Shared by training's resets, Thought-ICS and the micro testbed's measurement. The localization tokens
 are never trained on.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from resetrl.thoughts import BOXED, box_content
+from resetrl.thoughts import BOXED, THOUGHT_END, box_content, extract_boxed
 
 
 @dataclass(frozen=True)
@@ -131,3 +132,88 @@ def localization_scores(steps: list[int], first_errors: list[int],
 def _mean(values) -> float | None:
     values = list(values)
     return float(sum(values) / len(values)) if values else None
+
+
+# -- free-text chains (Token-ICS): segments and quotes ---------------------------------------------------------------------------------
+
+_BOUNDARY = re.compile(r"\n|" + re.escape(THOUGHT_END) + r"|(?<=[.!?])\s+")
+
+
+def segment_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of the non-empty segments of a free-text chain."""
+    spans, start = [], 0
+    for match in list(_BOUNDARY.finditer(text)) + [None]:
+        end = match.start() if match else len(text)
+        piece = text[start:end]
+        if piece.strip():
+            left = start + len(piece) - len(piece.lstrip())
+            spans.append((left, left + len(piece.strip())))
+        if match:
+            start = match.end()
+    return spans
+
+
+def segments(text: str) -> list[str]:
+    return [text[start:end] for start, end in segment_spans(text)]
+
+
+def segment_at(text: str, position: int) -> int:
+    """1-indexed segment holding character `position` (the next one when it falls between two)."""
+    spans = segment_spans(text)
+    for index, (_, end) in enumerate(spans, start=1):
+        if position < end:
+            return index
+    return max(len(spans), 1)
+
+
+# -- quotes -----------------------------------------------------------------------------------
+
+QUOTE_NO_ERROR = {"none", "0", "no error", "nothing"}
+_DOUBLE_QUOTED = re.compile(r"\"([^\"\n]{2,})\"")
+
+
+def parse_quote(text: str) -> tuple[str | None, str]:
+    """(quote, status): status "boxed" (the last `\\boxed{}`), "quoted" (else the last "..." in the
+    prose), "no_error" (boxed NONE or 0) or "unparsed"."""
+    boxed = extract_boxed(text)
+    if boxed is not None:
+        quote = boxed.strip().strip("\"'`").strip()
+        if quote.lower().rstrip(".") in QUOTE_NO_ERROR:
+            return None, "no_error"
+        if quote:
+            return quote, "boxed"
+    quoted = _DOUBLE_QUOTED.findall(text)
+    if quoted:
+        return quoted[-1].strip(), "quoted"
+    return None, "unparsed"
+
+
+def _normalized(text: str) -> tuple[str, list[int]]:
+    """Lower-cased text with white-space runs (and `</thought>`) collapsed to one space, and for each
+    of its characters the index of the original character. Lower-casing can lengthen a character
+    ("İ" -> "i" + combining dot): each piece maps back to the one original."""
+    text = text.replace(THOUGHT_END, " " * len(THOUGHT_END))  # same length: indices stay valid
+    characters, origin = [], []
+    for index, character in enumerate(text):
+        if character.isspace():
+            if characters and characters[-1] == " ":
+                continue
+            character = " "
+        for piece in character.lower():
+            characters.append(piece)
+            origin.append(index)
+    return "".join(characters), origin
+
+
+def find_quote(solution: str, quote: str) -> int | None:
+    """Character position of the first occurrence of `quote` in `solution`: exact, else after
+    lower-casing and collapsing white space; None when it is not there."""
+    if not quote.strip():
+        return None
+    position = solution.find(quote)
+    if position != -1:
+        return position
+    haystack, origin = _normalized(solution)
+    needle, _ = _normalized(quote.strip())
+    position = haystack.find(needle.strip())
+    return origin[position] if position != -1 else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -16,6 +17,25 @@ from resetrl.errors import ResetRLError
 # What a training run writes into its folder (and `--overwrite` removes; nothing else is touched).
 RUN_FILES = ("config.yaml", "model.json", "report.html", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json",
              "curves.png", "tensorboard", "wandb", "checkpoints")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a comparison: a method, a seed, and the series it belongs to (`label`, the method by
+    default); `folder_name` is its folder under the comparison's runs/."""
+
+    method: str
+    seed: int
+    label: str = ""
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def series(self) -> str:
+        return self.label or self.method
+
+    @property
+    def folder_name(self) -> str:
+        return f"{self.series}-seed{self.seed}"
 
 
 def check_writable(path: Path, what: str) -> None:
@@ -73,7 +93,7 @@ EXTENDS_A_RUN = ("train.steps", "eval.every", "checkpoint.every", "checkpoint.ke
 def model_record(config: Config) -> dict:
     """What a run records of its model (model.json): the name and, for a built micro model, its
     weights' sha256, so a run made on an earlier build of the same name is not taken for this one."""
-    from resetrl.micro.model import weights_sha256
+    from resetrl.models.micro import weights_sha256
 
     return {"name": config.model.name, "weights_sha256": weights_sha256(config.model.name)}
 

@@ -21,7 +21,7 @@ from typing import Callable
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.localization import ResetPoint, parse_localization
+from resetrl.localization import ResetPoint, find_quote, parse_localization, parse_quote, segment_at
 from resetrl.prompts import chat_prompt_ids, level_note, quote_prompt, self_localization_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem, Task
@@ -152,8 +152,6 @@ class QuoteLocalizer(Localizer):
 def locate_quote(chain, answer: str, tokens: int, level: str | None) -> ResetPoint:
     """Read a quote answer: found -> resume before it (step = the segment holding it); not found,
     unparsed or (below L3) "no error" -> from scratch."""
-    from resetrl.ics.unstructured import find_quote, parse_quote, segment_at  # free-text chains live with ICS
-
     quote, status = parse_quote(answer)
     if quote is None:
         point = point_from_parse(0, status, level, text=answer, tokens=tokens)

@@ -1,4 +1,5 @@
-"""The RL trainer: rollouts (fresh + resets) -> groups -> advantages -> loss -> AdamW update.
+"""The RL run: data order, rollouts (fresh + resets) -> groups -> advantages -> the learner's update
+(resetrl/learner.py) -> weights to the engine, evaluation, checkpoints.
 
 A run folder holds config.yaml, metrics.jsonl, tensorboard/, rollouts.jsonl, checkpoints/ and
 eval.json. Every step is seeded from (seed, step), so a run resumed from its last checkpoint
@@ -6,35 +7,27 @@ reproduces the uninterrupted run's next steps."""
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import random
 import resource
 import shutil
 import time
-from contextlib import nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from resetrl.advantages import assign_advantages, token_advantages, with_reward_kl
+from resetrl.advantages import assign_advantages
 from resetrl.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, save_checkpoint
 from resetrl.config import Config
 from resetrl.errors import ResetRLError, RunInterrupted
 from resetrl.evaluation import evaluate, test_problems
 from resetrl.faults import kill_point
-from resetrl.groups import TOKEN_KINDS, Sample
-from resetrl.logprobs import collate, response_logprobs
-from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation, truncated_importance_weights
+from resetrl.groups import TOKEN_KINDS
+from resetrl.learner import Learner
 from resetrl.methods import METHODS
 from resetrl.metrics import MetricsWriter, add_counts, read_jsonl, truncate_jsonl
 from resetrl.outputs import check_run_folder, clear_run_folder, model_record
-from resetrl.plots import plot_run
-from resetrl.precision import compute
-from resetrl.report import write_report_or_warn
 from resetrl.cluster.distributed import learner_group, local_part
 from resetrl.rollout import build_collector, rollout_parts
 from resetrl.runtime import build_runtime
@@ -61,32 +54,7 @@ class Trainer:
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
         self.test_problems = test_problems(rt.task, cfg)
-        method = METHODS.get(cfg.method)
-        # A KL term (in the loss, or in SCoRe's reward) needs the reference policy: the adapter
-        # switched off, or a frozen copy.
-        self.needs_reference = cfg.train.kl_coef > 0 or method.reward_kl
-        self.reference = None
-        if self.needs_reference and not cfg.model.lora:
-            self.reference = self.dist.training_model(copy.deepcopy(rt.model).eval().requires_grad_(False),
-                                                      keep_whole=False)
-        # The model the update trains: rt.model, or under cluster.fsdp its shards (rank 0 keeping rt.model
-        # whole for rollouts, evaluation and checkpoints, resetrl/cluster/fsdp.py).
-        self.model = self.dist.training_model(rt.model)
-        self.parameters = [p for p in self.model.parameters() if p.requires_grad]
-        if cfg.train.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        else:
-            self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-        self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
-        self.loss_name = method.loss(cfg.train)
-        self.loss_options = method.loss_options(cfg)  # a method's own loss options (Critique-GRPO's, SPO's)
-        self.aggregation = (self.loss_options.pop("aggregation", None) or method.aggregation(cfg.train)
-                            or default_aggregation(self.loss_name))
-        self.correct_importance = importance_correction_on(cfg)
-        if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
-            print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
-                  f"{self.loss_name!r}: passes after the first are uncorrected off-policy steps; loss=clip "
-                  "weights them by the ratio to the sampling policy")
+        self.learner = Learner(cfg, rt, self.dist)  # the update: model, optimizer, loss
         if self.layout.parents and cfg.rollout.group_size != self.layout.budget:
             print(f"resetrl: warning: rollout.group_size={cfg.rollout.group_size} is GRPO's group size; method "
                   f"{cfg.method!r} trains the budget of layout {cfg.rollout.layout} ({self.layout.budget} rollouts per prompt)")
@@ -124,218 +92,6 @@ class Trainer:
         collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step), step)
         return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
 
-    def update(self, samples: list[Sample], step: int = 0) -> dict[str, float]:
-        """The step's optimizer steps on the trained samples (docs/method.md section 6): the step's
-        prompts, shuffled from (seed, step), are split into mini-batches of `train.mini_batch_prompts`
-        prompts, each prompt's samples together, one AdamW step each; `train.updates_per_rollout`
-        passes over them (verl's ppo_mini_batch_size and ppo_epochs).
-
-        The loss's `old_logprobs` are the sampling engine's log-probabilities of each token; where a
-        backend gives none, the trainer's own under the policy that sampled (the first mini-batch's
-        first pass; the others' in a no-grad pass before the first step). Mini-batches after the
-        first are off-policy: that is where loss=clip's ratio acts. The engine's and the trainer's
-        log-probabilities are compared where the trainer's are the sampling policy's."""
-        cfg = self.config.train
-        n_tokens = sum(s.trained_tokens for s in samples)
-        empty = {"update/loss": 0.0, "update/grad_norm": 0.0, "update/skipped": 1.0, "update/nonfinite": 0.0,
-                 "update/trained_tokens": float(n_tokens), "update/active_sequences": 0.0,
-                 "update/optimizer_steps": 0.0, "update/mini_batches": 0.0}
-        parts = [self._prepare(batch) for batch in split_mini_batches(samples, cfg.mini_batch_prompts,
-                                                                      f"{cfg.seed}/mini_batches/{step}")]
-        parts = [part for part in parts if part is not None]
-        if not parts:
-            return empty
-        mismatch: list[torch.Tensor] = []
-        self._fill_old_logprobs(parts[1:], mismatch)
-        losses, grad_norms, clip_fractions, ratio_deviation, steps, nonfinite = [], [], [], 0.0, 0, False
-        for update in range(cfg.updates_per_rollout):
-            for part in parts:
-                loss, grad_norm, deviation, clipped = self._optimizer_step(part, mismatch)
-                nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
-                if nonfinite:  # _optimizer_step did not step; later mini-batches would see the same
-                    break
-                steps += 1
-                if update == 0:
-                    losses.append(loss)
-                grad_norms.append(grad_norm)
-                clip_fractions.append(clipped)
-                ratio_deviation = max(ratio_deviation, deviation)
-            if nonfinite:
-                break
-        values = {"update/loss": sum(losses) / len(losses) if losses else loss,
-                  "update/grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else grad_norm,
-                  "update/skipped": float(steps == 0), "update/nonfinite": float(nonfinite),
-                  "update/trained_tokens": float(n_tokens),
-                  "update/active_sequences": float(sum(len(part.active) for part in parts)),
-                  "update/last_pass_loss": loss, "update/ratio_max_deviation": ratio_deviation,
-                  "update/clip_fraction": sum(clip_fractions) / len(clip_fractions) if clip_fractions else 0.0,
-                  "update/optimizer_steps": float(steps), "update/mini_batches": float(len(parts))}
-        differences = self.dist.mean_and_max(mismatch)
-        if differences:
-            values["logprobs/engine_vs_trainer_mean_abs"], values["logprobs/engine_vs_trainer_max_abs"] = differences
-        if self.correct_importance:
-            weights = [w[m.bool()] for part in parts for w, m in zip(part.importance_weights, part.masks) if w is not None]
-            weights = torch.cat(weights) if weights else torch.ones(0)
-            truncated = self.dist.sum(float((weights >= self.config.train.importance_cap).sum()))
-            counted = self.dist.sum(float(weights.numel()))
-            values["update/importance_truncated_fraction"] = truncated / max(counted, 1.0)
-            values["update/importance_weight_mean"] = self.dist.sum(float(weights.sum())) / max(counted, 1.0)
-        return values
-
-    def _prepare(self, samples: list[Sample]) -> "MiniBatch | None":
-        """One mini-batch's micro-batches (this learner rank's share) and its loss normalizer; None
-        when nothing in it carries gradient."""
-        cfg = self.config.train
-        n_tokens = sum(s.trained_tokens for s in samples)
-        # A zero-advantage sample adds nothing to the gradient unless there is a KL term: skip its forward
-        # (not under micro-token-mean, where its tokens count in its micro-batch's mean, as in verl).
-        every = self.aggregation == "micro-token-mean"
-        active = [s for s in samples if (every or s.carries_signal or cfg.kl_coef > 0) and s.trained_tokens > 0]
-        if not any(s.carries_signal or cfg.kl_coef > 0 for s in active):
-            return None
-        # Samples sharing a context (prompt, + reset prefix) side by side: a micro-batch encodes it once.
-        active.sort(key=lambda s: (len(s.prompt_ids) + s.train_start, s.prompt_ids + s.response_ids[:s.train_start],
-                                   len(s.response_ids)))
-        mine = self.dist.shard(active)  # this learner rank's share (all of them on one rank)
-        micro_batches = [mine[start:start + cfg.micro_batch_size] for start in range(0, len(mine), cfg.micro_batch_size)]
-        all_micro = max(1, math.ceil(len(active) / cfg.micro_batch_size))  # over every learner rank
-        normalizer = aggregation_normalizer(self.aggregation, len(samples), n_tokens, all_micro)
-        idle = [active[:1]] * self.dist.missing_passes(len(micro_batches))  # FSDP: as many passes on every rank
-        none = [None] * len(micro_batches)
-        return MiniBatch(active, micro_batches, normalizer, idle, list(none), list(none), list(none))
-
-    def _fill_old_logprobs(self, parts: list["MiniBatch"], mismatch: list[torch.Tensor]) -> None:
-        """Before any optimizer step: the old log-probabilities of later mini-batches. The trainer's
-        own (a no-grad forward) where the importance correction needs them, under FSDP (every forward
-        there is a collective, so with the idle passes) or where the engine gave none; else the
-        engine's, with no forward."""
-        for part in parts:
-            for index, micro in enumerate(part.micro_batches):
-                batch = self._collate(micro)
-                engine = _engine_logprobs(micro, batch.loss_mask.shape)
-                if engine is not None and not self.dist.shards and not self.correct_importance:
-                    part.old_logprobs[index] = engine
-                    continue
-                with torch.no_grad():
-                    own = self._logprobs(self.model, batch).detach()
-                # Without the correction these forwards are FSDP's own or stand in for missing engine
-                # log-probabilities: the mismatch stays the first mini-batch's, as on one rank.
-                self._sampling_policy(part, index, micro, own, batch.loss_mask, mismatch if self.correct_importance else [])
-            for micro in part.idle if self.dist.shards else ():
-                with torch.no_grad():
-                    self._logprobs(self.model, self._collate(micro))
-
-    def _sampling_policy(self, part: "MiniBatch", index: int, micro: list[Sample], own: torch.Tensor,
-                         loss_mask: torch.Tensor, mismatch: list[torch.Tensor]) -> None:
-        """Micro-batch `index`'s old log-probabilities from the trainer's own under the weights that
-        sampled (`own`, detached) and the engine's, their difference on trained tokens appended to
-        `mismatch`. With the importance correction: the trainer's own, and the truncated weights
-        min(exp(own - engine), C) (verl's TIS); without: the engine's where it gave them."""
-        engine = _engine_logprobs(micro, own.shape)
-        trained = loss_mask.to(own.device).bool()
-        part.masks[index] = trained
-        if engine is None:
-            part.old_logprobs[index] = own
-            return
-        engine = engine.to(own.device)
-        mismatch.append((engine - own)[trained].abs().cpu())
-        if self.correct_importance:
-            part.old_logprobs[index] = own
-            part.importance_weights[index] = truncated_importance_weights(own, engine, self.config.train.importance_cap,
-                                                                          trained)
-        else:
-            part.old_logprobs[index] = torch.where(trained, engine, own)
-
-    def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, float, float]:
-        """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
-        loss, gradient norm, the largest |ratio - 1| and the share of trained tokens whose ratio the
-        clip bounds. A micro-batch without old log-probabilities yet (the first mini-batch's first
-        pass: weights not yet stepped, the policy that sampled) takes the engine's where the backend
-        gave them, else the trainer's own, and records their difference in `mismatch`. The `idle`
-        micro-batches add passes on zero weight: under FSDP each forward and backward gathers weights
-        from every rank."""
-        cfg, model = self.config.train, self.model
-        loss_function = LOSSES.get(self.loss_name)
-        model.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        total_loss, ratio_deviation, clipped, trained_tokens = 0.0, 0.0, 0.0, 0.0
-        for index, micro in enumerate(part.micro_batches):
-            batch = self._collate(micro)
-            entropy = None
-            if self.loss_options.get("entropy_coef"):
-                logprobs, entropy = self._logprobs(model, batch, with_entropy=True)
-            else:
-                logprobs = self._logprobs(model, batch)
-            mask = batch.loss_mask.to(logprobs.device)
-            if part.old_logprobs[index] is None:
-                self._sampling_policy(part, index, micro, logprobs.detach().clone(), batch.loss_mask, mismatch)
-            old_logprobs = part.old_logprobs[index].to(logprobs.device)
-            weights = part.importance_weights[index]
-            reference_logprobs = self._reference_logprobs(batch) if self.needs_reference else None
-            advantages = self._advantages(micro, old_logprobs, reference_logprobs, mask)
-            inputs = LossInputs(logprobs=logprobs, old_logprobs=old_logprobs, advantages=advantages,
-                                mask=mask, ref_logprobs=reference_logprobs, normalizer=part.normalizer,
-                                token_weights=None if weights is None else weights.to(logprobs.device),
-                                off_policy=torch.tensor([s.off_policy for s in micro], device=logprobs.device),
-                                entropy=entropy)
-            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator,
-                                 **self.loss_options)
-            loss.backward()
-            total_loss += loss.item()
-            with torch.no_grad():
-                ratio = (logprobs - old_logprobs).exp()
-                ratio_deviation = max(ratio_deviation, float(((ratio - 1).abs() * mask).max()))
-                # The clip binds where the ratio left [1 - eps, 1 + eps] in the advantage's direction.
-                signs = inputs.token_advantages()
-                bound = ((signs > 0) & (ratio > 1 + cfg.clip_eps)) | ((signs < 0) & (ratio < 1 - cfg.clip_eps))
-                clipped += float((bound * mask).sum())
-                trained_tokens += float(mask.sum())
-        for micro in part.idle:
-            batch = self._collate(micro)
-            logprobs = self._logprobs(model, batch)
-            if self.needs_reference:
-                self._reference_logprobs(batch)
-            (logprobs.sum() * 0).backward()
-        # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
-        self.dist.all_reduce_gradients(self.parameters)
-        total_loss, ratio_deviation = self.dist.sum(total_loss), self.dist.max(ratio_deviation)
-        clipped, trained_tokens = self.dist.sum(clipped), self.dist.sum(trained_tokens)
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip))
-        if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
-            self.optimizer.step()
-        return total_loss, grad_norm, ratio_deviation, clipped / max(trained_tokens, 1.0)
-
-    def _collate(self, micro: list[Sample]):
-        """A micro-batch as the log-probability code takes it (each sample trained from its train_start)."""
-        return collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                       [s.train_start for s in micro], self.runtime.pad_id)
-
-    def _logprobs(self, model, batch, with_entropy: bool = False):
-        # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
-        with compute(self.config.model.dtype, next(model.parameters()).device):
-            return response_logprobs(model, batch, share_contexts=not self.dist.shards, with_entropy=with_entropy)
-
-    def _advantages(self, micro: list[Sample], old_logprobs: torch.Tensor, reference_logprobs: torch.Tensor | None,
-                    mask: torch.Tensor) -> torch.Tensor:
-        """[B] advantages, or [B, R] where a sample's tokens differ: tree segments (SPO-Tree), or a
-        KL penalty inside the reward (SCoRe), which needs the old and reference log-probabilities."""
-        device = old_logprobs.device
-        coefficients = torch.tensor([s.reward_kl_coef for s in micro], device=device)
-        if not any(s.segment_advantages for s in micro) and not bool(coefficients.any()):
-            return torch.tensor([s.advantage for s in micro], device=device)
-        advantages = token_advantages(micro, mask.shape[1]).to(device)
-        if bool(coefficients.any()):
-            advantages = with_reward_kl(advantages, coefficients, old_logprobs, reference_logprobs, mask)
-        return advantages
-
-    @torch.no_grad()
-    def _reference_logprobs(self, batch) -> torch.Tensor:
-        model = self.model
-        if self.reference is not None:
-            return self._logprobs(self.reference, batch)
-        with model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext():
-            return self._logprobs(model, batch)
-
     # -- the run ------------------------------------------------------------------------------
     def evaluate(self, step: int) -> tuple[dict[str, float], list[dict]]:
         started = time.perf_counter()
@@ -351,9 +107,11 @@ class Trainer:
                 "method": self.config.method}
 
     def run(self, resume: bool = False, overwrite: bool = False) -> dict:
-        """Train into the run folder. A folder that holds another run is refused unless `resume`
-        (same config: continue from its last checkpoint) or `overwrite` (replace it). Learner rank 0
-        writes the run (and holds the Ray rollout workers, if any); other ranks follow it."""
+        """Train into the run folder; returns the run's summary (rank 0's; {} on other ranks). A
+        folder that holds another run is refused unless `resume` (same config: continue from its
+        last checkpoint) or `overwrite` (replace it). Learner rank 0 writes the run (and holds the
+        Ray rollout workers, if any); other ranks follow it. The plots, the HTML report and
+        summary.json are api.train's, after this."""
         try:
             if not self.dist.is_main:
                 return self._follow()
@@ -373,13 +131,13 @@ class Trainer:
         then train its share of every step's samples."""
         checkpoint, start_step = self.dist.broadcast_object(None)
         if checkpoint and not self.dist.shards:  # under FSDP rank 0 hands each rank its share (start_equal)
-            load_checkpoint(Path(checkpoint), self.runtime.model, self.optimizer)
-        self.dist.start_equal(self.runtime.model, self.model, self.whole_optimizer)
+            load_checkpoint(Path(checkpoint), self.runtime.model, self.learner.optimizer)
+        self.dist.start_equal(self.runtime.model, self.learner.model, self.learner.whole_optimizer)
         for step in range(start_step + 1, self.config.train.steps + 1):
             self.train_step(step)
             self._check_finite_weights(f"the update of step {step} (train.lr={self.config.train.lr:g})")
             if self.dist.shards and self._checkpoint_due(step):
-                self.whole_optimizer.state_dict()  # rank 0 gathers the optimizer state from every rank's shard
+                self.learner.whole_optimizer.state_dict()  # rank 0 gathers the optimizer state from every rank's shard
         return {}
 
     def _checkpoint_due(self, step: int) -> bool:
@@ -398,7 +156,7 @@ class Trainer:
             (self.run_dir / "model.json").write_text(json.dumps(model_record(cfg), indent=2))
         state = {}
         if checkpoint:
-            state = load_checkpoint(checkpoint, rt.model, self.whole_optimizer)
+            state = load_checkpoint(checkpoint, rt.model, self.learner.whole_optimizer)
             start_step, warmup_done = state["step"], state["warmup_done"]
             if start_step > cfg.train.steps:
                 raise ResetRLError(f"--resume: train.steps={cfg.train.steps} is below the run's last checkpoint "
@@ -437,7 +195,7 @@ class Trainer:
             warmup_values = {"warmup/final_loss": losses[-1], "time/warmup": time.perf_counter() - started}
             self._check_finite_weights(f"the warm-up (warmup.lr={cfg.warmup.lr:g})", rt.model)
             # Saved before the step-0 evaluation, so a run stopped there resumes without redoing the warm-up.
-            save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer,
+            save_checkpoint(self.run_dir, 0, rt.model, self.learner.whole_optimizer,
                             {**self._state(0, True), "initial_eval_done": False, "warmup_metrics": warmup_values},
                             cfg.checkpoint.keep)
         self._phase = "during the step-0 evaluation"
@@ -447,7 +205,7 @@ class Trainer:
         summary.update(warmup_values)
         self.metrics.write(0, summary)
         self._logged_step = 0
-        save_checkpoint(self.run_dir, 0, rt.model, self.whole_optimizer, self._state(0, True), cfg.checkpoint.keep)
+        save_checkpoint(self.run_dir, 0, rt.model, self.learner.whole_optimizer, self._state(0, True), cfg.checkpoint.keep)
         print(f"resetrl: step 0 accuracy {summary['eval/accuracy']:.3f} on {len(self.test_problems)} test problems")
 
     def _interrupted(self) -> RunInterrupted:
@@ -476,7 +234,7 @@ class Trainer:
             warmup_done = True
         # Other learner ranks load the same checkpoint, then take this rank's weights (its warm-up).
         self.dist.broadcast_object((str(checkpoint) if checkpoint else None, start_step))
-        self.dist.start_equal(rt.model, self.model, self.whole_optimizer)
+        self.dist.start_equal(rt.model, self.learner.model, self.learner.whole_optimizer)
         if self.workers is not None:
             self.workers.push_weights(rt.model, start_step)
 
@@ -505,37 +263,33 @@ class Trainer:
                     f"each update skipped (train.max_nonfinite_steps); lower train.lr (now {cfg.train.lr:g}); "
                     f"the last checkpoint holds finite weights")
             if self._checkpoint_due(step):
-                save_checkpoint(self.run_dir, step, rt.model, self.whole_optimizer, self._state(step, warmup_done),
+                save_checkpoint(self.run_dir, step, rt.model, self.learner.whole_optimizer, self._state(step, warmup_done),
                                 cfg.checkpoint.keep)
             progress.set_postfix(reward=f"{values['reward/all_trained']:.2f}",
                                  reset_groups=int(values["groups/reset"]),
                                  tok_s=f"{values['throughput/tokens_per_s']:.0f}",
                                  acc="-" if last_eval is None else f"{last_eval:.2f}")
-        self._phase, self._progress = "after the last step, writing the plots and report", None
+        self._phase, self._progress = "after the last step", None
         self.metrics.close()
-        plot_run(self.run_dir)
-        final = self._final_summary()
-        # The HTML report is a by-product: a failure is warned about and left as null here, never raised.
-        report = write_report_or_warn(self.run_dir)
-        final["report"] = report.name if report else None
-        (self.run_dir / "summary.json").write_text(json.dumps(final, indent=2))
         _warn_about_skipped_updates(read_jsonl(self.run_dir / "metrics.jsonl"))
-        return final
+        return self._final_summary()  # api.train adds the plots, the report and summary.json
 
     def _check_finite_weights(self, after: str, model: torch.nn.Module | None = None) -> None:
         """Stop before a checkpoint could hold non-finite weights: the trained ones (each rank its own
         shard under FSDP), or `model`'s."""
-        parameters = self.parameters if model is None else [p for p in model.parameters() if p.requires_grad]
+        parameters = self.learner.parameters if model is None else [p for p in model.parameters() if p.requires_grad]
         if not all(bool(torch.isfinite(local_part(p)).all()) for p in parameters):
             raise ResetRLError(f"{after} made weights non-finite; lower the learning rate "
                                "(no checkpoint was written with them)")
 
     def train_step(self, step: int) -> dict[str, float]:
-        """Rank 0 rolls out; every learner rank trains its share; rank 0's metrics are returned."""
+        """One RL step: problems -> rollout -> advantages -> the learner's update -> weights to the
+        engine -> record. Rank 0 rolls out and records; every learner rank trains its share of the
+        samples; rank 0's metrics are returned."""
         started = time.perf_counter()
+        result = None
         if self.dist.is_main:
-            problems = self.batch_for_step(step)
-            result = self.rollout(step, problems)
+            result = self.rollout(step, self.batch_for_step(step))
             kill_point("rollout", step)
             # Contexts the backend kept for reuse within the rollout are stale once the weights change.
             release_memory = getattr(self.runtime.backend, "release_memory", None)
@@ -544,8 +298,8 @@ class Trainer:
             assign_advantages(result.groups, METHODS.get(self.config.method).advantage(self.config.train))
         trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()
-        update_values = self.update(trained, step)
-        self.dist.gather_weights(self.model, self.runtime.model)  # FSDP: rank 0's whole copy for rollouts
+        update_values = self.learner.update(trained, step)
+        self.learner.gather_weights()
         if not self.dist.is_main:
             return update_values
         values = dict(result.stats)
@@ -553,11 +307,20 @@ class Trainer:
         values.update(update_values)
         values["time/update"] = time.perf_counter() - update_started
         kill_point("update", step)
-        # An engine with its own copy of the weights (vLLM) gets the new ones now (timed there).
+        self._push_weights(step, values)
+        self._record(step, result, values, started)
+        return values
+
+    def _push_weights(self, step: int, values: dict[str, float]) -> None:
+        """An engine with its own copy of the weights (vLLM), or the Ray rollout workers, get the new
+        ones (timed there); the backend's counts join the step's metrics."""
         self.runtime.backend.sync_weights()
         if self.workers is not None:
             values["time/weight_push"] = self.workers.push_weights(self.runtime.model, step)
         add_counts(values, self.runtime.backend.take_stats())
+
+    def _record(self, step: int, result, values: dict[str, float], started: float) -> None:
+        """The step's throughput, memory and chain counts into `values`; its samples to rollouts.jsonl."""
         values["time/step"] = time.perf_counter() - started
         generated = sum(values.get(f"tokens/{kind}", 0.0) for kind in TOKEN_KINDS)
         rollout_seconds = sum(values.get(f"time/{phase}", 0.0) for phase in ("fresh", "localize", "reset"))
@@ -569,7 +332,6 @@ class Trainer:
         with open(self.run_dir / "rollouts.jsonl", "a") as handle:
             for sample in samples:
                 handle.write(json.dumps(sample.record(step)) + "\n")
-        return values
 
     def _final_summary(self) -> dict:
         rows = read_jsonl(self.run_dir / "metrics.jsonl")
@@ -578,7 +340,7 @@ class Trainer:
                 "initial_accuracy": evals[0][1] if evals else None,
                 "final_accuracy": evals[-1][1] if evals else None,
                 "steps": self.config.train.steps,
-                "dtype": self.config.model.dtype, "importance_correction": self.correct_importance,
+                "dtype": self.config.model.dtype, "importance_correction": self.learner.correct_importance,
                 "peak_rss_gb": peak_memory_gb()}
 
 
@@ -591,56 +353,3 @@ def _warn_about_skipped_updates(rows: list[dict]) -> None:
     if steps and all(r["update/skipped"] for r in steps):
         print(f"resetrl: warning: every RL step ({len(steps)}) skipped its update: no group had reward variance"
               + (" or the loss was not finite" if nonfinite else "") + ", so RL never changed the weights")
-
-
-@dataclass
-class MiniBatch:
-    """One optimizer step's samples: those carrying gradient (`active`), this rank's micro-batches of
-    them, the loss normalizer, FSDP's idle passes, and per micro-batch the old log-probabilities,
-    the importance weights (with the correction on and the engine's log-probabilities known) and
-    the trained-token mask they were computed on."""
-
-    active: list[Sample]
-    micro_batches: list[list[Sample]]
-    normalizer: float
-    idle: list[list[Sample]]
-    old_logprobs: list[torch.Tensor | None]
-    importance_weights: list[torch.Tensor | None]
-    masks: list[torch.Tensor | None]
-
-
-def importance_correction_on(config: Config) -> bool:
-    """train.importance_correction resolved: auto is on where the engine and the trainer compute
-    differently (vLLM's kernels, or bf16), off where they agree (the hf engine in fp32)."""
-    setting = config.train.importance_correction
-    if setting != "auto":
-        return setting
-    return config.generation.backend == "vllm" or config.model.dtype == "bfloat16"
-
-
-def split_mini_batches(samples: list[Sample], prompts_per_batch: int | None, seed: str) -> list[list[Sample]]:
-    """The step's samples as optimizer mini-batches: prompts shuffled (seeded), `prompts_per_batch`
-    prompts each (the last may hold fewer), every prompt's samples together; None = one batch."""
-    by_prompt: dict[str, list[Sample]] = {}
-    for sample in samples:
-        by_prompt.setdefault(sample.problem_id, []).append(sample)
-    if prompts_per_batch is None or prompts_per_batch >= len(by_prompt):
-        return [samples] if samples else []
-    order = list(by_prompt)
-    random.Random(seed).shuffle(order)
-    return [[s for prompt in order[start:start + prompts_per_batch] for s in by_prompt[prompt]]
-            for start in range(0, len(order), prompts_per_batch)]
-
-
-def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:
-    """The sampling engine's log-probabilities of the trained tokens, [B, R] as `collate` aligns them;
-    None when a sample has none (a backend that does not report them)."""
-    if any(s.logprobs is None or len(s.logprobs) != len(s.response_ids) for s in micro):
-        return None
-    values = torch.zeros(shape, dtype=torch.float32)
-    for row, sample in enumerate(micro):
-        trained = sample.logprobs[sample.train_start:]
-        if any(value != value for value in trained):  # NaN: a prefix whose log-probabilities are unknown
-            return None
-        values[row, :len(trained)] = torch.tensor(trained, dtype=torch.float32)
-    return values

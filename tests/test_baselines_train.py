@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from resetrl.api import train
 from resetrl.cli import main
 from resetrl.compare.pipeline import parse_arms, shared_lr_arms
 from resetrl.config import load_config
@@ -21,7 +22,7 @@ TOKENS = {"score": "tokens/correction", "critique_grpo": "tokens/correction", "s
 @pytest.mark.parametrize("method", BASELINES)
 def test_two_steps_on_the_tiny_model(tmp_path, method):
     config = load_config(preset="smoke", overrides=[f"method={method}", "train.steps=2", "spo_tree.segment_tokens=12"])
-    summary = Trainer(config, tmp_path).run()
+    summary = train(config, tmp_path)
     assert summary["final_accuracy"] is not None and (tmp_path / "report.html").exists()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2]
@@ -42,25 +43,25 @@ def test_two_steps_on_the_tiny_model(tmp_path, method):
                                                ("spo_tree", ["spo_tree.probability_mask=false"])])
 def test_the_update_trains_on_scripted_rollouts(tmp_path, method, overrides):
     trainer = scripted_trainer(tmp_path, method=method, steps=2, overrides=overrides, token_logprob=-0.5)
-    before = [p.detach().clone() for p in trainer.parameters]
+    before = [p.detach().clone() for p in trainer.learner.parameters]
     trainer.run()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert any(row["update/skipped"] == 0.0 for row in rows[1:])
     assert all(abs(row["update/loss"]) < 1e3 for row in rows[1:])
-    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.parameters))
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.learner.parameters))
 
 
 def test_methods_own_loss_and_estimator():
     config = load_config(preset="smoke", overrides=["method=spo_tree"])
     trainer = Trainer(config, "/tmp/unused-run")
-    assert (trainer.loss_name, trainer.aggregation, trainer.loss_options) == ("clip", "seq-mean-token-mean",
+    assert (trainer.learner.loss_name, trainer.learner.aggregation, trainer.learner.loss_options) == ("clip", "seq-mean-token-mean",
                                                                               {"keep_below_prob": 0.9})
     config = load_config(preset="smoke", overrides=["method=critique_grpo", "train.loss=pg"])
     trainer = Trainer(config, "/tmp/unused-run")
-    assert (trainer.loss_name, trainer.aggregation) == ("shaped_offpolicy", "padded-length-mean")
-    assert trainer.loss_options == {"shaping_gamma": 0.1, "entropy_coef": 0.001}
+    assert (trainer.learner.loss_name, trainer.learner.aggregation) == ("shaped_offpolicy", "padded-length-mean")
+    assert trainer.learner.loss_options == {"shaping_gamma": 0.1, "entropy_coef": 0.001}
     trainer = Trainer(load_config(preset="smoke", overrides=["method=score"]), "/tmp/unused-run")
-    assert trainer.needs_reference and trainer.reference is not None  # a frozen copy (no LoRA)
+    assert trainer.learner.needs_reference and trainer.learner.reference is not None  # a frozen copy (no LoRA)
 
 
 @pytest.mark.parametrize("preset", ["paper-olmo3-7b", "paper-qwen2.5-14b"])

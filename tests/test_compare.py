@@ -85,7 +85,8 @@ def test_sweep_plot(tmp_path):
 def test_sweep_variants_follow_the_preset(monkeypatch, tmp_path):
     """The trap sweep runs SRPO on trap-noisy-x models, never on the micro testbed's own variants."""
     from resetrl.compare import sweep
-    from resetrl.micro import build, model
+    from resetrl.micro import build
+    from resetrl.models import micro as model
 
     built = []
     monkeypatch.setattr(model, "build_info", lambda folder: None)

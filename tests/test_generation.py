@@ -6,7 +6,8 @@ import torch
 from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from resetrl.generation.base import ChainRequest, SamplingParams
-from resetrl.generation.hf import HFBackend, RowStopper
+from resetrl.generation.hf import HFBackend
+from resetrl.generation.stopping import RowStopper
 from resetrl.generation.prefix_cache import PrefixStore
 from resetrl.generation.sampling import sample_next_tokens
 from resetrl.tasks import create_task

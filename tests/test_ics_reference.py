@@ -13,8 +13,8 @@ from resetrl.ics.engine import ICSSettings
 from resetrl.ics.methods import run_method
 from resetrl.ics.metrics import summarize
 from resetrl.ics.pipeline import ics_settings
-from resetrl.ics.unstructured import find_quote
 from resetrl.ics.verification import VERDICT_PARSERS, parse_verdict
+from resetrl.localization import find_quote
 from resetrl.prompts import neutral_localization_prompt, review_prompt, self_localization_prompt
 from tests.test_ics import make_engine
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from resetrl.ics.engine import ICSSettings
 from resetrl.ics.methods import run_method
-from resetrl.ics.unstructured import (find_quote, parse_quote, segment_at, segments, unstructured_attempt,
-                                      unstructured_prompt_text)
+from resetrl.ics.unstructured import unstructured_attempt, unstructured_prompt_text
+from resetrl.localization import find_quote, parse_quote, segment_at, segments
 from resetrl.resets import locate_quote
 from tests.test_ics import make_engine
 

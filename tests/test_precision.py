@@ -13,7 +13,8 @@ from resetrl.generation.hf import HFBackend, _Work
 from resetrl.losses import LOSSES, LossInputs, truncated_importance_weights
 from resetrl.models import add_lora, load_model
 from resetrl.runtime import build_runtime
-from resetrl.trainer import Trainer, importance_correction_on
+from resetrl.learner import importance_correction_on
+from resetrl.trainer import Trainer
 from tests.test_trainer import scripted_trainer
 
 
@@ -143,7 +144,7 @@ def test_a_bf16_run_records_its_precision_and_keeps_fp32_weights(tmp_path):
     assert summary["final_accuracy"] is not None
     assert "dtype: bfloat16" in (tmp_path / "config.yaml").read_text()
     assert summary["dtype"] == "bfloat16" and summary["importance_correction"] is True
-    assert {p.dtype for p in trainer.parameters} == {torch.float32}  # master weights
+    assert {p.dtype for p in trainer.learner.parameters} == {torch.float32}  # master weights
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     trained = [r for r in rows[1:] if r["update/skipped"] == 0.0]
     assert trained, "the smoke preset exercises the update"

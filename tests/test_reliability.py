@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import resetrl.trainer as trainer_module
+import resetrl.learner as learner_module
 from resetrl.scoring import Scorer
 from resetrl.checkpoint import latest_checkpoint
 from resetrl.cli import main
@@ -214,9 +214,9 @@ def test_model_folder_without_weights_or_tokenizer_is_a_one_line_error(tmp_path,
 def test_nonfinite_loss_skips_the_update_and_three_in_a_row_stop_the_run(tmp_path, monkeypatch):
     trainer = scripted_trainer(tmp_path, steps=8, overrides=["train.lr=1e-2"])
     poisoned, current = {2, 4, 5, 6}, {"step": 0}
-    real_step, real_logprobs = trainer.train_step, trainer_module.response_logprobs
+    real_step, real_logprobs = trainer.train_step, learner_module.response_logprobs
     monkeypatch.setattr(trainer, "train_step", lambda step: (current.update(step=step), real_step(step))[1])
-    monkeypatch.setattr(trainer_module, "response_logprobs", lambda model, batch, **options: real_logprobs(model, batch, **options)
+    monkeypatch.setattr(learner_module, "response_logprobs", lambda model, batch, **options: real_logprobs(model, batch, **options)
                         * (float("nan") if current["step"] in poisoned else 1.0))
     with pytest.raises(ResetRLError, match="step 6: non-finite loss or gradient norm in 3 consecutive steps"):
         trainer.run()
@@ -231,14 +231,14 @@ def test_nonfinite_loss_skips_the_update_and_three_in_a_row_stop_the_run(tmp_pat
 
 def test_an_update_that_makes_weights_nonfinite_stops_before_a_checkpoint_holds_them(tmp_path, monkeypatch):
     trainer = scripted_trainer(tmp_path, steps=3)
-    real_step = trainer.optimizer.step
+    real_step = trainer.learner.optimizer.step
 
     def overflowing_step(*args, **kwargs):
         real_step(*args, **kwargs)
         with torch.no_grad():
-            trainer.parameters[0].fill_(float("inf"))
+            trainer.learner.parameters[0].fill_(float("inf"))
 
-    monkeypatch.setattr(trainer.optimizer, "step", overflowing_step)
+    monkeypatch.setattr(trainer.learner.optimizer, "step", overflowing_step)
     with pytest.raises(ResetRLError, match=r"the update of step \d \(train.lr=.*\) made weights non-finite"):
         trainer.run()
     for folder in (tmp_path / "checkpoints").glob("step_*"):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resetrl.api import write_run_results
 from resetrl.cli import main
 from resetrl.errors import ResetRLError
 from resetrl.report import build_page, write_report
@@ -36,7 +37,7 @@ def page_data(page: str) -> dict:
 def run_dir(tmp_path_factory):
     """A scripted srpo run: chains with known first errors, reset groups, localization answers."""
     folder = tmp_path_factory.mktemp("scripted-run")
-    scripted_trainer(folder, steps=3).run()
+    write_run_results(folder, scripted_trainer(folder, steps=3).run())  # as api.train after the run
     return folder
 
 
@@ -184,6 +185,7 @@ def test_a_failing_report_does_not_fail_the_run(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr("resetrl.report.page.build_page", broken)
     summary = scripted_trainer(tmp_path, steps=1).run()
+    write_run_results(tmp_path, summary)
     assert summary["report"] is None and not (tmp_path / "report.html").exists()
     assert "report.html not written (OSError: disk full)" in capsys.readouterr().out
 

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from resetrl.api import train
 from resetrl.cli import main
 from resetrl.config import load_config, preset_names
 from resetrl.errors import ResetRLError
@@ -25,7 +26,7 @@ def scripted_trainer(run_dir, method="srpo", steps=3, overrides=(), token_logpro
 @pytest.mark.parametrize("method", ["grpo", "rrpo", "srpo", "oracle"])
 def test_every_method_runs_on_the_tiny_model(tmp_path, method):
     config = load_config(preset="smoke", overrides=[f"method={method}"])
-    summary = Trainer(config, tmp_path).run()
+    summary = train(config, tmp_path)
     assert summary["final_accuracy"] is not None
     for name in ("config.yaml", "metrics.jsonl", "rollouts.jsonl", "eval.json", "summary.json", "curves.png"):
         assert (tmp_path / name).exists(), name
@@ -42,8 +43,8 @@ def test_every_method_runs_on_the_tiny_model(tmp_path, method):
 def test_trained_batch_never_holds_a_parent(tmp_path, monkeypatch):
     trainer = scripted_trainer(tmp_path, steps=2)
     seen = []
-    original = trainer.update
-    monkeypatch.setattr(trainer, "update", lambda samples, step: (seen.extend(samples), original(samples, step))[1])
+    original = trainer.learner.update
+    monkeypatch.setattr(trainer.learner, "update", lambda samples, step: (seen.extend(samples), original(samples, step))[1])
     trainer.run()
     assert seen and all(s.kind in ("fresh", "reset") for s in seen)
     rollouts = [json.loads(line) for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()]
@@ -84,9 +85,9 @@ def test_resume_after_kill_reproduces_the_next_step(tmp_path, monkeypatch):
 
 def test_training_changes_the_model(tmp_path):
     trainer = scripted_trainer(tmp_path, steps=2, overrides=["train.lr=1e-2"])
-    before = [p.detach().clone() for p in trainer.parameters]
+    before = [p.detach().clone() for p in trainer.learner.parameters]
     trainer.run()
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.parameters))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.learner.parameters))
 
 
 def test_lora_checkpoint_resume(tmp_path):
@@ -135,7 +136,7 @@ def test_cli_smoke_run(tmp_path, capsys):
 def test_kl_to_reference_and_clip_loss_run(tmp_path, lora):
     overrides = [f"model.lora={str(lora).lower()}", "model.lora_rank=4", "train.loss=clip", "train.kl_coef=0.01"]
     trainer = scripted_trainer(tmp_path, steps=1, overrides=overrides)
-    assert trainer.aggregation == "token-mean"
+    assert trainer.learner.aggregation == "token-mean"
     trainer.run()
     row = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
     # with a KL term every sample is trained, zero advantage or not
@@ -146,9 +147,9 @@ def test_kl_to_reference_and_clip_loss_run(tmp_path, lora):
 
 def test_paper_asymmetric_grpo_loss(tmp_path):
     trainer = scripted_trainer(tmp_path, method="grpo", steps=1, overrides=["train.grpo_loss=clip"])
-    assert trainer.loss_name == "clip" and trainer.aggregation == "token-mean"
+    assert trainer.learner.loss_name == "clip" and trainer.learner.aggregation == "token-mean"
     srpo = scripted_trainer(tmp_path / "s", method="srpo", steps=1, overrides=["train.grpo_loss=clip"])
-    assert srpo.loss_name == "pg"
+    assert srpo.learner.loss_name == "pg"
 
 
 def test_engine_logprobs_are_the_old_logprobs_and_updates_per_rollout(tmp_path):
@@ -208,7 +209,7 @@ def test_mini_batches_take_one_optimizer_step_each(tmp_path):
 
 
 def test_split_mini_batches_keeps_prompts_whole():
-    from resetrl.trainer import split_mini_batches
+    from resetrl.learner import split_mini_batches
 
     samples = [ScriptedSample(f"p{i % 5}", i) for i in range(20)]
     batches = split_mini_batches(samples, 2, "0/mini_batches/1")

@@ -20,11 +20,11 @@ from tests.test_trainer import scripted_trainer
 def test_sgd_option_builds_sgd_and_trains(tmp_path):
     trainer = scripted_trainer(tmp_path, method="oracle", steps=1,
                                overrides=["train.optimizer=sgd", "train.lr=0.5", "train.weight_decay=0"])
-    assert type(trainer.optimizer) is torch.optim.SGD
-    before = [p.detach().clone() for p in trainer.parameters]
+    assert type(trainer.learner.optimizer) is torch.optim.SGD
+    before = [p.detach().clone() for p in trainer.learner.parameters]
     trainer.train_step(1)
-    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.parameters))
-    assert type(scripted_trainer(tmp_path / "a", steps=1).optimizer) is torch.optim.AdamW
+    assert any(not torch.equal(b, p) for b, p in zip(before, trainer.learner.parameters))
+    assert type(scripted_trainer(tmp_path / "a", steps=1).learner.optimizer) is torch.optim.AdamW
     with pytest.raises(ResetRLError, match="train.optimizer"):
         load_config(preset="smoke", overrides=["train.optimizer=adam"])
 

@@ -63,7 +63,7 @@ def run_build(args) -> int:
             if value < 1:
                 raise ResetRLError(f"--{field.replace('_', '-')} must be at least 1, got {value}")
             changes[field] = value
-    from resetrl.micro.model import weights_sha256
+    from resetrl.models.micro import weights_sha256
 
     folder, info = build_micro(BuildPlan(**changes))
     print(describe(info, weights_sha256(info["name"])))
@@ -99,7 +99,7 @@ def describe(info: dict, weights_sha256: str | None = None) -> str:
 
 def run_info(args) -> int:
     from resetrl.cache import cache_dir
-    from resetrl.micro.model import BUILD_INFO, weights_sha256
+    from resetrl.models.micro import BUILD_INFO, weights_sha256
 
     folders = [cache_dir("models") / name for name in args.names] if args.names else sorted(
         p.parent for p in cache_dir("models").glob(f"*/{BUILD_INFO}"))

@@ -41,17 +41,14 @@ def default_run_dir(args, method: str) -> Path:
 
 def run(args) -> int:
     config = load_from_args(args, "train")
+    from resetrl.api import train
     from resetrl.cluster.distributed import launched_rank
-    from resetrl.outputs import RUN_FILES, check_run_folder
-    from resetrl.trainer import Trainer
+    from resetrl.outputs import RUN_FILES
 
     run_dir = Path(args.out) if args.out else default_run_dir(args, config.method)
-    main_rank = launched_rank() == 0  # under torchrun only rank 0 writes the run (docs/scale.md)
-    if main_rank:
-        check_run_folder(run_dir, config, args.resume, args.overwrite)  # before the model is loaded
     started = time.perf_counter()
-    summary = Trainer(config, run_dir).run(resume=args.resume, overwrite=args.overwrite)
-    if not main_rank:
+    summary = train(config, run_dir, resume=args.resume, overwrite=args.overwrite)
+    if launched_rank() != 0:  # under torchrun only rank 0 reports (docs/scale.md)
         return 0
     minutes = (time.perf_counter() - started) / 60
     print(json.dumps(summary, indent=2))

@@ -50,20 +50,20 @@ def batch_gradients(config: Config, batches: int, run_dir: Path, runtime=None) -
 
     trainer = Trainer(config.model_copy(update={"train": config.train.model_copy(
         update={"grad_clip": float("inf"), "mini_batch_prompts": None, "updates_per_rollout": 1})}), run_dir, runtime)
-    for group in trainer.optimizer.param_groups:
+    for group in trainer.learner.optimizer.param_groups:
         group["lr"] = 0.0  # the optimizer steps, the weights stay (no weight decay at lr 0 either)
-    before = torch.cat([p.detach().flatten() for p in trainer.parameters]).clone()
+    before = torch.cat([p.detach().flatten() for p in trainer.learner.parameters]).clone()
     advantage = METHODS.get(config.method).advantage(config.train)
     gradients, figures = [], []
     for step in range(1, batches + 1):
         result = trainer.rollout(step, trainer.batch_for_step(step))
         assign_advantages(result.groups, advantage)
-        trainer.optimizer.zero_grad(set_to_none=True)  # a batch with no signal leaves no gradient
-        values = trainer.update([s for g in result.groups for s in g.samples], step)
+        trainer.learner.optimizer.zero_grad(set_to_none=True)  # a batch with no signal leaves no gradient
+        values = trainer.learner.update([s for g in result.groups for s in g.samples], step)
         gradients.append(torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).detach().flatten()
-                                    for p in trainer.parameters]).clone())
+                                    for p in trainer.learner.parameters]).clone())
         figures.append({"reward": result.stats["reward/all_trained"], "active_sequences": values["update/active_sequences"]})
-    after = torch.cat([p.detach().flatten() for p in trainer.parameters])
+    after = torch.cat([p.detach().flatten() for p in trainer.learner.parameters])
     if not torch.equal(before, after):
         raise ResetRLError("batch-gradient agreement: the weights moved while measuring")
     return gradients, figures

@@ -13,31 +13,13 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 
 
 from resetrl.config import Config, load_config
-from resetrl.outputs import run_differences
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run: a method, a seed, and the series it belongs to (`label`, the method by default)."""
-
-    method: str
-    seed: int
-    label: str = ""
-    overrides: tuple[str, ...] = field(default_factory=tuple)
-
-    @property
-    def series(self) -> str:
-        return self.label or self.method
-
-    @property
-    def folder_name(self) -> str:
-        return f"{self.series}-seed{self.seed}"
+from resetrl.outputs import RunSpec, run_differences
 
 
 @dataclass(frozen=True)
@@ -79,12 +61,12 @@ def run_one(config: Config, run_dir: Path, threads: int | None = None) -> float:
         import torch
 
         torch.set_num_threads(threads)
+    from resetrl.api import train
     from resetrl.checkpoint import latest_checkpoint
-    from resetrl.trainer import Trainer
 
     resume = same_run(run_dir, config) and latest_checkpoint(run_dir) is not None
     started = time.perf_counter()
-    Trainer(config, run_dir).run(resume=resume, overwrite=not resume)  # the grid owns its run folders
+    train(config, run_dir, resume=resume, overwrite=not resume)  # the grid owns its run folders
     seconds = time.perf_counter() - started
     (run_dir / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
     return seconds

@@ -29,9 +29,8 @@ def parse_noise_levels(text: str) -> list[float]:
 
 def ensure_variant(noise: float, preset: str) -> tuple[str, dict]:
     """(model name for model.name, build info) of the seed-0 micro model with this noise; built if missing."""
-    from resetrl.micro import variant_name
     from resetrl.micro.build import BuildPlan, build_micro
-    from resetrl.micro.model import build_info, micro_folder
+    from resetrl.models.micro import build_info, micro_folder, variant_name
 
     name = variant_name(0, noise, preset)  # `trap-noisy-0.5` for the trap preset, never the micro model
     info = build_info(micro_folder(name))

@@ -5,8 +5,8 @@ interface as the HF backend: the same chains, stop rules, reset prefixes and log
   automatic prefix caching on, so a reset group's prompt + prefix is computed once for its K
   continuations and a top-up draw reuses its prompt.
 - Stop rules: vLLM cannot stop a row by the thought rules while it decodes, so a row is generated in
-  rounds that end at a stop string and is checked afterwards by the HF backend's `RowStopper`, token
-  by token. `chain` mode: one round up to `\\boxed{`, then one to the `</thought>` that closes the
+  rounds that end at a stop string and is checked afterwards by `RowStopper` (generation/stopping.py),
+  token by token. `chain` mode: one round up to `\\boxed{`, then one to the `</thought>` that closes the
   answer's thought (two rounds for almost every chain); `thought` mode: one round per thought
   (the reference code's loop). Tokens generated past the point where `RowStopper` ends a row (a
   thought cap or `max_thoughts` crossed inside a round) are thrown away and counted
@@ -34,7 +34,7 @@ import torch
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend,
                                      SamplingParams, weights_version)
-from resetrl.generation.hf import RowStopper
+from resetrl.generation.stopping import RowStopper
 from resetrl.models.merged import base_model, has_lora, merged_state_dict
 from resetrl.precision import torch_dtype
 from resetrl.thoughts import BOXED, THOUGHT_END, ChainLimits

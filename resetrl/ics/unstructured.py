@@ -9,15 +9,15 @@ segments (for arith_chain: one calculation per segment, which is how these chain
 
 Generation resumes right before the quote, at the last token boundary not after its first character.
 A quote that is not found (exactly, or after lower-casing and collapsing white space) makes Token-ICS
-regenerate from scratch, and counts as such.
+regenerate from scratch, and counts as such. Segments and quotes are read in resetrl/localization.py
+(training's quote localizer reads them too).
 """
 
 from __future__ import annotations
 
-import re
-
 from resetrl.generation.base import ChainRequest, SamplingParams
 from resetrl.ics.engine import Attempt, ChainEngine
+from resetrl.localization import segments
 from resetrl.prompts import unstructured_prompt_text
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import THOUGHT_END, ChainLimits, extract_boxed
@@ -25,91 +25,6 @@ from resetrl.thoughts import THOUGHT_END, ChainLimits, extract_boxed
 def unstructured_prompt_ids(engine: ChainEngine, problem: Problem) -> list[int]:
     text = unstructured_prompt_text(problem.question, engine.tokenizer, engine.prompt_style, engine.examples)
     return engine.tokenizer(text, add_special_tokens=(engine.prompt_style == "raw")).input_ids
-
-
-# -- segments ---------------------------------------------------------------------------------
-
-_BOUNDARY = re.compile(r"\n|" + re.escape(THOUGHT_END) + r"|(?<=[.!?])\s+")
-
-
-def segment_spans(text: str) -> list[tuple[int, int]]:
-    """Character spans [start, end) of the non-empty segments of a free-text chain."""
-    spans, start = [], 0
-    for match in list(_BOUNDARY.finditer(text)) + [None]:
-        end = match.start() if match else len(text)
-        piece = text[start:end]
-        if piece.strip():
-            left = start + len(piece) - len(piece.lstrip())
-            spans.append((left, left + len(piece.strip())))
-        if match:
-            start = match.end()
-    return spans
-
-
-def segments(text: str) -> list[str]:
-    return [text[start:end] for start, end in segment_spans(text)]
-
-
-def segment_at(text: str, position: int) -> int:
-    """1-indexed segment holding character `position` (the next one when it falls between two)."""
-    spans = segment_spans(text)
-    for index, (_, end) in enumerate(spans, start=1):
-        if position < end:
-            return index
-    return max(len(spans), 1)
-
-
-# -- quotes -----------------------------------------------------------------------------------
-
-QUOTE_NO_ERROR = {"none", "0", "no error", "nothing"}
-_DOUBLE_QUOTED = re.compile(r"\"([^\"\n]{2,})\"")
-
-
-def parse_quote(text: str) -> tuple[str | None, str]:
-    """(quote, status): status "boxed" (the last `\\boxed{}`), "quoted" (else the last "..." in the
-    prose), "no_error" (boxed NONE or 0) or "unparsed"."""
-    boxed = extract_boxed(text)
-    if boxed is not None:
-        quote = boxed.strip().strip("\"'`").strip()
-        if quote.lower().rstrip(".") in QUOTE_NO_ERROR:
-            return None, "no_error"
-        if quote:
-            return quote, "boxed"
-    quoted = _DOUBLE_QUOTED.findall(text)
-    if quoted:
-        return quoted[-1].strip(), "quoted"
-    return None, "unparsed"
-
-
-def _normalized(text: str) -> tuple[str, list[int]]:
-    """Lower-cased text with white-space runs (and `</thought>`) collapsed to one space, and for each
-    of its characters the index of the original character. Lower-casing can lengthen a character
-    ("İ" -> "i" + combining dot): each piece maps back to the one original."""
-    text = text.replace(THOUGHT_END, " " * len(THOUGHT_END))  # same length: indices stay valid
-    characters, origin = [], []
-    for index, character in enumerate(text):
-        if character.isspace():
-            if characters and characters[-1] == " ":
-                continue
-            character = " "
-        for piece in character.lower():
-            characters.append(piece)
-            origin.append(index)
-    return "".join(characters), origin
-
-
-def find_quote(solution: str, quote: str) -> int | None:
-    """Character position of the first occurrence of `quote` in `solution`: exact, else after
-    lower-casing and collapsing white space; None when it is not there."""
-    if not quote.strip():
-        return None
-    position = solution.find(quote)
-    if position != -1:
-        return position
-    haystack, origin = _normalized(solution)
-    needle, _ = _normalized(quote.strip())
-    position = haystack.find(needle.strip())
-    return origin[position] if position != -1 else None
 
 
 # -- chains -----------------------------------------------------------------------------------

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.prompts import numbered_steps, review_prompt, verification_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.answers import NO_WORDS, YES_WORDS
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import BOXED, extract_boxed
+
+if TYPE_CHECKING:  # the engine validates its settings against this module's registries
+    from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 
 
 def solution_text(attempt: Attempt) -> str:

@@ -10,26 +10,10 @@ lowers localization accuracy); `-seed<s>` is appended for other build seeds. The
 `REGISTERED_NAMES` are model names `model.name` accepts; any other variant loads by its folder
 path, which `resetrl micro build` prints.
 
-This module only holds names, so `resetrl.models` can import it cheaply at registration time.
+The names and the built folders (where they live, how they load) are resetrl/models/micro.py's: a
+model name resolves there without importing the testbed.
 """
 
 from __future__ import annotations
 
-BASE_NAME = "micro"
-# Localization-noise levels whose variants get a registered model name (others load by path).
-REGISTERED_NOISE_LEVELS = (0.25, 0.5, 0.75, 1.0)
-
-
-def variant_name(seed: int = 0, localizer_noise: float = 0.0, preset: str = BASE_NAME, tag: str = "") -> str:
-    """`micro`, `micro-noisy-0.5`, `micro-seed3`, `micro-noisy-0.5-seed3`; a model built for another
-    preset is named after it (`trap`, `trap-noisy-0.5`), with `tag` (what the build changed from the
-    preset, e.g. `slip0.15`) after the preset's name."""
-    name = preset + (f"-{tag}" if tag else "")
-    if localizer_noise > 0:
-        name += f"-noisy-{localizer_noise:g}"
-    if seed != 0:
-        name += f"-seed{seed}"
-    return name
-
-
-REGISTERED_NAMES = [variant_name()] + [variant_name(0, noise) for noise in REGISTERED_NOISE_LEVELS]
+from resetrl.models.micro import BASE_NAME, REGISTERED_NAMES, REGISTERED_NOISE_LEVELS, variant_name  # noqa: F401

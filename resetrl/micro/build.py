@@ -29,11 +29,10 @@ import torch
 
 from resetrl.config import Config, load_config
 from resetrl.errors import ResetRLError
-from resetrl.micro import variant_name
 from resetrl.micro.data import localization_examples, sample_own_failures, solver_examples
 from resetrl.micro.measure import measure_skills
-from resetrl.micro.model import (build_info, build_micro_tokenizer, init_micro_model, micro_folder,
-                                 prompt_phrases, save_micro)
+from resetrl.micro.model import build_micro_tokenizer, init_micro_model, prompt_phrases
+from resetrl.models.micro import build_info, micro_folder, save_micro, variant_name
 from resetrl.micro.train import train_on_examples
 from resetrl.runtime import Runtime, build_runtime
 from resetrl.tasks import create_task

@@ -7,30 +7,23 @@ instructions, and the constant paragraphs of the localization prompt). The promp
 own text, unchanged; reading each fixed paragraph as one symbol makes a solver prompt about 30 tokens
 instead of 100 and a localization prompt about 90 instead of 220, so a 1M-parameter model spends
 its compute on the problem. If the prompt text is edited later, the old micro model still encodes it
-(byte-level fallback) but sees it as unfamiliar tokens: rebuild it.
+(byte-level fallback) but sees it as unfamiliar tokens: rebuild it. A built model's folder, and how it
+loads, are resetrl/models/micro.py's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
-import shutil
-from pathlib import Path
 
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from resetrl.cache import cache_dir
-from resetrl.errors import ResetRLError
-from resetrl.models.folder import load_folder
 from resetrl.models.tokenizer import build_tokenizer
 from resetrl.prompts import INSTRUCTIONS, localization_prompt, question_block
 from resetrl.tasks.base import Task
 from resetrl.thoughts import format_chain
 
-BUILD_INFO = "micro_build.json"
 # Segments of the prompts shorter than this stay ordinary BPE text ("Step ", ": ", " to ").
 MIN_PHRASE_CHARS = 16
 
@@ -87,54 +80,3 @@ def micro_config(tokenizer, hidden_size: int = 128, layers: int = 4, heads: int 
 def init_micro_model(tokenizer, seed: int, **sizes) -> LlamaForCausalLM:
     torch.manual_seed(seed)
     return LlamaForCausalLM(micro_config(tokenizer, **sizes))
-
-
-def micro_folder(name: str) -> Path:
-    """Where a built micro variant lives: <cache>/models/<name>."""
-    return cache_dir("models") / name
-
-
-def save_micro(model, tokenizer, folder: Path, info: dict) -> Path:
-    """A normal transformers folder plus micro_build.json (how it was built, what it measured),
-    written to a staging folder and renamed, so a killed build never leaves a half model."""
-    staging = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    (staging / BUILD_INFO).write_text(json.dumps(info, indent=2))
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
-    return folder
-
-
-def weights_sha256(name: str) -> str | None:
-    """The sha256 of a built micro model's weights: tells two builds of one name apart (a rebuild
-    with the same command gives other weights once the code that samples its phase-2 chains has
-    changed, docs/trap.md). None for any other model: its offline package pins its weights."""
-    folder = micro_folder(name) if "/" not in name else None
-    weights = folder / "model.safetensors" if folder is not None else None
-    if weights is None or not (folder / BUILD_INFO).exists() or not weights.exists():
-        return None
-    return hashlib.sha256(weights.read_bytes()).hexdigest()
-
-
-def build_info(folder: Path) -> dict:
-    path = folder / BUILD_INFO
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
-def load_micro(name: str):
-    """(model, tokenizer) of a built micro variant; a clear error when it was never built."""
-    folder = micro_folder(name)
-    if not (folder / "config.json").exists():
-        hint = "resetrl micro build"
-        match = re.fullmatch(r"micro(?:-noisy-([0-9.]+))?(?:-seed(\d+))?", name)
-        if match and match.group(1):
-            hint += f" --localizer-noise {match.group(1)}"
-        if match and match.group(2):
-            hint += f" --seed {match.group(2)}"
-        raise ResetRLError(f"model {name!r} is not built yet (looked in {folder}); run `{hint}` (a few minutes)")
-    model, tokenizer = load_folder(folder)
-    if len(tokenizer(INSTRUCTIONS, add_special_tokens=False).input_ids) != 1:
-        print(f"resetrl: warning: the prompt text changed since {name} was built; rebuild it with `resetrl micro build`")
-    return model, tokenizer

@@ -32,13 +32,13 @@ _register_gguf_models()
 
 
 def _register_micro_models() -> None:
-    """`micro` and its registered variants (resetrl.micro.REGISTERED_NAMES): the cached folders
+    """`micro` and its registered variants (resetrl.models.micro.REGISTERED_NAMES): the cached folders
     `resetrl micro build` writes; loading one that was never built says how to build it."""
-    from resetrl.micro import REGISTERED_NAMES
+    from resetrl.models.micro import REGISTERED_NAMES
 
     for name in REGISTERED_NAMES:
         def load(name: str = name):
-            from resetrl.micro.model import load_micro
+            from resetrl.models.micro import load_micro
 
             return load_micro(name)
 
@@ -49,7 +49,7 @@ _register_micro_models()
 
 
 def is_built_micro(name: str) -> bool:
-    from resetrl.micro.model import BUILD_INFO, micro_folder
+    from resetrl.models.micro import BUILD_INFO, micro_folder
 
     return "/" not in name and (micro_folder(name) / BUILD_INFO).exists()
 
@@ -63,7 +63,7 @@ def load_model(name: str, device: str = "auto"):
     elif Path(name).is_dir() and (Path(name) / "config.json").exists():
         model, tokenizer = load_user_folder(Path(name))
     elif is_built_micro(name):  # a micro variant built for another preset (`trap`, `trap-slip0.15`)
-        from resetrl.micro.model import load_micro
+        from resetrl.models.micro import load_micro
 
         model, tokenizer = load_micro(name)
     else:

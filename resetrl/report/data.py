@@ -135,7 +135,7 @@ def run_data(run_dir: Path, run_index: int = 0, name: str | None = None, with_ro
 
 def compare_runs(folder: Path) -> tuple[dict, list[tuple[str, str, Path]]]:
     """results.json and its runs as (series, method, run folder), in the order compare ran them."""
-    from resetrl.compare.grid import RunSpec
+    from resetrl.outputs import RunSpec
 
     try:
         results = json.loads((folder / "results.json").read_text())
