@@ -12,6 +12,7 @@ import math
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -84,10 +85,10 @@ class Learner:
             return empty
         mismatch: list[torch.Tensor] = []
         self._fill_old_logprobs(parts[1:], mismatch)
-        losses, grad_norms, clip_fractions, ratio_deviation, steps, nonfinite = [], [], [], 0.0, 0, False
+        losses, grad_norms, clip_fractions, approx_kls, ratio_deviation, steps, nonfinite = [], [], [], [], 0.0, 0, False
         for update in range(cfg.updates_per_rollout):
             for part in parts:
-                loss, grad_norm, deviation, clipped = self._optimizer_step(part, mismatch)
+                loss, grad_norm, diagnostics = self._optimizer_step(part, mismatch)
                 nonfinite = not (math.isfinite(loss) and math.isfinite(grad_norm))
                 if nonfinite:  # _optimizer_step did not step; later mini-batches would see the same
                     break
@@ -95,8 +96,9 @@ class Learner:
                 if update == 0:
                     losses.append(loss)
                 grad_norms.append(grad_norm)
-                clip_fractions.append(clipped)
-                ratio_deviation = max(ratio_deviation, deviation)
+                clip_fractions.append(diagnostics.clip_fraction)
+                approx_kls.append(diagnostics.approx_kl)
+                ratio_deviation = max(ratio_deviation, diagnostics.ratio_max_deviation)
             if nonfinite:
                 break
         values = {"update/loss": sum(losses) / len(losses) if losses else loss,
@@ -106,6 +108,7 @@ class Learner:
                   "update/active_sequences": float(sum(len(part.active) for part in parts)),
                   "update/last_pass_loss": loss, "update/ratio_max_deviation": ratio_deviation,
                   "update/clip_fraction": sum(clip_fractions) / len(clip_fractions) if clip_fractions else 0.0,
+                  "update/approx_kl": sum(approx_kls) / len(approx_kls) if approx_kls else 0.0,
                   "update/optimizer_steps": float(steps), "update/mini_batches": float(len(parts))}
         differences = self.dist.mean_and_max(mismatch)
         if differences:
@@ -183,10 +186,9 @@ class Learner:
         else:
             part.old_logprobs[index] = torch.where(trained, engine, own)
 
-    def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, float, float]:
+    def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, "StepDiagnostics"]:
         """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
-        loss, gradient norm, the largest |ratio - 1| and the share of trained tokens whose ratio the
-        clip bounds. A micro-batch without old log-probabilities yet (the first mini-batch's first
+        loss, gradient norm and the losses' ratio diagnostics over the mini-batch. A micro-batch without old log-probabilities yet (the first mini-batch's first
         pass: weights not yet stepped, the policy that sampled) takes the engine's where the backend
         gave them, else the trainer's own, and records their difference in `mismatch`. The `idle`
         micro-batches add passes on zero weight: under FSDP each forward and backward gathers weights
@@ -195,7 +197,7 @@ class Learner:
         loss_function = LOSSES.get(self.loss_name)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        total_loss, ratio_deviation, clipped, trained_tokens = 0.0, 0.0, 0.0, 0.0
+        total_loss, ratio_deviation, clipped, kl_sum, trained_tokens = 0.0, 0.0, 0.0, 0.0, 0.0
         for index, micro in enumerate(part.micro_batches):
             batch = self._collate(micro)
             entropy = None
@@ -215,18 +217,14 @@ class Learner:
                                 token_weights=None if weights is None else weights.to(logprobs.device),
                                 off_policy=torch.tensor([s.off_policy for s in micro], device=logprobs.device),
                                 entropy=entropy)
-            loss = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef, cfg.kl_estimator,
-                                 **self.loss_options)
+            loss, diagnostics = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef,
+                                              cfg.kl_estimator, **self.loss_options)
             loss.backward()
             total_loss += loss.item()
-            with torch.no_grad():
-                ratio = (logprobs - old_logprobs).exp()
-                ratio_deviation = max(ratio_deviation, float(((ratio - 1).abs() * mask).max()))
-                # The clip binds where the ratio left [1 - eps, 1 + eps] in the advantage's direction.
-                signs = inputs.token_advantages()
-                bound = ((signs > 0) & (ratio > 1 + cfg.clip_eps)) | ((signs < 0) & (ratio < 1 - cfg.clip_eps))
-                clipped += float((bound * mask).sum())
-                trained_tokens += float(mask.sum())
+            ratio_deviation = max(ratio_deviation, diagnostics["ratio_max_deviation"])
+            clipped += diagnostics["clipped_tokens"]
+            kl_sum += diagnostics["approx_kl_sum"]
+            trained_tokens += diagnostics["trained_tokens"]
         for micro in part.idle:
             batch = self._collate(micro)
             logprobs = self._logprobs(model, batch)
@@ -236,11 +234,12 @@ class Learner:
         # Learner ranks: the sum of every rank's share is the full batch's (each loss is / the step's normalizer).
         self.dist.all_reduce_gradients(self.parameters)
         total_loss, ratio_deviation = self.dist.sum(total_loss), self.dist.max(ratio_deviation)
-        clipped, trained_tokens = self.dist.sum(clipped), self.dist.sum(trained_tokens)
+        clipped, kl_sum, trained_tokens = self.dist.sum(clipped), self.dist.sum(kl_sum), self.dist.sum(trained_tokens)
         grad_norm = float(torch.nn.utils.clip_grad_norm_(self.parameters, cfg.grad_clip))
         if math.isfinite(total_loss) and math.isfinite(grad_norm):  # else skipped: it would poison every weight
             self.optimizer.step()
-        return total_loss, grad_norm, ratio_deviation, clipped / max(trained_tokens, 1.0)
+        return total_loss, grad_norm, StepDiagnostics(ratio_deviation, clipped / max(trained_tokens, 1.0),
+                                                      kl_sum / max(trained_tokens, 1.0))
 
     def _collate(self, micro: list[Sample]):
         """A micro-batch as the log-probability code takes it (each sample trained from its train_start)."""
@@ -273,6 +272,15 @@ class Learner:
         with model.disable_adapter() if hasattr(model, "disable_adapter") else nullcontext():
             return self._logprobs(model, batch)
 
+
+
+class StepDiagnostics(NamedTuple):
+    """One optimizer step's ratio diagnostics (losses.ratio_diagnostics) over its mini-batch: the
+    largest |ratio - 1|, the share of trained tokens the clip bounds, the mean (r - 1) - log r."""
+
+    ratio_max_deviation: float
+    clip_fraction: float
+    approx_kl: float
 
 
 @dataclass

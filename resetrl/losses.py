@@ -1,7 +1,9 @@
 """Policy losses (docs/method.md section 4, item 7), one function per loss with one shared signature.
 
-Each returns the loss *summed* over the micro-batch and already divided by the step's normalizer
-(`LossInputs.normalizer`), so gradient accumulation over micro-batches gives the full-batch loss."""
+Each returns `(loss, diagnostics)`: the loss *summed* over the micro-batch and already divided by the
+step's normalizer (`LossInputs.normalizer`), so gradient accumulation over micro-batches gives the
+full-batch loss; and what the ratio pi / pi_old says about the step (`ratio_diagnostics`, as verl's
+`compute_policy_loss_*` return pg_clipfrac and ppo_kl beside the loss)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,24 @@ def truncated_importance_weights(trainer_logprobs: torch.Tensor, engine_logprobs
     times; one it drew too often counts less. 1 where the two agree."""
     ratio = torch.exp((trainer_logprobs - engine_logprobs).clamp(-20, 20))  # as the clip loss: no overflow
     return torch.where(mask.bool(), ratio.clamp(max=cap), 0.0)
+
+
+def ratio_diagnostics(inputs: LossInputs, clip_eps: float) -> dict[str, float]:
+    """How far the policy has moved from the one that sampled, on the trained tokens, from the ratio
+    r = pi / pi_old (unclamped, no gradient): its largest |r - 1|; how many tokens the clip bounds (r
+    outside [1 - eps, 1 + eps] in the advantage's direction: CleanRL's clipfracs, verl's
+    pg_clipfrac); the sum of (r - 1) - log r, CleanRL's approx_kl; and the tokens counted. Sums and
+    a max, not means: the learner adds them over micro-batches and ranks, then divides."""
+    with torch.no_grad():
+        log_ratio = inputs.logprobs.detach() - inputs.old_logprobs
+        ratio = log_ratio.exp()
+        mask = inputs.mask
+        signs = inputs.token_advantages()
+        bound = ((signs > 0) & (ratio > 1 + clip_eps)) | ((signs < 0) & (ratio < 1 - clip_eps))
+        return {"ratio_max_deviation": float(((ratio - 1).abs() * mask).max()),
+                "clipped_tokens": float((bound * mask).sum()),
+                "approx_kl_sum": float((((ratio - 1) - log_ratio) * mask).sum()),
+                "trained_tokens": float(mask.sum())}
 
 
 @AGGREGATIONS.register("seq-mean-token-mean")
@@ -110,19 +130,21 @@ KL_ESTIMATORS = {"low_var_kl": kl_low_var, "k3": kl_k3}
 @LOSSES.register("pg")
 def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
                     aggregation: str = "seq-mean-token-mean", kl_coef: float = 0.0,
-                    kl_estimator: str = "low_var_kl") -> torch.Tensor:
+                    kl_estimator: str = "low_var_kl") -> tuple[torch.Tensor, dict[str, float]]:
     """On-policy REINFORCE (the reference's main loss): L = -mean_seq[A_i * mean_t log pi(y_t)].
-    No ratio, no clipping; a KL term is added only when kl_coef > 0."""
+    No ratio in the loss, no clipping (the diagnostics still measure the ratio: later mini-batches
+    are off-policy); a KL term is added only when kl_coef > 0."""
+    diagnostics = ratio_diagnostics(inputs, clip_eps)
     per_token = inputs.weighted(-inputs.token_advantages() * inputs.logprobs)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)
+    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer), diagnostics
 
 
 @LOSSES.register("clip")
 def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
              aggregation: str = "token-mean", kl_coef: float = 0.0, kl_estimator: str = "low_var_kl",
-             keep_below_prob: float | None = None) -> torch.Tensor:
+             keep_below_prob: float | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020), optional k3 KL.
 
     `keep_below_prob` (SPO, Guo et al. 2025, eq. 3): only tokens whose old probability is below it
@@ -132,6 +154,7 @@ def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
     if keep_below_prob is not None:
         mask = mask * (inputs.old_logprobs.exp() < keep_below_prob)
     ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))  # as verl: no overflow
+    diagnostics = ratio_diagnostics(inputs, clip_eps)
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps)
     per_token = torch.maximum(unclipped, clipped)
@@ -140,7 +163,7 @@ def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
     per_token = inputs.weighted(per_token)
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, mask, aggregation, inputs.normalizer)
+    return aggregate(per_token, mask, aggregation, inputs.normalizer), diagnostics
 
 
 def probability_shaping(logprobs: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -154,12 +177,13 @@ def probability_shaping(logprobs: torch.Tensor, gamma: float) -> torch.Tensor:
 def shaped_off_policy(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
                       aggregation: str = "padded-length-mean", kl_coef: float = 0.0,
                       kl_estimator: str = "low_var_kl", shaping_gamma: float = 0.1,
-                      entropy_coef: float = 0.0) -> torch.Tensor:
+                      entropy_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
     """Critique-GRPO (Zhang et al. 2025): no clipping. On-policy tokens -A * pi / pi_old (log-ratio
     clamped to +-20); off-policy tokens (`inputs.off_policy` rows) -A * f(pi), f(p) = p / (p + gamma);
     minus entropy_coef * the policy's entropy on every trained token."""
     advantages = inputs.token_advantages()
     ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))
+    diagnostics = ratio_diagnostics(inputs, clip_eps)
     weight = ratio
     if inputs.off_policy is not None:
         weight = torch.where(inputs.off_policy[:, None], probability_shaping(inputs.logprobs, shaping_gamma), ratio)
@@ -168,4 +192,4 @@ def shaped_off_policy(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: floa
         per_token = per_token - entropy_coef * inputs.entropy
     if kl_coef > 0 and inputs.ref_logprobs is not None:
         per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer)
+    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer), diagnostics

@@ -6,7 +6,7 @@ import torch
 from resetrl.advantages import ADVANTAGES, assign_advantages
 from resetrl.errors import ResetRLError
 from resetrl.groups import Group, Sample
-from resetrl.losses import LOSSES, LossInputs, aggregate
+from resetrl.losses import LOSSES, LossInputs, aggregate, ratio_diagnostics
 
 
 def test_group_norm_hand_computed():
@@ -50,7 +50,7 @@ def _inputs(mask):
 def test_gradient_is_zero_on_masked_tokens(name):
     mask = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]], dtype=torch.float32)
     logprobs, inputs = _inputs(mask)
-    LOSSES.get(name)(inputs, aggregation="seq-mean-token-mean").backward()
+    LOSSES.get(name)(inputs, aggregation="seq-mean-token-mean")[0].backward()
     assert torch.all(logprobs.grad[mask == 0] == 0)
     assert torch.all(logprobs.grad[mask == 1] != 0)
 
@@ -58,7 +58,7 @@ def test_gradient_is_zero_on_masked_tokens(name):
 def test_pg_matches_formula():
     mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
     logprobs, inputs = _inputs(mask)
-    loss = LOSSES.get("pg")(inputs)
+    loss, _ = LOSSES.get("pg")(inputs)
     expected = -(1.5 * logprobs[0, 2:].mean() + -0.5 * logprobs[1].mean()) / 2
     assert torch.allclose(loss, expected)
 
@@ -68,10 +68,10 @@ def test_clip_on_policy_gradient_equals_pg():
     mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
     for aggregation in ("token-mean", "seq-mean-token-mean"):
         logprobs, inputs = _inputs(mask)
-        LOSSES.get("clip")(inputs, aggregation=aggregation).backward()
+        LOSSES.get("clip")(inputs, aggregation=aggregation)[0].backward()
         clip_grad = logprobs.grad.clone()
         logprobs.grad = None
-        LOSSES.get("pg")(inputs, aggregation=aggregation).backward()
+        LOSSES.get("pg")(inputs, aggregation=aggregation)[0].backward()
         assert torch.allclose(clip_grad, logprobs.grad)
 
 
@@ -79,9 +79,23 @@ def test_clip_clips_large_ratios():
     logprobs = torch.zeros(1, 1, requires_grad=True)
     inputs = LossInputs(logprobs=logprobs, old_logprobs=torch.tensor([[-1.0]]), advantages=torch.tensor([1.0]),
                         mask=torch.ones(1, 1))
-    loss = LOSSES.get("clip")(inputs, clip_eps=0.2)
+    loss, diagnostics = LOSSES.get("clip")(inputs, clip_eps=0.2)
     loss.backward()
     assert torch.isclose(loss, torch.tensor(-1.2)) and logprobs.grad.item() == 0  # ratio e > 1.2: clipped
+    # The diagnostics beside the ratio: r = e, bound by the clip; (r - 1) - log r = e - 2.
+    assert diagnostics["clipped_tokens"] == 1.0 and diagnostics["trained_tokens"] == 1.0
+    assert diagnostics["ratio_max_deviation"] == pytest.approx(math.e - 1)
+    assert diagnostics["approx_kl_sum"] == pytest.approx(math.e - 2)
+
+
+def test_ratio_diagnostics_count_only_trained_tokens_in_the_advantage_direction():
+    logprobs = torch.log(torch.tensor([[1.5, 0.5, 1.5], [1.5, 0.5, 2.0]]))  # old log-probabilities 0: r = exp(lp)
+    inputs = LossInputs(logprobs=logprobs, old_logprobs=torch.zeros(2, 3), advantages=torch.tensor([1.0, -1.0]),
+                        mask=torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]))
+    diagnostics = ratio_diagnostics(inputs, clip_eps=0.2)
+    # Row 0 (A > 0): 1.5 is bound, 0.5 is not; row 1 (A < 0): 0.5 is bound, 2.0 is off the mask.
+    assert diagnostics["clipped_tokens"] == 3.0 and diagnostics["trained_tokens"] == 5.0
+    assert diagnostics["ratio_max_deviation"] == pytest.approx(0.5)
 
 
 def test_token_mean_aggregation():

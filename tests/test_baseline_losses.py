@@ -36,7 +36,7 @@ def test_critique_loss_matches_its_formula():
     advantages = torch.tensor([0.875, -0.125, -0.125])
     off_policy = torch.tensor([True, False, False])
     gamma, coef, micro_batches = 0.1, 0.001, 2
-    loss = LOSSES.get("shaped_offpolicy")(
+    loss, _ = LOSSES.get("shaped_offpolicy")(
         LossInputs(logprobs, old, advantages, mask, off_policy=off_policy, entropy=entropy,
                    normalizer=aggregation_normalizer("padded-length-mean", B, int(mask.sum()), micro_batches)),
         aggregation="padded-length-mean", shaping_gamma=gamma, entropy_coef=coef)
@@ -66,7 +66,7 @@ def test_spo_probability_mask_is_a_per_trajectory_mean_over_kept_tokens():
     old[0, 1] = math.log(0.99)
     per_token = torch.tensor([[0.5] * R, [-0.5] * R, [0.25, 0.25, -0.75, -0.75, -0.75]])
     rho = 0.9
-    loss = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=B),
+    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=B),
                               aggregation="seq-mean-token-mean", keep_below_prob=rho)
     expected = 0.0
     for i in range(B):
@@ -87,7 +87,7 @@ def test_spo_probability_mask_is_a_per_trajectory_mean_over_kept_tokens():
 def test_spo_without_the_mask_is_the_plain_token_mean():
     logprobs, old, mask = tensors(2)
     per_token = torch.tensor([[0.5] * R, [-0.5] * R, [0.25, 0.25, -0.75, -0.75, -0.75]])
-    loss = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=float(mask.sum())),
+    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=float(mask.sum())),
                               aggregation="token-mean")
     terms = [clipped_term((logprobs[i, t] - old[i, t]).exp().item(), per_token[i, t].item())
              for i in range(B) for t in range(R) if mask[i, t]]
@@ -108,7 +108,7 @@ def test_score_reward_kl_and_its_clip_loss():
         assert advantages[i, 0].item() == pytest.approx(shaped[i].item() - betas[i].item() * penalty, rel=1e-6)
         assert torch.all(advantages[i] == advantages[i, 0])  # one advantage on every token
     tokens = float(mask.sum())
-    loss = LOSSES.get("clip")(LossInputs(logprobs, old, advantages, mask, normalizer=tokens), aggregation="token-mean")
+    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, advantages, mask, normalizer=tokens), aggregation="token-mean")
     terms = [clipped_term((logprobs[i, t] - old[i, t]).exp().item(), advantages[i, t].item())
              for i in range(B) for t in range(R) if mask[i, t]]
     assert loss.item() == pytest.approx(sum(terms) / tokens, rel=1e-6)

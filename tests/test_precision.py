@@ -96,11 +96,11 @@ def test_the_loss_weights_each_token_of_its_policy_term(loss):
     base = dict(old_logprobs=logprobs.detach() + 0.1, advantages=torch.tensor([1.0, -0.5]),
                 mask=torch.ones(2, 5), normalizer=2.0)
     function = LOSSES.get(loss)
-    plain = function(LossInputs(logprobs=logprobs, **base))
-    ones = function(LossInputs(logprobs=logprobs, token_weights=torch.ones(2, 5), **base))
+    plain, _ = function(LossInputs(logprobs=logprobs, **base))
+    ones, _ = function(LossInputs(logprobs=logprobs, token_weights=torch.ones(2, 5), **base))
     assert torch.equal(plain, ones)
     weights = torch.full((2, 5), 2.0)
-    doubled = function(LossInputs(logprobs=logprobs, token_weights=weights, **base))
+    doubled, _ = function(LossInputs(logprobs=logprobs, token_weights=weights, **base))
     assert torch.isclose(doubled, 2 * plain)
 
 

@@ -34,6 +34,7 @@ def test_every_method_runs_on_the_tiny_model(tmp_path, method):
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 1, 2, 3]
     assert any(r["update/skipped"] == 0.0 for r in rows[1:])  # the smoke preset exercises the RL update
+    assert all(r["update/approx_kl"] >= 0.0 for r in rows[1:] if r["update/skipped"] == 0.0)  # (r - 1) - log r
     kinds = {json.loads(line)["kind"] for line in (tmp_path / "rollouts.jsonl").read_text().splitlines()}
     assert "fresh" in kinds or "reset" in kinds
     if method != "grpo":
