@@ -5,7 +5,8 @@ sha256 of what they write (timing fields, and metrics the change added on purpos
     python .ci/refactor_check.py --check .ci/refactor_baseline.json  # after: exit 1 on any difference
 
 Runs (each a fresh `python -m resetrl.cli` process, so seeding starts from scratch): a smoke-preset
-train of 2 steps for grpo, rrpo, srpo and oracle, and a Thought-ICS comparison on the smoke preset's
+train of 2 steps for grpo, rrpo, srpo and oracle, one srpo variant through the update's other paths
+(VARIANTS), and a Thought-ICS comparison on the smoke preset's
 smallest setting (2 problems, 1 iteration). Hashed: metrics.jsonl without its timing and throughput
 fields, rollouts.jsonl, eval.json, every checkpoint's safetensors; the ICS folder's json/jsonl files
 with the same fields dropped. A micro build is not part of it (minutes even on its smallest setting)."""
@@ -23,6 +24,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("grpo", "rrpo", "srpo", "oracle")
+# One more run through the update's other paths: the clip loss, one prompt per mini-batch (off-policy
+# later mini-batches, whose old log-probabilities come from a no-grad pass), two passes, the
+# importance correction and a KL term to the reference policy.
+VARIANTS = {"srpo-clip-tis-kl": ("method=srpo", "train.loss=clip", "train.mini_batch_prompts=1",
+                                 "train.updates_per_rollout=2", "train.importance_correction=true",
+                                 "train.kl_coef=0.01")}
 # Values that depend on the clock or the machine's load, not on the computation.
 TIMING_PREFIXES = ("time/", "throughput/", "memory/")
 TIMING_WORDS = ("seconds", "per_s", "wall", "elapsed", "duration", "peak_rss")
@@ -66,8 +73,9 @@ def cli(*args: str) -> None:
         sys.exit(f"refactor_check: `resetrl {' '.join(args)}` failed ({done.returncode}):\n{done.stderr[-3000:]}")
 
 
-def train_digests(method: str, out: Path) -> dict[str, str]:
-    cli("train", "--preset", "smoke", "--set", f"method={method}", "--set", "train.steps=2", "--out", str(out))
+def train_digests(overrides: tuple[str, ...], out: Path) -> dict[str, str]:
+    sets = [part for assignment in overrides for part in ("--set", assignment)]
+    cli("train", "--preset", "smoke", *sets, "--set", "train.steps=2", "--out", str(out))
     digests = {name: json_digest(out / name) for name in ("metrics.jsonl", "rollouts.jsonl", "eval.json")}
     for weights in sorted(out.glob("checkpoints/**/*.safetensors")):
         digests[str(weights.relative_to(out))] = file_digest(weights)
@@ -83,10 +91,11 @@ def ics_digests(out: Path) -> dict[str, str]:
 def collect(only: list[str]) -> dict[str, dict[str, str]]:
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for method in METHODS:
-            if not only or method in only:
-                print(f"refactor_check: train {method}", flush=True)
-                results[f"train/{method}"] = train_digests(method, Path(scratch) / method)
+        runs = {**{method: (f"method={method}",) for method in METHODS}, **VARIANTS}
+        for name, overrides in runs.items():
+            if not only or name in only:
+                print(f"refactor_check: train {name}", flush=True)
+                results[f"train/{name}"] = train_digests(overrides, Path(scratch) / name)
         if not only or "ics" in only:
             print("refactor_check: ics", flush=True)
             results["ics"] = ics_digests(Path(scratch) / "ics")
@@ -98,7 +107,7 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", help="write the digests to this file")
     group.add_argument("--check", help="compare with the digests in this file")
-    parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join(METHODS)}, ics")
+    parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join([*METHODS, *VARIANTS])}, ics")
     args = parser.parse_args()
     results = collect(args.only)
     if args.save:
@@ -106,6 +115,8 @@ def main() -> int:
         print(f"refactor_check: saved {sum(map(len, results.values()))} digests to {args.save}")
         return 0
     baseline = json.loads(Path(args.check).read_text())
+    if args.only:
+        baseline = {run: digests for run, digests in baseline.items() if run in results}
     differences = []
     for run, digests in results.items():
         for name, digest in digests.items():

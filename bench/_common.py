@@ -184,7 +184,16 @@ def backend_and_logprobs_before(runtime, learner_module) -> None:
     store (still fixed-length), and the old log-prob code (one left-padded forward per row)."""
     runtime.backend = FixedLengthBackend(runtime.model, runtime.tokenizer, engine="generate", prefix_cache_mb=0)
     old = module_at_commit("resetrl/logprobs.py")
-    learner_module.collate, learner_module.response_logprobs = old.collate, old.response_logprobs
+    current_collate = learner_module.collate
+
+    def old_collate(prompts, responses, train_starts, pad_id, sampling_logprobs=None):
+        # The old TokenBatch had no sampling_logprobs: the learner reads them from today's collate.
+        batch = old.collate(prompts, responses, train_starts, pad_id)
+        batch.sampling_logprobs = current_collate(prompts, responses, train_starts, pad_id,
+                                                  sampling_logprobs).sampling_logprobs
+        return batch
+
+    learner_module.collate, learner_module.response_logprobs = old_collate, old.response_logprobs
 
 
 def fixed_length_vllm(model, tokenizer, batch_size: int = 64, kv_cache_gb: float = 2.0):

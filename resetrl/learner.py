@@ -152,39 +152,38 @@ class Learner:
         for part in parts:
             for index, micro in enumerate(part.micro_batches):
                 batch = self._collate(micro)
-                engine = _engine_logprobs(micro, batch.loss_mask.shape)
-                if engine is not None and not self.dist.shards and not self.correct_importance:
-                    part.old_logprobs[index] = engine
+                if batch.sampling_logprobs is not None and not self.dist.shards and not self.correct_importance:
+                    part.old_logprobs[index] = batch.sampling_logprobs
                     continue
                 with torch.no_grad():
-                    own = self._logprobs(self.model, batch).detach()
+                    trainer_logprobs = self._logprobs(self.model, batch).detach()
                 # Without the correction these forwards are FSDP's own or stand in for missing engine
                 # log-probabilities: the mismatch stays the first mini-batch's, as on one rank.
-                self._sampling_policy(part, index, micro, own, batch.loss_mask, mismatch if self.correct_importance else [])
+                self._sampling_policy(part, index, batch, trainer_logprobs, mismatch if self.correct_importance else [])
             for micro in part.idle if self.dist.shards else ():
                 with torch.no_grad():
                     self._logprobs(self.model, self._collate(micro))
 
-    def _sampling_policy(self, part: "MiniBatch", index: int, micro: list[Sample], own: torch.Tensor,
-                         loss_mask: torch.Tensor, mismatch: list[torch.Tensor]) -> None:
+    def _sampling_policy(self, part: "MiniBatch", index: int, batch, trainer_logprobs: torch.Tensor,
+                         mismatch: list[torch.Tensor]) -> None:
         """Micro-batch `index`'s old log-probabilities from the trainer's own under the weights that
-        sampled (`own`, detached) and the engine's, their difference on trained tokens appended to
-        `mismatch`. With the importance correction: the trainer's own, and the truncated weights
-        min(exp(own - engine), C) (verl's TIS); without: the engine's where it gave them."""
-        engine = _engine_logprobs(micro, own.shape)
-        trained = loss_mask.to(own.device).bool()
+        sampled (`trainer_logprobs`, detached) and the engine's (`batch.sampling_logprobs`), their
+        difference on trained tokens appended to `mismatch`. With the importance correction: the
+        trainer's own, and the truncated weights min(exp(trainer - engine), C) (verl's TIS); without:
+        the engine's where it gave them."""
+        trained = batch.loss_mask.to(trainer_logprobs.device).bool()
         part.masks[index] = trained
-        if engine is None:
-            part.old_logprobs[index] = own
+        if batch.sampling_logprobs is None:
+            part.old_logprobs[index] = trainer_logprobs
             return
-        engine = engine.to(own.device)
-        mismatch.append((engine - own)[trained].abs().cpu())
+        sampling_logprobs = batch.sampling_logprobs.to(trainer_logprobs.device)
+        mismatch.append((sampling_logprobs - trainer_logprobs)[trained].abs().cpu())
         if self.correct_importance:
-            part.old_logprobs[index] = own
-            part.importance_weights[index] = truncated_importance_weights(own, engine, self.config.train.importance_cap,
-                                                                          trained)
+            part.old_logprobs[index] = trainer_logprobs
+            part.importance_weights[index] = truncated_importance_weights(
+                trainer_logprobs, sampling_logprobs, self.config.train.importance_cap, trained)
         else:
-            part.old_logprobs[index] = torch.where(trained, engine, own)
+            part.old_logprobs[index] = torch.where(trained, sampling_logprobs, trainer_logprobs)
 
     def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, "StepDiagnostics"]:
         """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
@@ -207,7 +206,7 @@ class Learner:
                 logprobs = self._logprobs(model, batch)
             mask = batch.loss_mask.to(logprobs.device)
             if part.old_logprobs[index] is None:
-                self._sampling_policy(part, index, micro, logprobs.detach().clone(), batch.loss_mask, mismatch)
+                self._sampling_policy(part, index, batch, logprobs.detach().clone(), mismatch)
             old_logprobs = part.old_logprobs[index].to(logprobs.device)
             weights = part.importance_weights[index]
             reference_logprobs = self._reference_logprobs(batch) if self.needs_reference else None
@@ -244,7 +243,7 @@ class Learner:
     def _collate(self, micro: list[Sample]):
         """A micro-batch as the log-probability code takes it (each sample trained from its train_start)."""
         return collate([s.prompt_ids for s in micro], [s.response_ids for s in micro],
-                       [s.train_start for s in micro], self.runtime.pad_id)
+                       [s.train_start for s in micro], self.runtime.pad_id, [s.logprobs for s in micro])
 
     def _logprobs(self, model, batch, with_entropy: bool = False):
         # Under FSDP a row's shared context is not encoded once for all its rows (logprobs.py).
@@ -320,18 +319,3 @@ def split_mini_batches(samples: list[Sample], prompts_per_batch: int | None, see
     random.Random(seed).shuffle(order)
     return [[s for prompt in order[start:start + prompts_per_batch] for s in by_prompt[prompt]]
             for start in range(0, len(order), prompts_per_batch)]
-
-
-def _engine_logprobs(micro: list[Sample], shape) -> torch.Tensor | None:
-    """The sampling engine's log-probabilities of the trained tokens, [B, R] as `collate` aligns them;
-    None when a sample has none (a backend that does not report them)."""
-    if any(s.logprobs is None or len(s.logprobs) != len(s.response_ids) for s in micro):
-        return None
-    values = torch.zeros(shape, dtype=torch.float32)
-    for row, sample in enumerate(micro):
-        trained = sample.logprobs[sample.train_start:]
-        if any(value != value for value in trained):  # NaN: a prefix whose log-probabilities are unknown
-            return None
-        values[row, :len(trained)] = torch.tensor(trained, dtype=torch.float32)
-    return values
-

@@ -29,16 +29,21 @@ class TokenBatch:
     tail_positions: torch.Tensor  # [B, Wt] position ids of the tail tokens
     targets: torch.Tensor  # [B, R] trained tokens, left-aligned (R = Wt - 1)
     loss_mask: torch.Tensor  # [B, R] 1 on trained tokens
+    # [B, R] the sampling engine's log-probabilities of the trained tokens, aligned with loss_mask (0 off
+    # it); None when a row has none (a backend that reports none, a prefix whose values are unknown).
+    # The trainer's own of the same tokens are response_logprobs'.
+    sampling_logprobs: torch.Tensor | None = None
 
     @property
     def trained_tokens(self) -> int:
         return int(self.loss_mask.sum())
 
 
-def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: list[int],
-            pad_id: int) -> TokenBatch:
+def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: list[int], pad_id: int,
+            sampling_logprobs: list[list[float] | None] | None = None) -> TokenBatch:
     """Rows `prompt + response`, trained on `response[train_start:]`. Rows whose untrained part
-    (prompt + response[:train_start]) is equal share one context."""
+    (prompt + response[:train_start]) is equal share one context. `sampling_logprobs`: per row the
+    engine's log-probability of every response token, or None."""
     contexts: dict[tuple[int, ...], int] = {}
     row_context, tails = [], []
     for prompt, response, train_start in zip(prompts, responses, train_starts):
@@ -62,8 +67,26 @@ def collate(prompts: list[list[int]], responses: list[list[int]], train_starts: 
         tail_ids[row, :len(tail)] = torch.tensor(tail, dtype=torch.long)
         tail_mask[row, :len(tail)] = 1
         tail_positions[row, :len(tail)] = torch.arange(context_lengths[context], context_lengths[context] + len(tail))
+    loss_mask = tail_mask[:, 1:].float()
     return TokenBatch(context_ids, context_mask, torch.tensor(row_context), tail_ids, tail_mask, tail_positions,
-                      targets=tail_ids[:, 1:].clone(), loss_mask=tail_mask[:, 1:].float())
+                      targets=tail_ids[:, 1:].clone(), loss_mask=loss_mask,
+                      sampling_logprobs=_trained_part(sampling_logprobs, responses, train_starts, loss_mask.shape))
+
+
+def _trained_part(sampling_logprobs: list[list[float] | None] | None, responses: list[list[int]],
+                  train_starts: list[int], shape: torch.Size) -> torch.Tensor | None:
+    """Every row's log-probabilities from its train_start, left-aligned as the targets; None unless
+    every row has one per response token and none of the trained ones is NaN."""
+    if sampling_logprobs is None or any(values is None or len(values) != len(response)
+                                        for values, response in zip(sampling_logprobs, responses)):
+        return None
+    aligned = torch.zeros(shape, dtype=torch.float32)
+    for row, (values, train_start) in enumerate(zip(sampling_logprobs, train_starts)):
+        trained = values[train_start:]
+        if any(value != value for value in trained):  # NaN: a prefix whose log-probabilities are unknown
+            return None
+        aligned[row, :len(trained)] = torch.tensor(trained, dtype=torch.float32)
+    return aligned
 
 
 def response_logprobs(model, batch: TokenBatch, share_contexts: bool = True, with_entropy: bool = False):

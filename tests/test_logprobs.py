@@ -65,3 +65,17 @@ def test_lora_model_and_rows_without_shared_context(tiny):
     single = collate([[5]], [[6, 7]], [0], tokenizer.pad_token_id)  # a one-token prompt: empty context
     torch.testing.assert_close(response_logprobs(model, single)[0], plain_logprobs(model, [5], [6, 7], 0),
                                atol=1e-5, rtol=1e-5)
+
+
+def test_collate_aligns_the_sampling_logprobs_with_the_loss_mask():
+    prompts, responses, starts = [[1, 2], [1, 2]], [[5, 6, 7], [5, 8]], [1, 0]
+    batch = collate(prompts, responses, starts, 0, [[-0.1, -0.2, -0.3], [-0.4, -0.5]])
+    assert batch.sampling_logprobs.shape == batch.loss_mask.shape
+    assert torch.allclose(batch.sampling_logprobs, torch.tensor([[-0.2, -0.3], [-0.4, -0.5]]))
+    # None when a row has none, too few, or a NaN among its trained tokens (not in its untrained prefix).
+    assert collate(prompts, responses, starts, 0).sampling_logprobs is None
+    assert collate(prompts, responses, starts, 0, [[-0.1, -0.2, -0.3], None]).sampling_logprobs is None
+    assert collate(prompts, responses, starts, 0, [[-0.1, -0.2], [-0.4, -0.5]]).sampling_logprobs is None
+    assert collate(prompts, responses, starts, 0, [[-0.1, float("nan"), -0.3], [-0.4, -0.5]]).sampling_logprobs is None
+    prefix_unknown = collate(prompts, responses, starts, 0, [[float("nan"), -0.2, -0.3], [-0.4, -0.5]])
+    assert prefix_unknown.sampling_logprobs is not None
