@@ -19,7 +19,7 @@ from typing import Callable
 import torch
 
 from resetrl.generation.base import GeneratedChain
-from resetrl.generation.hf import HFBackend, _Work
+from resetrl.generation.hf import ContextRows, HFBackend
 from resetrl.models import load_model
 from resetrl.scoring import register_reward
 from resetrl.tasks import create_task
@@ -135,9 +135,9 @@ class FixedLengthBackend(HFBackend):
 
     def generate_chains(self, requests, sampling, limits):
         self.calls += 1
-        work = [_Work(r.context_ids, r.n, limits.max_total_tokens - r.prefix_tokens, remember=r.prefix_tokens == 0)
+        work = [ContextRows(r.context_ids, r.n, limits.max_total_tokens - r.prefix_tokens, remember=r.prefix_tokens == 0)
                 for r in requests]
-        outputs = self._run(work, sampling, None)
+        outputs = self.sample_rows(work, sampling, None)
         return [[GeneratedChain(ids, "max_tokens", logprobs) for ids, _, logprobs in rows] for rows in outputs]
 
 

@@ -27,7 +27,7 @@ import _common as common  # noqa: I001  (sets OMP_WAIT_POLICY before torch is im
 import torch
 
 from resetrl.generation.base import SamplingParams
-from resetrl.generation.hf import HFBackend, _Work
+from resetrl.generation.hf import ContextRows, HFBackend
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.models import add_lora
 from resetrl.precision import compute, store_frozen_in
@@ -178,7 +178,7 @@ def mismatch(model, tokenizer, rows: int = 32, new_tokens: int = 48) -> None:
     for dtype in ("float32", "bfloat16"):
         engine = HFBackend(model, tokenizer, batch_size=64, dtype=dtype)
         torch.manual_seed(0)
-        outputs = engine._run([_Work(prompt, 4, new_tokens) for prompt in prompts], SamplingParams(1.0, 1.0, 0), None)
+        outputs = engine.sample_rows([ContextRows(prompt, 4, new_tokens) for prompt in prompts], SamplingParams(1.0, 1.0, 0), None)
         chains = [(prompt, ids, logprobs) for prompt, rows_of in zip(prompts, outputs) for ids, _, logprobs in rows_of]
         batch = collate([c[0] for c in chains], [c[1] for c in chains], [0] * len(chains), tokenizer.pad_token_id)
         with torch.no_grad(), compute(dtype, "cpu"):

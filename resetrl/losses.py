@@ -68,7 +68,17 @@ def ratio_diagnostics(inputs: LossInputs, clip_eps: float) -> dict[str, float]:
                 "trained_tokens": float(mask.sum())}
 
 
+def divides_by(count: str):
+    """Declares an aggregation's normalizer: the step's `sequences`, `tokens` or `micro_batches`,
+    what each micro-batch's sum is divided by (`aggregation_normalizer`)."""
+    def declare(aggregation):
+        aggregation.divides_by = count
+        return aggregation
+    return declare
+
+
 @AGGREGATIONS.register("seq-mean-token-mean")
+@divides_by("sequences")
 def seq_mean_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
     """The mean over sequences of each one's token mean (`normalizer`: the step's sequences)."""
     per_sequence = (per_token * mask).sum(-1) / mask.sum(-1).clamp(min=1)
@@ -76,12 +86,14 @@ def seq_mean_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer:
 
 
 @AGGREGATIONS.register("token-mean")
+@divides_by("tokens")
 def token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
     """The mean over all trained tokens of the step (`normalizer`: the step's trained tokens)."""
     return (per_token * mask).sum() / normalizer
 
 
 @AGGREGATIONS.register("micro-token-mean")
+@divides_by("micro_batches")
 def micro_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
     """Each micro-batch's own token mean, averaged over the mini-batch's micro-batches (`normalizer`:
     their number): verl's legacy worker, so the reference's clip loss and its GRPO baseline."""
@@ -89,6 +101,7 @@ def micro_token_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: fl
 
 
 @AGGREGATIONS.register("padded-length-mean")
+@divides_by("micro_batches")
 def padded_length_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: float) -> torch.Tensor:
     """Each micro-batch's token sum divided by its padded response length, averaged over the
     mini-batch's micro-batches (`normalizer`: their number): Critique-GRPO's aggregation."""
@@ -96,10 +109,10 @@ def padded_length_mean(per_token: torch.Tensor, mask: torch.Tensor, normalizer: 
 
 
 def aggregation_normalizer(mode: str, sequences: int, tokens: int, micro_batches: int) -> float:
-    """What `mode` divides a micro-batch's sum by, so that the micro-batches of one optimizer step
-    add up to the step's loss."""
-    return {"seq-mean-token-mean": sequences, "token-mean": tokens, "micro-token-mean": micro_batches,
-            "padded-length-mean": micro_batches}[mode] or 1
+    """What `mode` divides a micro-batch's sum by (the count it declares with `divides_by`), so
+    that the micro-batches of one optimizer step add up to the step's loss."""
+    counts = {"sequences": sequences, "tokens": tokens, "micro_batches": micro_batches}
+    return counts[AGGREGATIONS.get(mode).divides_by] or 1
 
 
 def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer: float) -> torch.Tensor:

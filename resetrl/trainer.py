@@ -292,9 +292,7 @@ class Trainer:
             result = self.rollout(step, self.batch_for_step(step))
             kill_point("rollout", step)
             # Contexts the backend kept for reuse within the rollout are stale once the weights change.
-            release_memory = getattr(self.runtime.backend, "release_memory", None)
-            if release_memory:
-                release_memory()
+            self.runtime.backend.release_memory()
             assign_advantages(result.groups, METHODS.get(self.config.method).advantage(self.config.train))
         trained = self.dist.broadcast_object([s for g in result.groups for s in g.samples] if self.dist.is_main else None)
         update_started = time.perf_counter()

@@ -9,7 +9,7 @@ import torch
 from resetrl import precision
 from resetrl.config import load_config
 from resetrl.generation.base import SamplingParams
-from resetrl.generation.hf import HFBackend, _Work
+from resetrl.generation.hf import ContextRows, HFBackend
 from resetrl.losses import LOSSES, LossInputs, truncated_importance_weights
 from resetrl.models import add_lora, load_model
 from resetrl.runtime import build_runtime
@@ -63,7 +63,7 @@ def test_hf_engine_decodes_in_bf16_close_to_the_trainer():
     backend = HFBackend(model, tokenizer, batch_size=8, dtype="bfloat16")
     prompt = tokenizer("Compute 3 + 4.", add_special_tokens=True).input_ids
     torch.manual_seed(0)
-    rows = backend._run([_Work(prompt, 4, 12)], SamplingParams(1.0, 1.0, 0), None)[0]
+    rows = backend.sample_rows([ContextRows(prompt, 4, 12)], SamplingParams(1.0, 1.0, 0), None)[0]
     assert all(len(ids) > 0 for ids, _, _ in rows)
     batch = collate([prompt] * 4, [ids for ids, _, _ in rows], [0] * 4, tokenizer.pad_token_id)
     with torch.no_grad(), precision.compute("bfloat16", "cpu"):

@@ -50,9 +50,7 @@ class PromptRoller:
         rt = self.runtime
         seed = prompt_seed(rt.config.train.seed, step, index)
         torch.manual_seed(seed)
-        release_memory = getattr(rt.backend, "release_memory", None)
-        if release_memory:  # another prompt's cached contexts would change this one's arithmetic
-            release_memory()
+        rt.backend.release_memory()  # another prompt's cached contexts would change this one's arithmetic
         collector = build_collector(rt, self.layout, self.localizer, self.scorer, [problem], random.Random(seed), step)
         result = collector.collect([problem], {problem.id: rt.prompt_ids(problem)})
         counts = {**self.scorer.take_stats(), **rt.backend.take_stats()}

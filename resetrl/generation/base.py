@@ -78,6 +78,10 @@ class GenerationBackend:
     def sync_weights(self) -> None:
         """Make the next call sample from the model's current weights (a no-op when it shares them)."""
 
+    def release_memory(self) -> None:
+        """Drop what was kept for reuse between calls (contexts' keys and values: stale once the
+        weights change, and they change the arithmetic of a later batch); a no-op when nothing is."""
+
     def take_stats(self) -> dict[str, float]:
         """Counters since the last call (e.g. `tokens/discarded`, `time/weight_sync`), then reset."""
         return {}

@@ -37,10 +37,10 @@ ENGINES = ("auto", "cached", "generate")
 
 
 @dataclass
-class _Work:
+class ContextRows:
     """`n` rows sampled after one context, each with the same token cap and prior thought count.
     `remember`: keep the context's keys and values for later calls (a prompt, which reset contexts
-    and top-up draws start with)."""
+    and top-up draws start with). What `HFBackend.sample_rows` takes (bench/ drives the engine so)."""
 
     context: list[int]
     n: int
@@ -83,19 +83,19 @@ class HFBackend(GenerationBackend):
                         limits: ChainLimits) -> list[list[GeneratedChain]]:
         self.calls += 1
         # A prompt (no reset prefix) is remembered: later calls of the step start with it.
-        work = [_Work(r.context_ids, r.n, max(1, limits.max_total_tokens - r.prefix_tokens), r.prefix_thoughts,
+        work = [ContextRows(r.context_ids, r.n, max(1, limits.max_total_tokens - r.prefix_tokens), r.prefix_thoughts,
                       remember=r.prefix_tokens == 0) for r in requests]
         if self.mode == "thought":
             outputs = self._by_thought(work, sampling, limits)
         else:
-            outputs = self._run(work, sampling, limits)
+            outputs = self.sample_rows(work, sampling, limits)
         return [[GeneratedChain(ids, reason, logprobs) for ids, reason, logprobs in rows] for rows in outputs]
 
     def generate_text(self, prompts: list[list[int]], sampling: SamplingParams,
                       max_new_tokens: int) -> list[list[int]]:
         self.calls += 1
         # Free-text prompts (localization, verification) are not reused later: not remembered.
-        outputs = self._run([_Work(p, 1, max_new_tokens) for p in prompts], sampling, None)
+        outputs = self.sample_rows([ContextRows(p, 1, max_new_tokens) for p in prompts], sampling, None)
         return [rows[0][0] for rows in outputs]
 
     def release_memory(self) -> None:
@@ -104,7 +104,7 @@ class HFBackend(GenerationBackend):
             self.store.clear()
 
     # -- thought-by-thought mode ----------------------------------------------------------------
-    def _by_thought(self, work: list[_Work], sampling: SamplingParams,
+    def _by_thought(self, work: list[ContextRows], sampling: SamplingParams,
                     limits: ChainLimits) -> list[list[tuple[list[int], str]]]:
         """One call per thought: every open chain samples its next thought, stopped at `</thought>`."""
         chains = [[([], None, []) for _ in range(item.n)] for item in work]  # (ids, final reason, logprobs)
@@ -115,7 +115,7 @@ class HFBackend(GenerationBackend):
         kept_keys: list[tuple[int, ...]] = []
         while round_work:
             added: list[tuple[int, ...]] = []
-            outputs = self._run(round_work, sampling, limits, stop_at_thought_end=True, remember_continuing=added)
+            outputs = self.sample_rows(round_work, sampling, limits, stop_at_thought_end=True, remember_continuing=added)
             self._forget(kept_keys)  # the previous round's entries were consumed by this round's encoding
             kept_keys = added
             next_work, next_owners = [], []
@@ -128,7 +128,7 @@ class HFBackend(GenerationBackend):
                         thoughts[index][copy] += 1
                         chains[index][copy] = (so_far, None, logprobs_so_far)
                         cap = work[index].cap - len(so_far)
-                        next_work.append(_Work(work[index].context + so_far, 1, cap, thoughts[index][copy]))
+                        next_work.append(ContextRows(work[index].context + so_far, 1, cap, thoughts[index][copy]))
                         next_owners.append([(index, copy)])
                     else:
                         chains[index][copy] = (so_far, reason, logprobs_so_far)
@@ -143,9 +143,9 @@ class HFBackend(GenerationBackend):
 
     # -- batching -------------------------------------------------------------------------------
     @torch.no_grad()
-    def _run(self, work: list[_Work], sampling: SamplingParams, limits: ChainLimits | None,
-             stop_at_thought_end: bool = False,
-             remember_continuing: list | None = None) -> list[list[tuple[list[int], str, list[float] | None]]]:
+    def sample_rows(self, work: list[ContextRows], sampling: SamplingParams, limits: ChainLimits | None,
+                    stop_at_thought_end: bool = False,
+                    remember_continuing: list | None = None) -> list[list[tuple[list[int], str, list[float] | None]]]:
         """For each work item, its n (new token ids, stop reason, token log-probabilities). Rows are sorted by context length
         (less padding) and cut into batches of `batch_size` rows; a context split over two batches is
         encoded again in the second (from the PrefixStore when it is on)."""
@@ -160,7 +160,7 @@ class HFBackend(GenerationBackend):
         self.model.train(was_training)
         return outputs
 
-    def _run_batches(self, work: list[_Work], rows: list[tuple[int, int]], outputs: list[list],
+    def _run_batches(self, work: list[ContextRows], rows: list[tuple[int, int]], outputs: list[list],
                      sampling: SamplingParams, limits: ChainLimits | None, stop_at_thought_end: bool,
                      remember_continuing: list | None) -> None:
         for start in range(0, len(rows), self.batch_size):
