@@ -1,6 +1,6 @@
 """Localization of the first erroneous thought (docs/method.md section 5): parsing the answer to
-`prompts.localization_prompt`, the `ResetPoint` every localizer returns (`resetrl.resets`), the reset
-prefix it keeps, and how chosen steps score against the true first error; for free-text chains
+`prompts.localization_prompt` and how chosen steps score against the true first error (the
+`ResetPoint` a localizer returns and the reset prefix it keeps are resetrl/resets.py's); for free-text chains
 (Token-ICS, resetrl/ics/unstructured.py) their segments and the quote a localizer answers with.
 
 Shared by training's resets, Thought-ICS and the micro testbed's measurement. The localization tokens
@@ -73,38 +73,6 @@ def parse_localization(text: str, n_thoughts: int, out_of_range: str = "prose") 
     if step is not None:
         return Localization(1, "out_of_range->1")
     return Localization(0, "unparsed")
-
-
-@dataclass
-class ResetPoint:
-    """Where a chain is resampled from, as a localizer chose it (training's reset step, Thought-ICS's
-    resume point). step: 1-indexed thought (1 = from scratch), 0 = the localizer found no error
-    (Thought-ICS at L3: ends the loop). source: how it was chosen, every fallback named, e.g.
-    "random", "oracle", "oracle:unknown->1", "self:boxed", "self:no_error->1" (training),
-    "boxed", "unparsed->1", "quote:boxed", "quote_not_found->1", "regenerate" (Thought-ICS)."""
-
-    step: int
-    source: str
-    text: str | None = None  # the localizer's answer, when there was a call
-    tokens: int = 0  # its length in tokens
-    quote: str | None = None  # quote localizer: the quoted text
-    position: int | None = None  # quote localizer: the character position generation resumes from
-
-    def record(self) -> dict:
-        # "status": the key Thought-ICS trajectory files have always used for the source
-        return {"step": self.step, "status": self.source, "text": self.text, "tokens": self.tokens,
-                **({"quote": self.quote, "position": self.position} if self.quote is not None else {})}
-
-
-def clamp_step(step: int, n_steps: int) -> int:
-    """A reset step made a thought of the chain: 1..N (1 for a chain without thoughts)."""
-    return min(max(step, 1), max(n_steps, 1))
-
-
-def reset_prefix_end(spans: list[tuple[int, int]], reset_step: int) -> int:
-    """Token end of thoughts 1..e-1 (0 when e = 1), e clamped to the chain: the reset prefix."""
-    step = clamp_step(reset_step, len(spans))
-    return spans[step - 2][1] if step >= 2 else 0
 
 
 def localization_scores(steps: list[int], first_errors: list[int],

@@ -3,7 +3,7 @@ from. One registry for training's reset strategies and Thought-ICS's correctors.
 
 Every localizer returns one `ResetPoint` per chain; its `source` records how e was chosen, every
 fallback included, so metrics can count them. The reset prefix is thoughts 1..e-1
-(`resetrl.localization.reset_prefix_end`).
+(`reset_prefix_end`).
 
 - random (RRPO): e uniform over 1..N.
 - oracle (analysis; oracle-ics): the task's true first erroneous thought.
@@ -21,10 +21,42 @@ from typing import Callable
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.localization import ResetPoint, find_quote, parse_localization, parse_quote, segment_at
+from resetrl.localization import find_quote, parse_localization, parse_quote, segment_at
 from resetrl.prompts import chat_prompt_ids, level_note, quote_prompt, self_localization_prompt
 from resetrl.registry import Registry
 from resetrl.tasks.base import Problem, Task
+
+@dataclass
+class ResetPoint:
+    """Where a chain is resampled from, as a localizer chose it (training's reset step, Thought-ICS's
+    resume point). step: 1-indexed thought (1 = from scratch), 0 = the localizer found no error
+    (Thought-ICS at L3: ends the loop). source: how it was chosen, every fallback named, e.g.
+    "random", "oracle", "oracle:unknown->1", "self:boxed", "self:no_error->1" (training),
+    "boxed", "unparsed->1", "quote:boxed", "quote_not_found->1", "regenerate" (Thought-ICS)."""
+
+    step: int
+    source: str
+    text: str | None = None  # the localizer's answer, when there was a call
+    tokens: int = 0  # its length in tokens
+    quote: str | None = None  # quote localizer: the quoted text
+    position: int | None = None  # quote localizer: the character position generation resumes from
+
+    def record(self) -> dict:
+        # "status": the key Thought-ICS trajectory files have always used for the source
+        return {"step": self.step, "status": self.source, "text": self.text, "tokens": self.tokens,
+                **({"quote": self.quote, "position": self.position} if self.quote is not None else {})}
+
+
+def clamp_step(step: int, n_steps: int) -> int:
+    """A reset step made a thought of the chain: 1..N (1 for a chain without thoughts)."""
+    return min(max(step, 1), max(n_steps, 1))
+
+
+def reset_prefix_end(spans: list[tuple[int, int]], reset_step: int) -> int:
+    """Token end of thoughts 1..e-1 (0 when e = 1), e clamped to the chain: the reset prefix."""
+    step = clamp_step(reset_step, len(spans))
+    return spans[step - 2][1] if step >= 2 else 0
+
 
 Ask = Callable[[list[str]], list[tuple[str, int]]]  # one chat turn per text -> (answer, its tokens)
 

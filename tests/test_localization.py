@@ -1,6 +1,7 @@
 import pytest
 
-from resetrl.localization import clamp_step, localization_scores, parse_localization, reset_prefix_end
+from resetrl.localization import localization_scores, parse_localization
+from resetrl.resets import clamp_step, reset_prefix_end
 from resetrl.prompts import localization_prompt
 
 

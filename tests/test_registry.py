@@ -11,11 +11,10 @@ from resetrl.generation.base import GENERATION_MODES
 from resetrl.generation.hf import HFBackend
 from resetrl.groups import LAYOUTS, Layout, Sample
 from resetrl.ics.verification import VERIFY_GATES
-from resetrl.localization import ResetPoint
 from resetrl.losses import AGGREGATIONS, LOSSES, default_aggregation
 from resetrl.methods import METHODS
 from resetrl.registry import Registry
-from resetrl.resets import LOCALIZERS, LocateContext, OracleLocalizer
+from resetrl.resets import LOCALIZERS, LocateContext, OracleLocalizer, ResetPoint
 from resetrl.tasks import TASK_FAMILIES, create_task, task_factory, task_names
 from resetrl.tasks.base import Problem, Task
 

@@ -14,8 +14,7 @@ from typing import Callable, Literal
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.localization import clamp_step, reset_prefix_end
-from resetrl.resets import chat_asker
+from resetrl.resets import chat_asker, clamp_step, reset_prefix_end
 from resetrl.scoring import Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits

@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 
 from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.ics.methods import ThoughtICS, TokenICS
-from resetrl.localization import ResetPoint, localization_scores
 from resetrl.ics.unstructured import sample_unstructured
+from resetrl.localization import localization_scores
+from resetrl.resets import ResetPoint
 from resetrl.tasks.base import Problem
 
 ANSWERED = ("boxed", "step_mention", "quote:boxed", "quote:quoted")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from resetrl.ics.engine import Attempt
 from resetrl.ics.verification import Verdict
-from resetrl.localization import ResetPoint
+from resetrl.resets import ResetPoint
 from resetrl.tasks.base import Problem
 
 EXITS: tuple[str, ...] = ("verified", "disagree", "max_iterations")

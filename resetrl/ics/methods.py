@@ -27,10 +27,9 @@ from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
 from resetrl.ics.loop import Corrector, Iteration, Trajectory, correction_loop
 from resetrl.ics.unstructured import resume_unstructured, sample_unstructured
 from resetrl.ics.verification import make_verifier
-from resetrl.localization import ResetPoint
 from resetrl.prompts import refine_question
 from resetrl.registry import Registry
-from resetrl.resets import LOCALIZERS, LocateContext
+from resetrl.resets import LOCALIZERS, LocateContext, ResetPoint
 from resetrl.tasks.base import Problem
 
 ICS_METHODS: Registry[Callable[..., list[Trajectory]]] = Registry("ICS method")

@@ -15,8 +15,8 @@ from collections import Counter
 
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.evaluation import evaluate
-from resetrl.localization import clamp_step, localization_scores
-from resetrl.resets import LOCALIZERS
+from resetrl.localization import localization_scores
+from resetrl.resets import LOCALIZERS, clamp_step
 from resetrl.rollout import locate_context
 from resetrl.runtime import Runtime
 from resetrl.scoring import Scorer
