@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
 from resetrl.groups import Sample
+from resetrl.resets import reset_prefix_end
 from resetrl.scoring import Scorer
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
@@ -29,6 +30,17 @@ class ChainJob:
     prefix_ids: list[int] = field(default_factory=list)
     prefix_thoughts: int = 0
     prefix_logprobs: list[float] | None = None  # the parent's, for a prefix that is trained on
+
+    @classmethod
+    def resuming(cls, problem: Problem, parent: Sample, reset_step: int, n: int) -> "ChainJob":
+        """`n` chains resuming `parent` at thought `reset_step` (1-indexed, within the chain:
+        resets.clamp_step): its thoughts 1..e-1 kept as its exact tokens, with their
+        log-probabilities where it has them, the rest resampled. Training's reset continuations and
+        Thought-ICS's corrections are both built here."""
+        prefix_end = reset_prefix_end(parent.spans, reset_step)
+        return cls(problem, parent.prompt_ids, n, prefix_ids=parent.response_ids[:prefix_end],
+                   prefix_thoughts=reset_step - 1,
+                   prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None)
 
     def request(self) -> ChainRequest:
         return ChainRequest(self.prompt_ids + self.prefix_ids, self.n, prefix_thoughts=self.prefix_thoughts,

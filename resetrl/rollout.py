@@ -189,11 +189,8 @@ class RolloutCollector:
         for parent, choice in zip(parents, choices):
             # The reference's SRPO_LOC_OFFSET: reset `localize_offset` thoughts earlier, at least at 1.
             reset_step = clamp_step(max(1, choice.step - self.localize_offset), len(parent.spans))
-            prefix_end = reset_prefix_end(parent.spans, reset_step)
             parent.reset_step, parent.reset_source, parent.localization = reset_step, choice.source, choice.text
-            jobs.append(ChainJob(by_id[parent.problem_id], parent.prompt_ids, self.layout.continuations,
-                                 prefix_ids=parent.response_ids[:prefix_end], prefix_thoughts=reset_step - 1,
-                                 prefix_logprobs=parent.logprobs[:prefix_end] if parent.logprobs else None))
+            jobs.append(ChainJob.resuming(by_id[parent.problem_id], parent, reset_step, self.layout.continuations))
         outputs = self._continue(jobs)
         for parent, samples in zip(parents, outputs):
             group = Group(len(groups), parent.problem_id, "reset", reset_step=parent.reset_step)

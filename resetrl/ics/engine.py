@@ -14,7 +14,7 @@ from typing import Callable, Literal
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.groups import Sample
-from resetrl.resets import chat_asker, clamp_step, reset_prefix_end
+from resetrl.resets import chat_asker, clamp_step
 from resetrl.scoring import Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
@@ -166,9 +166,7 @@ class ChainEngine:
         """Keep thoughts 1..e-1 of each parent and resample the rest (docs/method.md section 7: `prefix(chain,
         e-1) + generate(q, prefix)`); the prefix is re-entered as the parent's own tokens."""
         reset_steps = [clamp_step(step, len(parent.spans)) for parent, step in zip(parents, reset_steps)]
-        jobs = [ChainJob(problem, parent.prompt_ids, 1,
-                         prefix_ids=parent.response_ids[:reset_prefix_end(parent.spans, step)], prefix_thoughts=step - 1)
-                for problem, parent, step in zip(problems, parents, reset_steps)]
+        jobs = [ChainJob.resuming(problem, parent, step, 1) for problem, parent, step in zip(problems, parents, reset_steps)]
         attempts = []
         for problem, step, (sample,) in zip(problems, reset_steps,
                                             sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
