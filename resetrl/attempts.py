@@ -13,9 +13,10 @@ import time
 from collections import Counter
 
 from resetrl.chains import ChainJob, sample_chains
-from resetrl.groups import Group, Sample
+from resetrl.groups import Group
 from resetrl.prompts import CORRECTION_INSTRUCTION, chat_prompt_ids, refinement_prompt
 from resetrl.rollout import COLLECTORS, RolloutResult, rollout_stats
+from resetrl.scoring import Sample
 from resetrl.tasks.base import Problem
 
 

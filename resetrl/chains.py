@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from resetrl.generation.base import ChainRequest, GenerationBackend, SamplingParams
-from resetrl.groups import Sample
 from resetrl.resets import reset_prefix_end
-from resetrl.scoring import Scorer
+from resetrl.scoring import Sample, Scorer
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
 

@@ -18,11 +18,11 @@ import torch
 
 from resetrl.advantages import token_advantages, with_reward_kl
 from resetrl.config import Config
-from resetrl.groups import Sample
 from resetrl.logprobs import collate, response_logprobs
 from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation, truncated_importance_weights
 from resetrl.methods import METHODS
 from resetrl.precision import compute
+from resetrl.scoring import Sample
 
 
 class Learner:

@@ -20,10 +20,10 @@ from typing import Callable
 
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import Sample
 from resetrl.localization import find_quote, parse_localization, parse_quote, segment_at
 from resetrl.prompts import chat_prompt_ids, level_note, quote_prompt, self_localization_prompt
 from resetrl.registry import Registry
+from resetrl.scoring import Sample
 from resetrl.tasks.base import Problem, Task
 
 @dataclass

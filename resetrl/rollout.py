@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import TOKEN_BUCKETS, TOKEN_KINDS, Group, Layout, Sample
+from resetrl.groups import TOKEN_BUCKETS, TOKEN_KINDS, Group, Layout
 from resetrl.localization import localization_scores
 from resetrl.methods import METHODS
 from resetrl.registry import Registry
 from resetrl.resets import LocateContext, Localizer, ResetPoint, chat_asker, clamp_step, reset_prefix_end
-from resetrl.scoring import Scorer, training_reward
+from resetrl.scoring import Sample, Scorer, training_reward
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import ChainLimits
 

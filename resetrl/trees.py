@@ -14,8 +14,9 @@ import time
 from dataclasses import dataclass, replace
 
 from resetrl.chains import ChainJob, sample_chains
-from resetrl.groups import Group, Sample
+from resetrl.groups import Group
 from resetrl.rollout import COLLECTORS, RolloutResult, rollout_stats
+from resetrl.scoring import Sample
 from resetrl.tasks.base import Problem
 from resetrl.thoughts import THOUGHT_END
 

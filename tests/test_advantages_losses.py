@@ -5,8 +5,9 @@ import torch
 
 from resetrl.advantages import ADVANTAGES, assign_advantages
 from resetrl.errors import ResetRLError
-from resetrl.groups import Group, Sample
+from resetrl.groups import Group
 from resetrl.losses import LOSSES, LossInputs, aggregate, ratio_diagnostics
+from resetrl.scoring import Sample
 
 
 def test_group_norm_hand_computed():

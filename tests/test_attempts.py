@@ -7,10 +7,10 @@ from resetrl.advantages import assign_advantages
 from resetrl.attempts import CritiqueCollector, ScoreCollector, shape_score_rewards
 from resetrl.config import ScoreConfig, load_config
 from resetrl.generation.base import GeneratedChain
-from resetrl.groups import Sample
 from resetrl.methods import METHODS
 from resetrl.prompts import CORRECTION_INSTRUCTION, CRITIQUES, chat_prompt_ids, refinement_prompt
 from resetrl.runtime import build_runtime
+from resetrl.scoring import Sample
 from tests.conftest import ScriptedBackend
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from resetrl.advantages import token_advantages, with_reward_kl
-from resetrl.groups import Sample
 from resetrl.logprobs import _token_logprobs
 from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer
+from resetrl.scoring import Sample
 
 B, R = 3, 5
 

@@ -9,12 +9,13 @@ from resetrl.config import TrainConfig, load_config
 from resetrl.errors import ResetRLError
 from resetrl.generation.base import GENERATION_MODES
 from resetrl.generation.hf import HFBackend
-from resetrl.groups import LAYOUTS, Layout, Sample
+from resetrl.groups import LAYOUTS, Layout
 from resetrl.ics.verification import VERIFY_GATES
 from resetrl.losses import AGGREGATIONS, LOSSES, default_aggregation
 from resetrl.methods import METHODS
 from resetrl.registry import Registry
 from resetrl.resets import LOCALIZERS, LocateContext, OracleLocalizer, ResetPoint
+from resetrl.scoring import Sample
 from resetrl.tasks import TASK_FAMILIES, create_task, task_factory, task_names
 from resetrl.tasks.base import Problem, Task
 

@@ -9,10 +9,11 @@ import pytest
 from resetrl.advantages import assign_advantages
 from resetrl.config import load_config
 from resetrl.generation.base import GeneratedChain
-from resetrl.groups import Group, Sample
+from resetrl.groups import Group
 from resetrl.methods import METHODS
 from resetrl.rollout import rollout_parts
 from resetrl.runtime import build_runtime
+from resetrl.scoring import Sample
 from resetrl.trees import TreeCollector
 from tests.conftest import ScriptedBackend
 

@@ -13,9 +13,8 @@ from typing import Callable, Literal
 
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.generation.base import GenerationBackend, SamplingParams
-from resetrl.groups import Sample
 from resetrl.resets import chat_asker, clamp_step
-from resetrl.scoring import Scorer
+from resetrl.scoring import Sample, Scorer
 from resetrl.tasks.base import Problem, Task
 from resetrl.thoughts import ChainLimits
 
