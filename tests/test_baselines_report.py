@@ -3,6 +3,7 @@ and advantages in the page's data, and (where Chromium is installed) on the rend
 
 import pytest
 
+from resetrl.api import write_run_results
 from resetrl.metrics import read_jsonl
 from resetrl.report.data import run_data
 from tests.test_report import browser  # noqa: F401 - the shared Chromium fixture
@@ -18,7 +19,7 @@ def runs(tmp_path_factory):
     folders = {}
     for method in SHOWN:
         folder = tmp_path_factory.mktemp(method)
-        scripted_trainer(folder, method=method, steps=1, token_logprob=-0.5).run()
+        write_run_results(folder, scripted_trainer(folder, method=method, steps=1, token_logprob=-0.5).run())
         folders[method] = folder
     return folders
 
