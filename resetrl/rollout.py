@@ -79,6 +79,19 @@ class RolloutCollector:
         return {problem.id: samples for problem, samples in zip(wanted, outputs)}
 
     def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
+        """One step's rollouts of `problems`, as groups of trainable samples.
+
+        Worked example, one prompt, layout 1x4 (1 parent, 4 fresh, K = 4 continuations):
+        - fresh phase: 5 chains drawn (fresh + parents); say c2 fails, with 3 thoughts;
+        - c2 becomes the parent (kind "parent", no group: never trained); c1, c3, c4, c5 form group 0
+          (kind "fresh", train_start = 0);
+        - the localizer answers e = 3: prefix = c2's thoughts 1..2 as its exact tokens,
+          c2.response_ids[:reset_prefix_end(c2.spans, 3)];
+        - reset phase: 4 continuations of prompt + prefix form group 1 (kind "reset", reset_step 3),
+          each with response_ids = prefix + its new tokens and train_start = len(prefix) (the prefix
+          is context, not trained: rollout.mask_prefix).
+        Advantages are then computed per group; the loss sees 8 samples, each trained from its
+        train_start, and never needs to know that a reset happened."""
         timings = {}
         self.counts = Counter()
         started = time.perf_counter()
