@@ -31,13 +31,12 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 
 
 def train(config: Config, out: str | Path, *, reward: str | Reward | None = None, resume: bool = False,
-          overwrite: bool = False, runtime=None) -> dict:
+          overwrite: bool = False) -> dict:
     """Train into the run folder `out`, as `resetrl train --out`; returns its summary (accuracy
     before and after, the evaluation curve). `reward` sets `task.reward`: a registered name, or a
     function (problem, completion) -> float, which is registered under its `__name__` so that the
-    run's config.yaml names it. `runtime` (resetrl.runtime.build_runtime's, for tests and benchmarks
-    that swap its backend) defaults to the config's. The one path into training: the CLI and
-    `resetrl compare` call it too."""
+    run's config.yaml names it. The one path into training: the CLI and `resetrl compare` call it
+    too."""
     from resetrl.cluster.distributed import launched_rank
     from resetrl.outputs import check_run_folder
     from resetrl.trainer import Trainer
@@ -48,7 +47,7 @@ def train(config: Config, out: str | Path, *, reward: str | Reward | None = None
     main_rank = launched_rank() == 0  # under torchrun only rank 0 writes the run (docs/scale.md)
     if main_rank:
         check_run_folder(Path(out), config, resume, overwrite)  # before the model is loaded
-    summary = Trainer(config, out, runtime=runtime).run(resume=resume, overwrite=overwrite)
+    summary = Trainer(config, out).run(resume=resume, overwrite=overwrite)
     if main_rank:
         write_run_results(Path(out), summary)
     return summary
