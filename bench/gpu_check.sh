@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
-# The GPU check (under 9 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
-# one SRPO step on CUDA, HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in fp32 and
-# in bf16 (model.dtype); step time by phase and peak GPU memory of each. Run on a lent GPU machine
-# from the repository root: bash bench/gpu_check.sh
-set -euo pipefail
+# The GPU check (under 6 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
+# one SRPO step on CUDA, HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in bf16 and
+# in fp32 (model.dtype); step time by phase and peak GPU memory of each. Run on a lent GPU machine
+# from the repository root: bash bench/gpu_check.sh [LOG_DIR]
+# Each part writes its own log under LOG_DIR as it goes (on the device tool: bash bench/gpu_check.sh
+# $OUT), so a part that hangs or a call cut at its limit still leaves the parts before it readable.
+# docs/performance.md, "On a GPU", has the device command (the GPU image lacks pydantic: carried wheels).
+set -uo pipefail
 cd "$(dirname "$0")/.."
+logs=${1:-gpu_check_logs}
+mkdir -p "$logs"
+export PYTHONUNBUFFERED=1
+part() {  # part NAME SECONDS COMMAND...: run with a time limit, echo and keep its output
+    local name=$1 seconds=$2; shift 2
+    echo "== $name ($(date -u +%H:%M:%S), limit ${seconds} s)"
+    timeout -k 5 "$seconds" "$@" 2>&1 | tee "$logs/$name.log"
+    echo "== $name: exit ${PIPESTATUS[0]} at $(date -u +%H:%M:%S)"
+}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-timeout 60 python -m resetrl.cli doctor || true
-for dtype in float32 bfloat16; do
-  timeout 240 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 8 --device cuda --dtype "$dtype"
+part doctor 45 python -m resetrl.cli doctor
+for dtype in bfloat16 float32; do
+  part "step-$dtype" 150 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 8 --device cuda --dtype "$dtype"
 done
 
 # The FSDP learner (cluster.fsdp, docs/scale.md): one step with 2 NCCL ranks against one rank without

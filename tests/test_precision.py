@@ -190,3 +190,19 @@ def test_doctor_names_what_is_found_and_how_to_install_what_is_not(capsys, monke
     assert "Chromium     missing: apt-get install chromium" in out
     for name in ("vLLM", "Ray", "SmolLM2", "transformers", "peft"):
         assert f"  {name}" in out
+
+
+def test_sft_under_bf16_saves_the_merged_warm_up_in_fp32(tmp_path):
+    """A bf16 LoRA run stores its frozen base in bf16; merging the warm-up's delta into those weights
+    rounded most of it away (the quickstart's saved warm-up fell from 0.148 to 0.047 greedy accuracy).
+    The merge is done in fp32: the saved weights are fp32, and the delta shows below bf16's resolution."""
+    from safetensors.torch import load_file
+
+    from resetrl.cli import main
+
+    assert main(["sft", "--preset", "smoke", "--set", "model.dtype=bfloat16", "--set", "model.lora=true",
+                 "--steps", "2", "--out", str(tmp_path / "warm")]) == 0
+    weights = load_file(tmp_path / "warm" / "model.safetensors")
+    assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
+    merged = [tensor for name, tensor in weights.items() if "q_proj" in name]  # a LoRA target
+    assert merged and all((tensor != tensor.bfloat16().float()).any() for tensor in merged)
