@@ -10,10 +10,10 @@ from resetrl import precision
 from resetrl.config import load_config
 from resetrl.generation.base import SamplingParams
 from resetrl.generation.hf import ContextRows, HFBackend
+from resetrl.learner import importance_correction_on
 from resetrl.losses import LOSSES, LossInputs, truncated_importance_weights
 from resetrl.models import add_lora, load_model
 from resetrl.runtime import build_runtime
-from resetrl.learner import importance_correction_on
 from resetrl.trainer import Trainer
 from tests.test_trainer import scripted_trainer
 
