@@ -22,6 +22,13 @@ KILLED_STEP = 2  # smoke: 3 RL steps; step 1's update has no reward variance, st
 PHASES = ["rollout", "update", "metrics", "checkpoint"]  # in the order a step reaches them
 
 
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action. A test suite started in the background by a
+    non-interactive shell (`bash .ci/run &`) ignores SIGINT, and an ignored signal is inherited, so
+    the runs these tests interrupt would never see it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def train(run_dir: Path, *extra: str, fault: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
            "PYTHONUNBUFFERED": "1"}  # what a killed run printed is kept
@@ -29,7 +36,7 @@ def train(run_dir: Path, *extra: str, fault: str | None = None) -> subprocess.Co
     if fault:
         env["RESETRL_FAULT"] = fault
     return subprocess.run([sys.executable, "-m", "resetrl.cli", "train", "--preset", "smoke", "--out", str(run_dir),
-                           *extra], env=env, capture_output=True, text=True, timeout=600)
+                           *extra], env=env, capture_output=True, text=True, timeout=600, preexec_fn=default_sigint)
 
 
 def metric_rows(run_dir: Path) -> list[dict]:
@@ -115,7 +122,8 @@ def test_ctrl_c_during_a_step_ends_in_one_line_and_a_resume_matches_an_uninterru
            "PYTHONUNBUFFERED": "1"}
     env.pop("RESETRL_FAULT", None)
     process = subprocess.Popen([sys.executable, "-m", "resetrl.cli", "train", "--preset", "smoke", "--out",
-                                str(run_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                str(run_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_sigint)
     metrics = run_dir / "metrics.jsonl"
     deadline = time.monotonic() + 300
     while not (metrics.exists() and '"step": 1,' in metrics.read_text()
