@@ -11,6 +11,8 @@ fp32), which tells bf16 compute apart from the bf16 storage of the base (docs/pe
 from __future__ import annotations
 
 import argparse
+from contextlib import nullcontext
+from unittest.mock import patch
 
 import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 
@@ -21,15 +23,11 @@ from resetrl.sft import supervised_warmup
 
 
 def warm_up(variant: str) -> str:
-    store_frozen_in = runtime_module.store_frozen_in
-    if variant == "bf16-fp32-base":
-        runtime_module.store_frozen_in = lambda model, dtype: None
-    try:
-        dtype = "float32" if variant == "float32" else "bfloat16"
-        config = load_config(preset="quickstart", overrides=[f"model.dtype={dtype}"])
+    dtype = "float32" if variant == "float32" else "bfloat16"
+    config = load_config(preset="quickstart", overrides=[f"model.dtype={dtype}"])
+    keep_base = variant == "bf16-fp32-base"  # build_runtime leaves every frozen weight as loaded: fp32
+    with patch.object(runtime_module, "store_frozen_in", lambda model, dtype: None) if keep_base else nullcontext():
         runtime = runtime_module.build_runtime(config)
-    finally:
-        runtime_module.store_frozen_in = store_frozen_in
     problems = runtime.task.problems("train", config.task.train_size, config.task.seed)
     test = runtime.task.problems("test", config.task.test_size, config.task.seed)
     losses = supervised_warmup(runtime, problems, config.warmup.steps, config.warmup.batch_size, config.warmup.lr,
