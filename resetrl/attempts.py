@@ -24,9 +24,9 @@ class SecondAttempts:
     """What both collectors share: the run's backend and scorer, and sampling one chain after each
     of several contexts, re-homed under the question prompt."""
 
-    def __init__(self, runtime, scorer, group_size: int, step: int):
-        self.runtime, self.scorer, self.group_size, self.step = runtime, scorer, group_size, step
-        self.counts: Counter = Counter()
+    def __init__(self, runtime, scorer, group_size: int):
+        self.runtime, self.scorer, self.group_size = runtime, scorer, group_size
+        self.counts: Counter = Counter()  # the step's (reset by each collect)
 
     def draw(self, problems: list[Problem], prompts: dict[str, list[int]], counts: dict[str, int]) -> dict[str, list[Sample]]:
         """`counts[id]` fresh chains for each problem, in one batched call."""
@@ -90,9 +90,11 @@ class ScoreCollector(SecondAttempts):
     drawn; otherwise y2 is sampled after the question prompt + y1 + the hedged correction request
     (y1 cut from its end until the context fits). One group per prompt."""
 
-    def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
+    def collect(self, problems: list[Problem], prompts: dict[str, list[int]], rng=None, step: int = 0) -> RolloutResult:
+        """Step `step`'s pairs (its number picks Stage I or II; no random choice of its own: `rng` is unused)."""
+        self.counts = Counter()
         config = self.runtime.config.score
-        stage_one = self.step <= config.stage1_steps
+        stage_one = step <= config.stage1_steps
         instruction = self.runtime.tokenizer(CORRECTION_INSTRUCTION, add_special_tokens=False).input_ids
         slots: dict[str, list[Sample]] = {p.id: [] for p in problems}
         started = time.perf_counter()
@@ -136,7 +138,9 @@ class CritiqueCollector(SecondAttempts):
     order is kept, else the first; the group is that refinement (off-policy) + the first
     group_size - 1 chains (the last chain is dropped, as in the reference)."""
 
-    def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
+    def collect(self, problems: list[Problem], prompts: dict[str, list[int]], rng=None, step: int = 0) -> RolloutResult:
+        """The step's refined groups (no random choice of its own: `rng` and `step` are unused)."""
+        self.counts = Counter()
         tokenizer = self.runtime.tokenizer
         started = time.perf_counter()
         drawn = self.draw(problems, prompts, {p.id: self.group_size for p in problems})
@@ -174,10 +178,10 @@ class CritiqueCollector(SecondAttempts):
 
 
 @COLLECTORS.register("score")
-def score_collector(runtime, layout, localizer, scorer, rng, step) -> ScoreCollector:
-    return ScoreCollector(runtime, scorer, runtime.config.rollout.group_size, step)
+def score_collector(runtime, layout, localizer, scorer) -> ScoreCollector:
+    return ScoreCollector(runtime, scorer, runtime.config.rollout.group_size)
 
 
 @COLLECTORS.register("critique_grpo")
-def critique_collector(runtime, layout, localizer, scorer, rng, step) -> CritiqueCollector:
-    return CritiqueCollector(runtime, scorer, runtime.config.rollout.group_size, step)
+def critique_collector(runtime, layout, localizer, scorer) -> CritiqueCollector:
+    return CritiqueCollector(runtime, scorer, runtime.config.rollout.group_size)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from resetrl.chains import ChainJob, sample_chains
 from resetrl.errors import ResetRLError
@@ -34,9 +34,9 @@ MIN_TOP_UP = 4
 __all__ = ["COLLECTORS", "RolloutCollector", "RolloutResult", "Scorer", "build_collector", "rollout_parts",
            "rollout_stats"]
 
-# How a method builds a step's groups (Method.collector): each entry makes, from the run's runtime,
-# layout, localizer, scorer, the step's random draws and its step number, an object whose
-# `collect(problems, prompts)` returns a RolloutResult.
+# How a method builds a step's groups (Method.collector): each entry makes, once per run, from the
+# run's runtime, layout, localizer and scorer, an object whose `collect(problems, prompts, rng, step)`
+# returns the step's RolloutResult (its random choices drawn from `rng`).
 COLLECTORS: Registry = Registry("rollout collector")
 COLLECTORS.declare("score", "resetrl.attempts")
 COLLECTORS.declare("critique_grpo", "resetrl.attempts")
@@ -62,7 +62,8 @@ class RolloutCollector:
                  mask_prefix: bool = True, merge_empty_prefix: bool = False, fallback_group: str = "fresh",
                  partial_parents: str = "fallback", localize_offset: int = 0, train_from_thought: int | None = None):
         self.backend, self.scorer, self.layout = backend, scorer, layout
-        self.localizer, self.locate_context = localizer, locate_context
+        self.localizer = localizer
+        self.locate_context = locate_context  # its rng is the step's (collect)
         self.sampling, self.limits = sampling, limits
         self.max_fresh_attempts, self.mask_prefix = max_fresh_attempts, mask_prefix
         self.merge_empty_prefix = merge_empty_prefix
@@ -78,8 +79,10 @@ class RolloutCollector:
         outputs = sample_chains(self.backend, self.scorer, jobs, self.sampling, self.limits)
         return {problem.id: samples for problem, samples in zip(wanted, outputs)}
 
-    def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
-        """One step's rollouts of `problems`, as groups of trainable samples.
+    def collect(self, problems: list[Problem], prompts: dict[str, list[int]], rng: random.Random | None = None,
+                step: int = 0) -> RolloutResult:
+        """One step's rollouts of `problems`, as groups of trainable samples, the localizer's random
+        choices drawn from `rng` (None: the locate context's own).
 
         Worked example, one prompt, layout 1x4 (1 parent, 4 fresh, K = 4 continuations):
         - fresh phase: 5 chains drawn (fresh + parents); say c2 fails, with 3 thoughts;
@@ -94,6 +97,9 @@ class RolloutCollector:
         train_start, and never needs to know that a reset happened."""
         timings = {}
         self.counts = Counter()
+        context = self.locate_context
+        if rng is not None and context is not None:
+            context = replace(context, rng=rng)
         started = time.perf_counter()
         drawn = self._fresh_phase(problems, prompts)
         parents, fresh_of, unused = self._choose_parents(problems, prompts, drawn)
@@ -112,7 +118,7 @@ class RolloutCollector:
 
         by_id = {p.id: p for p in problems}
         started = time.perf_counter()
-        choices = self._locate(parents, by_id)
+        choices = self._locate(parents, by_id, context)
         timings["localize"] = time.perf_counter() - started
         started = time.perf_counter()
         self._reset_phase(parents, choices, by_id, groups)
@@ -185,14 +191,15 @@ class RolloutCollector:
                 fresh_of[problem_id] += samples
         return parents, fresh_of, unused
 
-    def _locate(self, parents: list[Sample], by_id: dict[str, Problem]) -> list[ResetPoint]:
+    def _locate(self, parents: list[Sample], by_id: dict[str, Problem], context: LocateContext | None
+                ) -> list[ResetPoint]:
         """The reset point of every parent, from the method's localizer (the step checker's true first
         error recorded beside it, for the localization metrics)."""
         for parent in parents:
             parent.first_error = self.scorer.task.first_error(by_id[parent.problem_id], parent.thoughts)
         if not parents:
             return []
-        return self.localizer.locate([by_id[p.problem_id] for p in parents], parents, self.locate_context)
+        return self.localizer.locate([by_id[p.problem_id] for p in parents], parents, context)
 
     def _reset_phase(self, parents: list[Sample], choices: list[ResetPoint], by_id: dict[str, Problem],
                      groups: list[Group]) -> None:
@@ -263,7 +270,7 @@ def rollout_parts(runtime) -> tuple[Layout, Localizer | None, Scorer]:
                                      training_reward(config.task.reward, config.task.reward_weights))
 
 
-def locate_context(runtime, rng: random.Random) -> LocateContext:
+def locate_context(runtime, rng: random.Random | None = None) -> LocateContext:
     """What training's localizers use, from the rollout section: the policy asked in one chat turn
     (the run's backend; temperature, top-p, token budget and prompt as configured) and `rng`."""
     config = runtime.config.rollout
@@ -274,20 +281,18 @@ def locate_context(runtime, rng: random.Random) -> LocateContext:
                          prompt=config.localize_prompt)
 
 
-def build_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer,
-                    problems: list[Problem], rng: random.Random, step: int = 0):
-    """The run's method's collector of one rollout call over `problems` at `step`, its random choices
-    drawn from `rng`."""
+def build_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer):
+    """The run's method's collector, built once per run: `collect(problems, prompts, rng, step)`
+    gives each step's rollouts."""
     method = METHODS.get(runtime.config.method)
-    return COLLECTORS.get(method.collector)(runtime, layout, localizer, scorer, rng, step)
+    return COLLECTORS.get(method.collector)(runtime, layout, localizer, scorer)
 
 
 @COLLECTORS.register("resets")
-def reset_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer, rng: random.Random,
-                    step: int) -> RolloutCollector:
+def reset_collector(runtime, layout: Layout, localizer: Localizer | None, scorer: Scorer) -> RolloutCollector:
     """Fresh chains, parents and their reset groups (GRPO: fresh chains alone)."""
     config = runtime.config.rollout
-    return RolloutCollector(runtime.backend, scorer, layout, localizer, locate_context(runtime, rng), runtime.sampling,
+    return RolloutCollector(runtime.backend, scorer, layout, localizer, locate_context(runtime), runtime.sampling,
                             runtime.limits, config.max_fresh_attempts, config.mask_prefix, config.merge_empty_prefix,
                             config.fallback_group, config.partial_parents, config.localize_offset,
                             train_from_thought(runtime))

@@ -50,6 +50,7 @@ class Trainer:
         rt, cfg = self.runtime, config
         # The method's localizer first checks the task gives what it needs (the oracle: first errors).
         self.layout, self.localizer, self.scorer = rollout_parts(rt)
+        self.collector = build_collector(rt, self.layout, self.localizer, self.scorer)  # once per run
         self.train_problems = rt.task.problems("train", cfg.task.train_size, cfg.task.seed)
         if not self.train_problems:
             raise ResetRLError(f"task {rt.task.name!r} has no training problems")
@@ -88,9 +89,8 @@ class Trainer:
             if self.roller is None:
                 self.roller = PromptRoller(self.runtime)
             return roll_each_prompt(self.roller, step, problems)
-        rt = self.runtime
-        collector = build_collector(rt, self.layout, self.localizer, self.scorer, problems, self._seed_step(step), step)
-        return collector.collect(problems, {p.id: rt.prompt_ids(p) for p in problems})
+        rng = self._seed_step(step)
+        return self.collector.collect(problems, {p.id: self.runtime.prompt_ids(p) for p in problems}, rng, step)
 
     # -- the run ------------------------------------------------------------------------------
     def evaluate(self, step: int) -> tuple[dict[str, float], list[dict]]:

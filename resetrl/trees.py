@@ -37,7 +37,8 @@ class TreeCollector:
         self.runtime, self.scorer = runtime, scorer
         self.branching, self.segment_tokens = list(branching), segment_tokens
 
-    def collect(self, problems: list[Problem], prompts: dict[str, list[int]]) -> RolloutResult:
+    def collect(self, problems: list[Problem], prompts: dict[str, list[int]], rng=None, step: int = 0) -> RolloutResult:
+        """The step's trees (no random choice of its own: `rng` and `step` are unused)."""
         started = time.perf_counter()
         rt = self.runtime
         frontier = [Node(problem, (), None) for problem in problems]
@@ -92,6 +93,6 @@ class TreeCollector:
 
 
 @COLLECTORS.register("spo_tree")
-def tree_collector(runtime, layout, localizer, scorer, rng, step) -> TreeCollector:
+def tree_collector(runtime, layout, localizer, scorer) -> TreeCollector:
     config = runtime.config.spo_tree
     return TreeCollector(runtime, scorer, config.branching, config.segment_tokens)

@@ -44,8 +44,8 @@ def runtime_for(method, n_problems=3, overrides=(), **backend_options):
 @pytest.mark.parametrize("empty_first", [False, True])
 def test_score_pairs_first_attempts_with_corrections(empty_first):
     runtime, problems, prompts = runtime_for("score", empty_first=empty_first)
-    collector = ScoreCollector(runtime, _scorer(runtime), group_size=8, step=1)
-    result = collector.collect(problems, prompts)
+    collector = ScoreCollector(runtime, _scorer(runtime), group_size=8)
+    result = collector.collect(problems, prompts, step=1)
     assert len(result.groups) == len(problems)
     for group in result.groups:
         assert len(group.samples) == 8 and group.kind == "attempts"
@@ -98,7 +98,7 @@ def test_score_stage_one_and_the_unnormalised_advantage():
 def test_score_stage_one_runs_for_its_steps():
     runtime, problems, prompts = runtime_for("score", overrides=["score.stage1_steps=2"])
     for step, stage_one in ((2, True), (3, False)):
-        result = ScoreCollector(runtime, _scorer(runtime), 8, step).collect(problems, prompts)
+        result = ScoreCollector(runtime, _scorer(runtime), 8).collect(problems, prompts, step=step)
         firsts = [s for g in result.groups for s in g.samples if s.kind == "attempt"]
         assert all((s.shaped_reward == 0.0) == stage_one or s.reward == 0.0 for s in firsts)
         assert all(s.reward_kl_coef == (0.1 if stage_one else 0.01) for s in firsts)
@@ -106,8 +106,8 @@ def test_score_stage_one_runs_for_its_steps():
 
 def test_critique_keeps_one_refinement_with_seven_originals():
     runtime, problems, prompts = runtime_for("critique_grpo", n_problems=4)
-    collector = CritiqueCollector(runtime, _scorer(runtime), group_size=8, step=1)
-    result = collector.collect(problems, prompts)
+    collector = CritiqueCollector(runtime, _scorer(runtime), group_size=8)
+    result = collector.collect(problems, prompts, step=1)
     refinement_contexts = [c for c in runtime.backend.contexts if "Critique:" in c]
     assert len(refinement_contexts) == 4 * 8  # one refinement of every chain
     for group in result.groups:
@@ -133,7 +133,7 @@ def test_critique_keeps_one_refinement_with_seven_originals():
 
 def test_critique_prompt_says_only_correct_or_incorrect():
     runtime, problems, prompts = runtime_for("critique_grpo", n_problems=1)
-    CritiqueCollector(runtime, _scorer(runtime), 8, 1).collect(problems, prompts)
+    CritiqueCollector(runtime, _scorer(runtime), 8).collect(problems, prompts, step=1)
     shown = [c for c in runtime.backend.contexts if "Critique:" in c]
     assert all((CRITIQUES[True] in c) != (CRITIQUES[False] in c) for c in shown)
     assert all(problems[0].answer not in c.split("Critique:")[1] for c in shown)
@@ -151,8 +151,8 @@ def test_a_long_first_attempt_is_cut_until_the_context_fits(method):
     longest = fixed + runtime.limits.max_total_tokens + 10
     runtime.model.config.max_position_embeddings = longest
     try:
-        collector = (ScoreCollector if method == "score" else CritiqueCollector)(runtime, _scorer(runtime), 8, 1)
-        result = collector.collect(problems, prompts)
+        collector = (ScoreCollector if method == "score" else CritiqueCollector)(runtime, _scorer(runtime), 8)
+        result = collector.collect(problems, prompts, step=1)
     finally:
         runtime.model.config.max_position_embeddings = 4096
     marker = "There may be an error" if method == "score" else "Critique:"

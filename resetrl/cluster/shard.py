@@ -44,6 +44,7 @@ class PromptRoller:
     def __init__(self, runtime):
         self.runtime = runtime
         self.layout, self.localizer, self.scorer = rollout_parts(runtime)
+        self.collector = build_collector(runtime, self.layout, self.localizer, self.scorer)
 
     def roll(self, step: int, index: int, problem: Problem) -> PromptRollout:
         started = time.perf_counter()
@@ -51,8 +52,7 @@ class PromptRoller:
         seed = prompt_seed(rt.config.train.seed, step, index)
         torch.manual_seed(seed)
         rt.backend.release_memory()  # another prompt's cached contexts would change this one's arithmetic
-        collector = build_collector(rt, self.layout, self.localizer, self.scorer, [problem], random.Random(seed), step)
-        result = collector.collect([problem], {problem.id: rt.prompt_ids(problem)})
+        result = self.collector.collect([problem], {problem.id: rt.prompt_ids(problem)}, random.Random(seed), step)
         counts = {**self.scorer.take_stats(), **rt.backend.take_stats()}
         return PromptRollout(index, result, counts, time.perf_counter() - started)
 
