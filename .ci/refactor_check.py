@@ -88,9 +88,11 @@ def ics_digests(out: Path) -> dict[str, str]:
             for path in sorted([*out.rglob("*.json"), *out.rglob("*.jsonl")])}
 
 
-def collect(only: list[str]) -> dict[str, dict[str, str]]:
+def collect(only: list[str], keep: str | None = None) -> dict[str, dict[str, str]]:
+    """The digests of every run (or of `only`'s), their folders under `keep` when given (to diff)."""
     results = {}
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as temporary:
+        scratch = keep or temporary
         runs = {**{method: (f"method={method}",) for method in METHODS}, **VARIANTS}
         for name, overrides in runs.items():
             if not only or name in only:
@@ -108,8 +110,9 @@ def main() -> int:
     group.add_argument("--save", help="write the digests to this file")
     group.add_argument("--check", help="compare with the digests in this file")
     parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join([*METHODS, *VARIANTS])}, ics")
+    parser.add_argument("--keep", help="write the runs' folders here (a new folder), to diff them when a digest differs")
     args = parser.parse_args()
-    results = collect(args.only)
+    results = collect(args.only, args.keep)
     if args.save:
         Path(args.save).write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
         print(f"refactor_check: saved {sum(map(len, results.values()))} digests to {args.save}")

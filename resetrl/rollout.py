@@ -193,10 +193,8 @@ class RolloutCollector:
 
     def _locate(self, parents: list[Sample], by_id: dict[str, Problem], context: LocateContext | None
                 ) -> list[ResetPoint]:
-        """The reset point of every parent, from the method's localizer (the step checker's true first
-        error recorded beside it, for the localization metrics)."""
-        for parent in parents:
-            parent.first_error = self.scorer.task.first_error(by_id[parent.problem_id], parent.thoughts)
+        """The reset point of every parent, from the method's localizer (the scorer recorded the step
+        checker's true first error beside it, for the oracle and the localization metrics)."""
         if not parents:
             return []
         return self.localizer.locate([by_id[p.problem_id] for p in parents], parents, context)

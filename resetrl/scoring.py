@@ -276,7 +276,7 @@ class Sample:
     group_id: int | None = None
     reset_step: int | None = None  # 1-indexed thought of the parent that was resampled
     reset_source: str | None = None  # how reset_step was chosen, e.g. "self:boxed", "random"
-    first_error: int | None = None  # the task's true first erroneous thought (parents), where known
+    first_error: int | None = None  # the task's true first erroneous thought (0: none), where the task knows it
     localization: str | None = None  # a parent's self-localization answer (SRPO), as the policy wrote it
     advantage: float = 0.0
     logprobs: list[float] | None = None  # engine log pi of each response token when sampled (the loss's old_logprobs)
@@ -369,11 +369,14 @@ class Scorer:
 
     def sample(self, problem: Problem, prompt_ids: list[int], response_ids: list[int], kind: str,
                stop_reason: str, new_tokens: int, train_start: int = 0) -> Sample:
+        """The scored sample of a chain: its thoughts, spans, answer, reward and, where the task's step
+        checker knows it, its first erroneous thought (the oracle's reset point, the localization metrics)."""
         text = self.decode(response_ids)
         answer = extract_boxed(text)
+        thoughts = split_thoughts(text)
         return Sample(
             problem_id=problem.id, kind=kind, prompt_ids=prompt_ids, response_ids=response_ids,
             train_start=train_start, spans=thought_spans(response_ids, self.decode),
-            thoughts=split_thoughts(text), answer=answer, reward=self.reward(answer, problem, text, response_ids),
-            stop_reason=stop_reason, new_tokens=new_tokens,
+            thoughts=thoughts, answer=answer, reward=self.reward(answer, problem, text, response_ids),
+            stop_reason=stop_reason, new_tokens=new_tokens, first_error=self.task.first_error(problem, thoughts),
         )

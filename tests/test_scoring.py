@@ -38,3 +38,26 @@ def test_a_reward_function_replaces_the_tasks_score_under_the_same_limits(tokeni
     assert scorer.reward(None, problem, completion) == 0.0
     assert scorer.take_stats() == {"reward/score_errors": 1.0, "reward/score_timeouts": 1.0}
     assert training_reward(None) is None
+
+
+def test_the_scorer_records_the_tasks_first_error_on_every_sample(tokenizer):
+    task = create_task("arith_chain", steps=3)
+    problem = task.problems("test", 1, 0)[0]
+    right = task.reference_chain(problem)
+    wrong = [right[0], "1 + 1 = 3", *right[2:]]
+    scorer = Scorer(tokenizer, task)
+
+    def scored(thoughts, kind):
+        ids = tokenizer(" </thought> ".join(thoughts) + " </thought>", add_special_tokens=False).input_ids
+        return scorer.sample(problem, [1], ids, kind, "stop", len(ids))
+
+    assert scored(right, "fresh").first_error == 0  # every thought right: none
+    assert scored(wrong, "fresh").first_error == scored(wrong, "parent").first_error == 2
+    assert scored(wrong, "fresh").record(1)["first_error"] == 2  # written to rollouts.jsonl
+
+    class NoChecker(type(task)):
+        def first_error(self, problem_, thoughts):
+            return None
+
+    blind = Scorer(tokenizer, NoChecker(steps=3)).sample(problem, [1], [2, 3], "fresh", "stop", 2)
+    assert blind.first_error is None

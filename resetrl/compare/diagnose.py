@@ -92,8 +92,9 @@ def diagnose_run(run_dir: Path) -> dict:
     task = create_task(config.task.name, **config.task.options)
     problems = {p.id: p for p in task.problems("train", config.task.train_size, config.task.seed)}
     rows = read_jsonl(run_dir / "rollouts.jsonl")
-    for row in rows:
-        row["first_error"] = task.first_error(problems[row["problem_id"]], row["thoughts"])
+    for row in rows:  # (recorded by the scorer; a run from before that has it on parents only)
+        if row.get("first_error") is None:
+            row["first_error"] = task.first_error(problems[row["problem_id"]], row["thoughts"])
     trained = [r for r in rows if r["kind"] in ("fresh", "reset")]
     # Every chain sampled from the prompt alone (the parent and unused draws too: leaving out the
     # parent, a failure, would bias the reset methods' figures upwards).

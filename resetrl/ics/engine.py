@@ -91,10 +91,10 @@ class Attempt(Sample):
     resumed_from: int | None = None  # step it was resampled from (1 = from scratch); None = first chain
 
     @classmethod
-    def of(cls, sample: Sample, text: str, first_error: int | None, resumed_from: int | None = None) -> "Attempt":
-        """The attempt of a sampled chain (its fields taken over as they are)."""
+    def of(cls, sample: Sample, text: str, resumed_from: int | None = None) -> "Attempt":
+        """The attempt of a sampled chain (its fields, the scorer's first_error too, taken over as they are)."""
         values = {f.name: getattr(sample, f.name) for f in fields(Sample)}
-        return cls(**{**values, "first_error": first_error}, text=text, resumed_from=resumed_from)
+        return cls(**values, text=text, resumed_from=resumed_from)
 
     @property
     def steps(self) -> list[str]:
@@ -145,19 +145,18 @@ class ChainEngine:
 
     # -- structured (thought) chains ------------------------------------------------------------
 
-    def structured_attempt(self, problem: Problem, sample: Sample, resumed_from: int | None = None) -> Attempt:
+    def structured_attempt(self, sample: Sample, resumed_from: int | None = None) -> Attempt:
         """An Attempt from a sample scored by the trainer's `Scorer` (thoughts, spans and answer as in training)."""
-        return Attempt.of(sample, self.decode(sample.response_ids), self.task.first_error(problem, sample.thoughts),
-                          resumed_from)
+        return Attempt.of(sample, self.decode(sample.response_ids), resumed_from)
 
     def sample_chains(self, problems: list[Problem], prompts: list[list[int]], n: int,
                       sampling: SamplingParams) -> list[list[Attempt]]:
         """n fresh thought chains per problem after its prompt, in one batched call."""
         jobs = [ChainJob(problem, prompt, n) for problem, prompt in zip(problems, prompts)]
         attempts = []
-        for problem, samples in zip(problems, sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
+        for samples in sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics"):
             self.tokens["chains"] += sum(s.new_tokens for s in samples)
-            attempts.append([self.structured_attempt(problem, s) for s in samples])
+            attempts.append([self.structured_attempt(s) for s in samples])
         return attempts
 
     def resume_chains(self, problems: list[Problem], parents: list[Attempt], reset_steps: list[int],
@@ -167,10 +166,9 @@ class ChainEngine:
         reset_steps = [clamp_step(step, len(parent.spans)) for parent, step in zip(parents, reset_steps)]
         jobs = [ChainJob.resuming(problem, parent, step, 1) for problem, parent, step in zip(problems, parents, reset_steps)]
         attempts = []
-        for problem, step, (sample,) in zip(problems, reset_steps,
-                                            sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
+        for step, (sample,) in zip(reset_steps, sample_chains(self.backend, self.scorer, jobs, sampling, self.limits, "ics")):
             self.tokens["chains"] += sample.new_tokens
-            attempts.append(self.structured_attempt(problem, sample, resumed_from=step))
+            attempts.append(self.structured_attempt(sample, resumed_from=step))
         return attempts
 
     # -- free text (localization, verification, quotes) -----------------------------------------

@@ -87,7 +87,6 @@ def sample_own_failures(backend: GenerationBackend, tokenizer, task: Task, promp
                 total += 1
                 if sample.reward >= 1.0 or not sample.thoughts:
                     continue
-                first_error = task.first_error(problem, sample.thoughts)
-                if first_error:  # 0 / None: the checker cannot place the error; not a training row
-                    failures.append(FailedChain(problem, sample.thoughts, min(first_error, len(sample.thoughts))))
+                if sample.first_error:  # the scorer's; 0 / None: the checker cannot place the error, no row
+                    failures.append(FailedChain(problem, sample.thoughts, min(sample.first_error, len(sample.thoughts))))
     return failures, total

@@ -29,13 +29,11 @@ def measure_skills(runtime: Runtime, problems, samples_per_problem: int = 4, see
     scorer = Scorer(runtime.tokenizer, runtime.task)
     jobs = [ChainJob(p, runtime.prompt_ids(p), samples_per_problem) for p in problems]
     sampled, parents = [], []
-    for problem, samples in zip(problems, sample_chains(runtime.backend, scorer, jobs, runtime.sampling, runtime.limits)):
+    for samples in sample_chains(runtime.backend, scorer, jobs, runtime.sampling, runtime.limits):
         for sample in samples:
             sampled.append(sample.reward)
-            if sample.reward < 1.0 and sample.thoughts:
-                sample.first_error = runtime.task.first_error(problem, sample.thoughts)
-                if sample.first_error:
-                    parents.append(sample)
+            if sample.reward < 1.0 and sample.thoughts and sample.first_error:  # (the scorer's)
+                parents.append(sample)
     by_id = {p.id: p for p in problems}
     choices = LOCALIZERS.get("self")().locate([by_id[p.problem_id] for p in parents], parents,
                                               locate_context(runtime, random.Random(seed))) if parents else []
