@@ -19,7 +19,8 @@ import torch
 from resetrl.advantages import token_advantages, with_reward_kl
 from resetrl.config import Config
 from resetrl.logprobs import collate, response_logprobs
-from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer, default_aggregation, truncated_importance_weights
+from resetrl.losses import (LossInputs, aggregation_normalizer, default_aggregation, loss_knobs, policy_loss,
+                            ratio_diagnostics, truncated_importance_weights)
 from resetrl.methods import METHODS
 from resetrl.precision import compute
 from resetrl.scoring import Sample
@@ -49,9 +50,10 @@ class Learner:
             self.optimizer = torch.optim.AdamW(self.parameters, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
         self.whole_optimizer = self.dist.whole_optimizer(self.optimizer)  # what checkpoints save and load
         self.loss_name = method.loss(cfg.train)
-        self.loss_options = method.loss_options(cfg)  # a method's own loss options (Critique-GRPO's, SPO's)
-        self.aggregation = (self.loss_options.pop("aggregation", None) or method.aggregation(cfg.train)
+        own_options = method.loss_options(cfg)  # a method's own loss options (Critique-GRPO's, SPO's)
+        self.aggregation = (own_options.pop("aggregation", None) or method.aggregation(cfg.train)
                             or default_aggregation(self.loss_name))
+        self.loss_knobs = loss_knobs(self.loss_name, cfg.train, own_options)  # only those the loss takes
         self.correct_importance = importance_correction_on(cfg)
         if cfg.train.updates_per_rollout > 1 and self.loss_name != "clip":
             print(f"resetrl: warning: train.updates_per_rollout={cfg.train.updates_per_rollout} with loss "
@@ -193,14 +195,13 @@ class Learner:
         micro-batches add passes on zero weight: under FSDP each forward and backward gathers weights
         from every rank."""
         cfg, model = self.config.train, self.model
-        loss_function = LOSSES.get(self.loss_name)
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
         total_loss, ratio_deviation, clipped, kl_sum, trained_tokens = 0.0, 0.0, 0.0, 0.0, 0.0
         for index, micro in enumerate(part.micro_batches):
             batch = self._collate(micro)
             entropy = None
-            if self.loss_options.get("entropy_coef"):
+            if self.loss_knobs.get("entropy_coef"):
                 logprobs, entropy = self._logprobs(model, batch, with_entropy=True)
             else:
                 logprobs = self._logprobs(model, batch)
@@ -216,8 +217,8 @@ class Learner:
                                 token_weights=None if weights is None else weights.to(logprobs.device),
                                 off_policy=torch.tensor([s.off_policy for s in micro], device=logprobs.device),
                                 entropy=entropy)
-            loss, diagnostics = loss_function(inputs, cfg.clip_eps, cfg.dual_clip, self.aggregation, cfg.kl_coef,
-                                              cfg.kl_estimator, **self.loss_options)
+            loss = policy_loss(self.loss_name, inputs, self.aggregation, cfg.kl_coef, cfg.kl_estimator, **self.loss_knobs)
+            diagnostics = ratio_diagnostics(inputs, cfg.clip_eps)  # (the clip loss's bound, whatever the loss)
             loss.backward()
             total_loss += loss.item()
             ratio_deviation = max(ratio_deviation, diagnostics["ratio_max_deviation"])

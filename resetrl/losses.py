@@ -1,14 +1,16 @@
-"""Policy losses (docs/method.md section 4, item 7), one function per loss with one shared signature.
+"""Policy losses (docs/method.md section 4, item 7), one function per loss, each taking only its own knobs.
 
-Each returns `(loss, diagnostics)`: the loss *summed* over the micro-batch and already divided by the
-step's normalizer (`LossInputs.normalizer`), so gradient accumulation over micro-batches gives the
-full-batch loss; and what the ratio pi / pi_old says about the step (`ratio_diagnostics`, as verl's
-`compute_policy_loss_*` return pg_clipfrac and ppo_kl beside the loss)."""
+A loss gives its per-token terms and the tokens they count on (`TokenLoss`); `policy_loss` adds the
+KL term to the reference and aggregates them: the loss *summed* over the micro-batch and already
+divided by the step's normalizer (`LossInputs.normalizer`), so gradient accumulation over
+micro-batches gives the full-batch loss. What the ratio pi / pi_old says about the step is
+`ratio_diagnostics` (as verl's `compute_policy_loss_*` return pg_clipfrac and ppo_kl beside the loss)."""
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -38,6 +40,14 @@ class LossInputs:
     def weighted(self, per_token: torch.Tensor) -> torch.Tensor:
         """The policy term's per-token loss times the importance weights, where there are any."""
         return per_token if self.token_weights is None else per_token * self.token_weights
+
+
+class TokenLoss(NamedTuple):
+    """A loss's per-token terms [B, R] and the mask they count on: `LossInputs.mask`, or fewer tokens
+    (the clip loss's probability mask)."""
+
+    per_token: torch.Tensor
+    mask: torch.Tensor
 
 
 def truncated_importance_weights(trainer_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, cap: float,
@@ -119,9 +129,40 @@ def aggregate(per_token: torch.Tensor, mask: torch.Tensor, mode: str, normalizer
     return AGGREGATIONS.get(mode)(per_token, mask, normalizer)
 
 
+def aggregated_by(mode: str):
+    """Declares a loss's own aggregation (`default_aggregation`), used unless the config names another."""
+    def declare(loss):
+        loss.aggregation = mode
+        return loss
+    return declare
+
+
 def default_aggregation(loss: str) -> str:
-    """A loss's own aggregation (its `aggregation` default): pg -> seq-mean-token-mean, clip -> token-mean."""
-    return inspect.signature(LOSSES.get(loss)).parameters["aggregation"].default
+    """A loss's own aggregation: pg -> seq-mean-token-mean, clip -> token-mean."""
+    return LOSSES.get(loss).aggregation
+
+
+def loss_knobs(loss: str, train, own: dict) -> dict:
+    """The keyword options loss `loss` takes: the train section's fields it names (clip's clip_eps and
+    dual_clip) and the method's own (`own`: SPO-Tree's keep_below_prob, Critique-GRPO's shaping_gamma
+    and entropy_coef), each of which the loss must name."""
+    names = set(inspect.signature(LOSSES.get(loss)).parameters) - {"inputs"}
+    stray = sorted(set(own) - names)
+    if stray:
+        raise ValueError(f"loss {loss!r} takes no {', '.join(stray)} (it takes: {', '.join(sorted(names)) or 'nothing'})")
+    return {**{name: getattr(train, name) for name in sorted(names) if hasattr(train, name)}, **own}
+
+
+def policy_loss(loss: str, inputs: LossInputs, aggregation: str | None = None, kl_coef: float = 0.0,
+                kl_estimator: str = "low_var_kl", **knobs) -> torch.Tensor:
+    """Loss `loss` of the micro-batch with its own `knobs`: its per-token terms, plus kl_coef times the
+    KL estimate to the reference policy on every token (when kl_coef > 0 and reference log-probabilities
+    are given), aggregated by `aggregation` (None: the loss's own) over its mask."""
+    terms = LOSSES.get(loss)(inputs, **knobs)
+    per_token = terms.per_token
+    if kl_coef > 0 and inputs.ref_logprobs is not None:
+        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
+    return aggregate(per_token, terms.mask, aggregation or default_aggregation(loss), inputs.normalizer)
 
 
 def kl_k3(logprobs: torch.Tensor, ref_logprobs: torch.Tensor) -> torch.Tensor:
@@ -141,24 +182,19 @@ KL_ESTIMATORS = {"low_var_kl": kl_low_var, "k3": kl_k3}
 
 
 @LOSSES.register("pg")
-def policy_gradient(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-                    aggregation: str = "seq-mean-token-mean", kl_coef: float = 0.0,
-                    kl_estimator: str = "low_var_kl") -> tuple[torch.Tensor, dict[str, float]]:
+@aggregated_by("seq-mean-token-mean")
+def policy_gradient(inputs: LossInputs) -> TokenLoss:
     """On-policy REINFORCE (the reference's main loss): L = -mean_seq[A_i * mean_t log pi(y_t)].
-    No ratio in the loss, no clipping (the diagnostics still measure the ratio: later mini-batches
-    are off-policy); a KL term is added only when kl_coef > 0."""
-    diagnostics = ratio_diagnostics(inputs, clip_eps)
-    per_token = inputs.weighted(-inputs.token_advantages() * inputs.logprobs)
-    if kl_coef > 0 and inputs.ref_logprobs is not None:
-        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer), diagnostics
+    No ratio, no clipping, no knob (later mini-batches are off-policy all the same: the ratio
+    diagnostics measure how far)."""
+    return TokenLoss(inputs.weighted(-inputs.token_advantages() * inputs.logprobs), inputs.mask)
 
 
 @LOSSES.register("clip")
+@aggregated_by("token-mean")
 def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-             aggregation: str = "token-mean", kl_coef: float = 0.0, kl_estimator: str = "low_var_kl",
-             keep_below_prob: float | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020), optional k3 KL.
+             keep_below_prob: float | None = None) -> TokenLoss:
+    """PPO-clip surrogate with dual clip for negative advantages (Ye et al. 2020).
 
     `keep_below_prob` (SPO, Guo et al. 2025, eq. 3): only tokens whose old probability is below it
     are trained; with seq-mean-token-mean each sequence is then averaged over its kept tokens."""
@@ -167,16 +203,12 @@ def ppo_clip(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
     if keep_below_prob is not None:
         mask = mask * (inputs.old_logprobs.exp() < keep_below_prob)
     ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))  # as verl: no overflow
-    diagnostics = ratio_diagnostics(inputs, clip_eps)
     unclipped = -advantages * ratio
     clipped = -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps)
     per_token = torch.maximum(unclipped, clipped)
     # Dual clip bounds the loss of a negative-advantage token whose ratio has grown large.
     per_token = torch.where(advantages < 0, torch.minimum(per_token, -advantages * dual_clip), per_token)
-    per_token = inputs.weighted(per_token)
-    if kl_coef > 0 and inputs.ref_logprobs is not None:
-        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, mask, aggregation, inputs.normalizer), diagnostics
+    return TokenLoss(inputs.weighted(per_token), mask)
 
 
 def probability_shaping(logprobs: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -187,22 +219,17 @@ def probability_shaping(logprobs: torch.Tensor, gamma: float) -> torch.Tensor:
 
 
 @LOSSES.register("shaped_offpolicy")
-def shaped_off_policy(inputs: LossInputs, clip_eps: float = 0.2, dual_clip: float = 3.0,
-                      aggregation: str = "padded-length-mean", kl_coef: float = 0.0,
-                      kl_estimator: str = "low_var_kl", shaping_gamma: float = 0.1,
-                      entropy_coef: float = 0.0) -> tuple[torch.Tensor, dict[str, float]]:
+@aggregated_by("padded-length-mean")
+def shaped_off_policy(inputs: LossInputs, shaping_gamma: float = 0.1, entropy_coef: float = 0.0) -> TokenLoss:
     """Critique-GRPO (Zhang et al. 2025): no clipping. On-policy tokens -A * pi / pi_old (log-ratio
     clamped to +-20); off-policy tokens (`inputs.off_policy` rows) -A * f(pi), f(p) = p / (p + gamma);
     minus entropy_coef * the policy's entropy on every trained token."""
     advantages = inputs.token_advantages()
     ratio = torch.exp((inputs.logprobs - inputs.old_logprobs).clamp(-20, 20))
-    diagnostics = ratio_diagnostics(inputs, clip_eps)
     weight = ratio
     if inputs.off_policy is not None:
         weight = torch.where(inputs.off_policy[:, None], probability_shaping(inputs.logprobs, shaping_gamma), ratio)
     per_token = inputs.weighted(-advantages * weight)
     if entropy_coef > 0 and inputs.entropy is not None:
         per_token = per_token - entropy_coef * inputs.entropy
-    if kl_coef > 0 and inputs.ref_logprobs is not None:
-        per_token = per_token + kl_coef * KL_ESTIMATORS[kl_estimator](inputs.logprobs, inputs.ref_logprobs)
-    return aggregate(per_token, inputs.mask, aggregation, inputs.normalizer), diagnostics
+    return TokenLoss(per_token, inputs.mask)

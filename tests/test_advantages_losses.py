@@ -6,7 +6,7 @@ import torch
 from resetrl.advantages import ADVANTAGES, assign_advantages
 from resetrl.errors import ResetRLError
 from resetrl.groups import Group
-from resetrl.losses import LOSSES, LossInputs, aggregate, ratio_diagnostics
+from resetrl.losses import LossInputs, aggregate, policy_loss, ratio_diagnostics
 from resetrl.scoring import Sample
 
 
@@ -51,7 +51,7 @@ def _inputs(mask):
 def test_gradient_is_zero_on_masked_tokens(name):
     mask = torch.tensor([[0, 0, 1, 1], [0, 1, 1, 1]], dtype=torch.float32)
     logprobs, inputs = _inputs(mask)
-    LOSSES.get(name)(inputs, aggregation="seq-mean-token-mean")[0].backward()
+    policy_loss(name, inputs, aggregation="seq-mean-token-mean").backward()
     assert torch.all(logprobs.grad[mask == 0] == 0)
     assert torch.all(logprobs.grad[mask == 1] != 0)
 
@@ -59,7 +59,7 @@ def test_gradient_is_zero_on_masked_tokens(name):
 def test_pg_matches_formula():
     mask = torch.tensor([[0, 0, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
     logprobs, inputs = _inputs(mask)
-    loss, _ = LOSSES.get("pg")(inputs)
+    loss = policy_loss("pg", inputs)
     expected = -(1.5 * logprobs[0, 2:].mean() + -0.5 * logprobs[1].mean()) / 2
     assert torch.allclose(loss, expected)
 
@@ -69,10 +69,10 @@ def test_clip_on_policy_gradient_equals_pg():
     mask = torch.tensor([[0, 1, 1, 1], [1, 1, 1, 1]], dtype=torch.float32)
     for aggregation in ("token-mean", "seq-mean-token-mean"):
         logprobs, inputs = _inputs(mask)
-        LOSSES.get("clip")(inputs, aggregation=aggregation)[0].backward()
+        policy_loss("clip", inputs, aggregation=aggregation).backward()
         clip_grad = logprobs.grad.clone()
         logprobs.grad = None
-        LOSSES.get("pg")(inputs, aggregation=aggregation)[0].backward()
+        policy_loss("pg", inputs, aggregation=aggregation).backward()
         assert torch.allclose(clip_grad, logprobs.grad)
 
 
@@ -80,10 +80,11 @@ def test_clip_clips_large_ratios():
     logprobs = torch.zeros(1, 1, requires_grad=True)
     inputs = LossInputs(logprobs=logprobs, old_logprobs=torch.tensor([[-1.0]]), advantages=torch.tensor([1.0]),
                         mask=torch.ones(1, 1))
-    loss, diagnostics = LOSSES.get("clip")(inputs, clip_eps=0.2)
+    loss = policy_loss("clip", inputs, clip_eps=0.2)
     loss.backward()
+    diagnostics = ratio_diagnostics(inputs, clip_eps=0.2)
     assert torch.isclose(loss, torch.tensor(-1.2)) and logprobs.grad.item() == 0  # ratio e > 1.2: clipped
-    # The diagnostics beside the ratio: r = e, bound by the clip; (r - 1) - log r = e - 2.
+    # The ratio diagnostics: r = e, bound by the clip; (r - 1) - log r = e - 2.
     assert diagnostics["clipped_tokens"] == 1.0 and diagnostics["trained_tokens"] == 1.0
     assert diagnostics["ratio_max_deviation"] == pytest.approx(math.e - 1)
     assert diagnostics["approx_kl_sum"] == pytest.approx(math.e - 2)
@@ -142,3 +143,22 @@ def test_low_var_kl_is_clamped_k3():
     assert kl_low_var(logprobs, ref)[0, :2].tolist() == pytest.approx(kl_k3(logprobs, ref)[0, :2].tolist())
     assert float(kl_low_var(logprobs, ref)[0, 2]) == 10.0  # exp(29) - 29 - 1, clamped
     assert float(kl_k3(logprobs, ref)[0, 2]) > 1e12
+
+
+def test_each_loss_takes_only_its_own_knobs_and_policy_loss_adds_the_kl_term():
+    from resetrl.config import TrainConfig
+    from resetrl.losses import kl_k3, loss_knobs
+
+    train = TrainConfig(clip_eps=0.3, dual_clip=2.0)
+    assert loss_knobs("pg", train, {}) == {}
+    assert loss_knobs("clip", train, {"keep_below_prob": 0.9}) == {"clip_eps": 0.3, "dual_clip": 2.0, "keep_below_prob": 0.9}
+    assert loss_knobs("shaped_offpolicy", train, {"shaping_gamma": 0.1}) == {"shaping_gamma": 0.1}
+    with pytest.raises(ValueError, match="loss 'pg' takes no shaping_gamma"):
+        loss_knobs("pg", train, {"shaping_gamma": 0.1})
+    mask = torch.ones(2, 4)
+    logprobs, inputs = _inputs(mask)
+    inputs.ref_logprobs = logprobs.detach() - 0.5
+    with_kl = policy_loss("pg", inputs, "token-mean", kl_coef=0.1, kl_estimator="k3")
+    without = policy_loss("pg", inputs, "token-mean")
+    expected = 0.1 * (kl_k3(logprobs, inputs.ref_logprobs) * mask).sum() / inputs.normalizer
+    assert torch.isclose(with_kl - without, expected)

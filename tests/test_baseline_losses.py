@@ -8,7 +8,7 @@ import torch
 
 from resetrl.advantages import token_advantages, with_reward_kl
 from resetrl.logprobs import _token_logprobs
-from resetrl.losses import LOSSES, LossInputs, aggregation_normalizer
+from resetrl.losses import LossInputs, aggregation_normalizer, policy_loss
 from resetrl.scoring import Sample
 
 B, R = 3, 5
@@ -36,8 +36,8 @@ def test_critique_loss_matches_its_formula():
     advantages = torch.tensor([0.875, -0.125, -0.125])
     off_policy = torch.tensor([True, False, False])
     gamma, coef, micro_batches = 0.1, 0.001, 2
-    loss, _ = LOSSES.get("shaped_offpolicy")(
-        LossInputs(logprobs, old, advantages, mask, off_policy=off_policy, entropy=entropy,
+    loss = policy_loss(
+        "shaped_offpolicy", LossInputs(logprobs, old, advantages, mask, off_policy=off_policy, entropy=entropy,
                    normalizer=aggregation_normalizer("padded-length-mean", B, int(mask.sum()), micro_batches)),
         aggregation="padded-length-mean", shaping_gamma=gamma, entropy_coef=coef)
     expected = 0.0
@@ -66,8 +66,8 @@ def test_spo_probability_mask_is_a_per_trajectory_mean_over_kept_tokens():
     old[0, 1] = math.log(0.99)
     per_token = torch.tensor([[0.5] * R, [-0.5] * R, [0.25, 0.25, -0.75, -0.75, -0.75]])
     rho = 0.9
-    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=B),
-                              aggregation="seq-mean-token-mean", keep_below_prob=rho)
+    loss = policy_loss("clip", LossInputs(logprobs, old, per_token, mask, normalizer=B),
+                       aggregation="seq-mean-token-mean", keep_below_prob=rho)
     expected = 0.0
     for i in range(B):
         kept = [t for t in range(R) if mask[i, t] and old[i, t].exp() < rho]
@@ -87,8 +87,8 @@ def test_spo_probability_mask_is_a_per_trajectory_mean_over_kept_tokens():
 def test_spo_without_the_mask_is_the_plain_token_mean():
     logprobs, old, mask = tensors(2)
     per_token = torch.tensor([[0.5] * R, [-0.5] * R, [0.25, 0.25, -0.75, -0.75, -0.75]])
-    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, per_token, mask, normalizer=float(mask.sum())),
-                              aggregation="token-mean")
+    loss = policy_loss("clip", LossInputs(logprobs, old, per_token, mask, normalizer=float(mask.sum())),
+                       aggregation="token-mean")
     terms = [clipped_term((logprobs[i, t] - old[i, t]).exp().item(), per_token[i, t].item())
              for i in range(B) for t in range(R) if mask[i, t]]
     assert loss.item() == pytest.approx(sum(terms) / len(terms), rel=1e-6)
@@ -108,7 +108,7 @@ def test_score_reward_kl_and_its_clip_loss():
         assert advantages[i, 0].item() == pytest.approx(shaped[i].item() - betas[i].item() * penalty, rel=1e-6)
         assert torch.all(advantages[i] == advantages[i, 0])  # one advantage on every token
     tokens = float(mask.sum())
-    loss, _ = LOSSES.get("clip")(LossInputs(logprobs, old, advantages, mask, normalizer=tokens), aggregation="token-mean")
+    loss = policy_loss("clip", LossInputs(logprobs, old, advantages, mask, normalizer=tokens), aggregation="token-mean")
     terms = [clipped_term((logprobs[i, t] - old[i, t]).exp().item(), advantages[i, t].item())
              for i in range(B) for t in range(R) if mask[i, t]]
     assert loss.item() == pytest.approx(sum(terms) / tokens, rel=1e-6)

@@ -54,12 +54,12 @@ def test_the_update_trains_on_scripted_rollouts(tmp_path, method, overrides):
 def test_methods_own_loss_and_estimator():
     config = load_config(preset="smoke", overrides=["method=spo_tree"])
     trainer = Trainer(config, "/tmp/unused-run")
-    assert (trainer.learner.loss_name, trainer.learner.aggregation, trainer.learner.loss_options) == ("clip", "seq-mean-token-mean",
-                                                                              {"keep_below_prob": 0.9})
+    assert (trainer.learner.loss_name, trainer.learner.aggregation) == ("clip", "seq-mean-token-mean")
+    assert trainer.learner.loss_knobs == {"clip_eps": 0.2, "dual_clip": 3.0, "keep_below_prob": 0.9}
     config = load_config(preset="smoke", overrides=["method=critique_grpo", "train.loss=pg"])
     trainer = Trainer(config, "/tmp/unused-run")
     assert (trainer.learner.loss_name, trainer.learner.aggregation) == ("shaped_offpolicy", "padded-length-mean")
-    assert trainer.learner.loss_options == {"shaping_gamma": 0.1, "entropy_coef": 0.001}
+    assert trainer.learner.loss_knobs == {"shaping_gamma": 0.1, "entropy_coef": 0.001}  # its own only
     trainer = Trainer(load_config(preset="smoke", overrides=["method=score"]), "/tmp/unused-run")
     assert trainer.learner.needs_reference and trainer.learner.reference is not None  # a frozen copy (no LoRA)
 

@@ -11,7 +11,7 @@ from resetrl.config import load_config
 from resetrl.generation.base import SamplingParams
 from resetrl.generation.hf import ContextRows, HFBackend
 from resetrl.learner import importance_correction_on
-from resetrl.losses import LOSSES, LossInputs, truncated_importance_weights
+from resetrl.losses import LossInputs, policy_loss, truncated_importance_weights
 from resetrl.models import add_lora, load_model
 from resetrl.runtime import build_runtime
 from resetrl.trainer import Trainer
@@ -95,12 +95,11 @@ def test_the_loss_weights_each_token_of_its_policy_term(loss):
     logprobs = torch.randn(2, 5, requires_grad=True)
     base = dict(old_logprobs=logprobs.detach() + 0.1, advantages=torch.tensor([1.0, -0.5]),
                 mask=torch.ones(2, 5), normalizer=2.0)
-    function = LOSSES.get(loss)
-    plain, _ = function(LossInputs(logprobs=logprobs, **base))
-    ones, _ = function(LossInputs(logprobs=logprobs, token_weights=torch.ones(2, 5), **base))
+    plain = policy_loss(loss, LossInputs(logprobs=logprobs, **base))
+    ones = policy_loss(loss, LossInputs(logprobs=logprobs, token_weights=torch.ones(2, 5), **base))
     assert torch.equal(plain, ones)
     weights = torch.full((2, 5), 2.0)
-    doubled, _ = function(LossInputs(logprobs=logprobs, token_weights=weights, **base))
+    doubled = policy_loss(loss, LossInputs(logprobs=logprobs, token_weights=weights, **base))
     assert torch.isclose(doubled, 2 * plain)
 
 
