@@ -4,28 +4,18 @@ Every field says what it means and its default; a bad value fails at load time n
 
 from __future__ import annotations
 
-from importlib import import_module, resources
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from resetrl.cpi.config import CPIConfig
 from resetrl.errors import ResetRLError
+from resetrl.ics.config import ICSConfig
 from resetrl.registry import did_you_mean
-
-
-def registered(module: str, registry: str, *also: str) -> AfterValidator:
-    """A name field whose value must be a key of `registry` in `module` (or one of `also`): an
-    unknown one fails at load time, listing the known. The registry is imported only to validate."""
-
-    def check(value: str) -> str:
-        if value not in also:
-            getattr(import_module(module), registry).check(value)
-        return value
-
-    return AfterValidator(check)
-
+from resetrl.sections import Section, comma_list, registered
 
 MethodName = Annotated[str, registered("resetrl.methods", "METHODS")]
 LayoutName = Annotated[str, registered("resetrl.groups", "LAYOUTS")]
@@ -34,11 +24,6 @@ GenerationMode = Annotated[str, registered("resetrl.generation.base", "GENERATIO
 AdvantageName = Annotated[str, registered("resetrl.advantages", "ADVANTAGES")]
 LossName = Annotated[str, registered("resetrl.losses", "LOSSES")]
 AggregationName = Annotated[str, registered("resetrl.losses", "AGGREGATIONS")]
-VerifyGate = Annotated[str, registered("resetrl.ics.verification", "VERIFY_GATES")]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
 class ModelConfig(Section):
@@ -62,7 +47,7 @@ class TaskConfig(Section):
     reward: str | list[str] | None = Field(None, description="Training reward: null = the task's score of the chain's \\boxed{} answer; or a reward registered with resetrl.register_reward, or package.module:function (imported); or a list of them, summed. A function may be written as resetrl's f(problem, completion), TRL's f(prompts, completions, **columns) or verl's f(data_source, solution_str, ground_truth, extra_info) (docs/data.md). Evaluation always reports the task's score.")
     reward_weights: list[float] | None = Field(None, description="Weights of the rewards in task.reward, in order (default: 1 each), as TRL's reward_weights.")
 
-    _reward_list = field_validator("reward_weights", mode="before")(lambda value: _comma_list(value))
+    _reward_list = field_validator("reward_weights", mode="before")(lambda value: comma_list(value))
 
     @field_validator("reward")
     @classmethod
@@ -277,161 +262,6 @@ class ClusterConfig(Section):
             raise ValueError("Ray is not installed: pip install 'resetrl[scale]' (or set cluster.rollout_workers=1 "
                              "and no cluster.address)")
         return self
-
-
-def _comma_list(value: Any) -> Any:
-    """A list field given with --set: `cpi.measure.p_grid=0.1,0.4` arrives as the string "0.1,0.4",
-    and `=0.1` as one number; read both as lists."""
-    if isinstance(value, str):
-        return [item.strip() for item in value.split(",") if item.strip()]
-    return [value] if isinstance(value, (int, float)) else value
-
-
-# The Thought-ICS methods `resetrl ics --compare` runs, in table order; `oracle-ics` (analysis only:
-# the true first error as localizer) is run by name. Here, not in resetrl.ics, so `--help` needs no torch.
-ICS_COMPARED = ("thought-ics", "regen", "token-ics", "self-refine", "majority")
-ICS_ANALYSIS = ("oracle-ics",)
-
-
-class ICSConfig(Section):
-    """Thought-ICS at inference (`resetrl ics`, `resetrl localize`; docs/ics.md). The model, task and
-    prompt format come from the other sections. Sampling, the L3 prompts and the verdict parser
-    default to Paper B's reference code (docs/ics.md, "Reference settings"); a sampling field set to
-    null takes the rollout section's value, as resetrl did before."""
-
-    level: Literal["L1", "L2", "L3"] = Field("L2", description="L1: oracle verification, the localizer sees the correct answer; L2: oracle verification ('wrong' only), self-localization; L3: self-verification and self-localization.")
-    methods: list[str] = Field(default_factory=lambda: ["thought-ics"], description=f"Methods run, in order: {', '.join(ICS_COMPARED + ICS_ANALYSIS)} (oracle-ics localizes with the true first error); a comma-joined string is split. --compare runs {', '.join(ICS_COMPARED)}.")
-    size: int | None = Field(None, ge=1, description="Test problems; default: task.test_size.")
-    variant: Literal["S", "A"] | None = Field(None, description="Headline variant: S returns the final chain, A the first unless verified; default: A at L3, S at L1/L2 (both are always reported).")
-    max_iters: int = Field(10, ge=0, description="Verify -> localize -> resample rounds L (Paper B: 10).")
-    votes: int | None = Field(None, ge=1, description="Samples of the majority-vote baseline; default: max_iters + 1 (the loop's budget).")
-    temperature: float | None = Field(1.0, ge=0, description="First-chain (and majority-vote) temperature (reference: 1.0); null = rollout.temperature.")
-    resample_temperature: float | None = Field(0.7, ge=0, description="Temperature of chains resampled after a localization (reference: 0.7); null = rollout.temperature.")
-    localize_temperature: float | None = Field(0.3, ge=0, description="Localizer temperature (reference: 0.3); null = rollout.localize_temperature.")
-    verify_temperature: float | None = Field(0.3, ge=0, description="Self-verification temperature, L3 (reference: 0.3); null = rollout.localize_temperature.")
-    top_p: float | None = Field(0.9, gt=0, le=1, description="Top-p of every ICS call: chains, verifier, localizer (reference: 0.9); null = chains take rollout.top_p and the verifier and localizer top-p 1, as the trainer's localizer.")
-    top_k: int | None = Field(50, ge=0, description="Top-k of every ICS call (reference: 50; 0 = off); null = chains take rollout.top_k and the verifier and localizer none.")
-    verify_max_tokens: int | None = Field(1024, ge=1, description="Token cap of a self-verification answer, L3 (reference: 1024); null = rollout.localize_max_tokens.")
-    verify_prompt: Literal["reference", "first-person"] = Field("reference", description="L3 verification prompt. reference (Paper B's code): a reviewer checks 'a solution' step by step, shown with its final answer; first-person: the model checks 'your previous solution' without being shown the answer and is told not to solve again.")
-    verdict_parser: Literal["reference", "exact"] = Field("reference", description="How a verification answer becomes YES/NO. reference (Paper B's code): the last \\boxed{ must close, else NO; its text containing YES (any case) is YES, else containing NO is NO; a closed box with neither is YES only if the answer contains 'yes' and no 'no' anywhere (any case, inside words too), else NO. exact: the last complete box must be exactly one yes/no word, else the last upper-case YES or NO in the prose, else unparsed (not YES).")
-    localize_prompt_l3: Literal["reference", "note"] = Field("reference", description="L3 localizer prompt. reference (Paper B's code): neutral, verify the chain step by step and box the first erroneous step or 0 if it is correct; note: the trainer's localization prompt (which says the answer is wrong) plus a note that this verdict may be mistaken.")
-    verify_samples: int = Field(1, ge=1, description="Self-verification samples k per check (L3).")
-    verify_gate: VerifyGate = Field("majority", description="How k verification votes certify a chain: any, majority or unanimous YES.")
-    localize_samples: int = Field(2, ge=1, description="`resetrl localize`: chains sampled per problem and format.")
-
-    _split_methods = field_validator("methods", mode="before")(_comma_list)
-
-    @field_validator("methods")
-    @classmethod
-    def _known_methods(cls, value: list[str]) -> list[str]:
-        unknown = [name for name in value if name not in ICS_COMPARED + ICS_ANALYSIS]
-        if unknown or not value:
-            raise ValueError(f"unknown ICS method(s) {', '.join(unknown) or '(none)'}; "
-                             f"known: {', '.join(ICS_COMPARED + ICS_ANALYSIS)}")
-        return value
-
-
-# The CPI theory lab (`resetrl cpi`, docs/cpi.md): its own settings, in the one config as `cpi:`.
-class CPIProblemConfig(Section):
-    """The pivot-chain problem family (resetrl/cpi/mdp.py) and the improvability threshold."""
-
-    horizon: int = Field(8, description="H, steps per chain.")
-    num_actions: int = Field(4, description="|Y|, continuations to choose from at each step.")
-    success_sound: float = Field(0.9, description="P(reward 1) of a chain that never derailed.")
-    success_error: float = Field(0.1, description="P(reward 1) of a derailed chain (a lucky guess).")
-    tau: float = Field(0.1, description="A state is improvable when some action has advantage > tau.")
-
-    @model_validator(mode="after")
-    def _a_pivot_chain(self) -> "CPIProblemConfig":
-        from resetrl.cpi.mdp import pivot_chain
-
-        try:
-            pivot_chain(self.horizon, self.num_actions, 1.0, self.success_sound, self.success_error)
-        except ResetRLError as error:
-            raise ValueError(str(error)) from None
-        pivot_advantage = (1.0 - 1.0 / self.num_actions) * (self.success_sound - self.success_error)
-        if not 0.0 <= self.tau < pivot_advantage:
-            raise ValueError(f"tau must be in [0, {pivot_advantage:.3g}) (the pivot's advantage under the uniform "
-                             f"starting policy), got {self.tau}; otherwise nothing is improvable")
-        return self
-
-
-class CPICertifyConfig(Section):
-    """How an improvement is certified (resetrl/cpi/estimate.py: checkpoints and the stop rule)."""
-
-    confidence: float = Field(0.95, gt=0, lt=1, description="1 - delta, holding simultaneously over all checkpoints.")
-    margin: float = Field(0.5, gt=0, lt=1, description="Stop once LCB >= margin * estimate (0.5: the certified advantage is at least half the estimate).")
-    first_checkpoint: int = Field(32, ge=2, description="n_0, the first number of rollouts looked at.")
-    growth: float = Field(2**0.25, gt=1, description="g, the ratio between consecutive checkpoints.")
-    max_rollouts: float = Field(1e10, description="Give up (not certified) past this many rollouts.")
-
-    @model_validator(mode="after")
-    def _room_to_certify(self) -> "CPICertifyConfig":
-        if self.max_rollouts < self.first_checkpoint:
-            raise ValueError(f"max_rollouts ({self.max_rollouts}) is below first_checkpoint")
-        return self
-
-
-class CPIMeasureConfig(Section):
-    """What `resetrl cpi measure` sweeps."""
-
-    p_grid: list[float] = Field([0.025, 0.05, 0.1, 0.2, 0.4, 0.8], description="Probabilities of reaching the pivot (the p sweep; at least two, for a slope).")
-    noisy_accuracy: float = Field(0.5, description="q of the noisy oracle in the p sweep.")
-    q_grid: list[float] = Field([0.0, 0.1, 0.25, 0.5, 0.75, 1.0], description="Oracle accuracies of the q sweep.")
-    q_sweep_p: float = Field(0.1, description="The p at which q is swept.")
-    seeds: int = Field(50, ge=2, description="Independent certification streams per grid point (slopes need an uncertainty).")
-    bootstrap: int = Field(2000, ge=2, description="Bootstrap resamples for the slopes' standard errors.")
-
-    _comma_lists = field_validator("p_grid", "q_grid", mode="before")(_comma_list)
-
-    @model_validator(mode="after")
-    def _grids(self) -> "CPIMeasureConfig":
-        if len(self.p_grid) < 2:
-            raise ValueError(f"p_grid needs at least two values to fit a slope, got {list(self.p_grid)}")
-        for p in (*self.p_grid, self.q_sweep_p):
-            if not 0.0 < p <= 1.0:
-                raise ValueError(f"every p must be in (0, 1], got {p}")
-        for q in (*self.q_grid, self.noisy_accuracy):
-            if not 0.0 <= q <= 1.0:
-                raise ValueError(f"every oracle accuracy q must be in [0, 1], got {q}")
-        return self
-
-
-class CPIRunConfig(Section):
-    """What `resetrl cpi run` runs: full CPI runs at one p, one per reset distribution."""
-
-    p: float = Field(0.2, gt=0, le=1, description="Probability of reaching the pivot.")
-    resets: list[str] = Field(["random", "oracle", "noisy-oracle"], description="Reset distributions, one run each (random, oracle, noisy-oracle).")
-    oracle_accuracy: float = Field(0.5, ge=0, le=1, description="q of the noisy oracle.")
-    iterations: int = Field(300, ge=1, description="CPI iterations per run.")
-    proposal_rollouts: int = Field(4000, ge=1, description="Reset rollouts per iteration to estimate the greedy policy from.")
-
-    _comma_lists = field_validator("resets", mode="before")(_comma_list)
-
-    @field_validator("resets")
-    @classmethod
-    def _known_resets(cls, value: list[str]) -> list[str]:
-        from resetrl.cpi.resets import RESET_DISTRIBUTIONS
-
-        for name in value:
-            RESET_DISTRIBUTIONS.get(name)
-        return value
-
-
-class CPIExactConfig(Section):
-    """What `resetrl cpi exact` prints: the dynamic-programming quantities of one problem."""
-
-    p: float = Field(0.1, gt=0, le=1, description="Probability of reaching the pivot.")
-    oracle_accuracy: float = Field(0.5, ge=0, le=1, description="q of the noisy oracle.")
-
-
-class CPIConfig(Section):
-    seed: int = Field(0, ge=0, description="Base seed of the CPI lab; its results are a function of it.")
-    problem: CPIProblemConfig = Field(default_factory=CPIProblemConfig)
-    certify: CPICertifyConfig = Field(default_factory=CPICertifyConfig)
-    measure: CPIMeasureConfig = Field(default_factory=CPIMeasureConfig)
-    run: CPIRunConfig = Field(default_factory=CPIRunConfig)
-    exact: CPIExactConfig = Field(default_factory=CPIExactConfig)
 
 
 class Config(Section):

@@ -12,15 +12,8 @@ import pytest
 
 from resetrl.cpi import cli as cpi_cli
 from resetrl.cpi.cpi import cpi_iteration, exact_greedy, run_cpi
-from resetrl.config import (
-    Config,
-    CPICertifyConfig,
-    CPIConfig,
-    CPIMeasureConfig,
-    CPIProblemConfig,
-    field_rows,
-    load_config,
-)
+from resetrl.config import Config, field_rows, load_config
+from resetrl.cpi.config import CPICertifyConfig, CPIConfig, CPIMeasureConfig, CPIProblemConfig
 from resetrl.cpi.estimate import (
     BASELINE,
     certify,

@@ -78,7 +78,8 @@ def test_localization_measurement_against_true_first_error(tokenizer, tmp_path):
 def test_ics_flags_are_shortcuts_for_the_ics_section():
     from resetrl.cli import build_parser
     from resetrl.commands.ics import _config
-    from resetrl.config import ICS_ANALYSIS, ICS_COMPARED, load_config
+    from resetrl.config import load_config
+    from resetrl.ics.config import ICS_ANALYSIS, ICS_COMPARED
     from resetrl.ics.methods import ICS_METHODS
     from resetrl.ics.pipeline import ics_settings
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from resetrl.config import ICSConfig, load_config
+from resetrl.config import load_config
 from resetrl.generation.base import SamplingParams
+from resetrl.ics.config import ICSConfig
 from resetrl.ics.engine import ICSSettings
 from resetrl.ics.methods import run_method
 from resetrl.ics.metrics import summarize

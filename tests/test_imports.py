@@ -100,3 +100,16 @@ def test_the_check_sees_a_circle():
     graph = import_graph()
     assert "resetrl.config" in graph["resetrl.trainer"]  # module-level imports are read
     assert "resetrl.cluster.fsdp" in graph["resetrl.cluster.distributed"]  # and deferred ones
+
+
+def test_the_config_loads_its_package_sections_without_their_packages():
+    """resetrl/config.py imports the `ics:` and `cpi:` sections from their packages; those packages'
+    __init__ files must not pull in the ICS engine (tasks, scorer) or the CPI lab (numpy) with them."""
+    import subprocess
+    import sys
+
+    code = ("import sys, resetrl.config; "
+            "print(sorted(m for m in sys.modules if m.startswith(('resetrl.ics.', 'resetrl.cpi.', 'resetrl.tasks'))))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=PACKAGE.parent)
+    assert done.stdout.strip() == "['resetrl.cpi.config', 'resetrl.ics.config']"

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from resetrl.commands import add_config_arguments, load_from_args
-from resetrl.config import ICS_ANALYSIS, ICS_COMPARED
+from resetrl.ics.config import ICS_ANALYSIS, ICS_COMPARED
 
 # flag destination -> the config field it sets
 SHORTCUTS = {"model": "model.name", "task": "task.name", "n": "ics.size", "level": "ics.level",

@@ -16,5 +16,6 @@ family of reasoning-shaped problems, with dynamic programming beside every sampl
     runs.py        `run`: full CPI runs, one per reset distribution
     report.py      Markdown reports and the JSON/Markdown files
     plots.py       figures
+    config.py      the config's `cpi:` section (CPIConfig and its parts)
     cli.py         `resetrl cpi measure | run | exact`; settings: the config's `cpi:` section
 """

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resetrl.config import CPICertifyConfig
+from resetrl.cpi.config import CPICertifyConfig
 from resetrl.cpi.estimate import (
     Certificate,
     certify,

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resetrl.config import CPICertifyConfig
+from resetrl.cpi.config import CPICertifyConfig
 from resetrl.cpi.mdp import Evaluation, Policy
 from resetrl.cpi.resets import ResetDistribution
 

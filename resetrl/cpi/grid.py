@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from resetrl.config import CPICertifyConfig, CPIProblemConfig
+from resetrl.cpi.config import CPICertifyConfig, CPIProblemConfig
 from resetrl.cpi.cpi import cpi_iteration, exact_greedy, mix, step_size
 from resetrl.cpi.estimate import (
     estimator_range,

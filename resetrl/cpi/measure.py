@@ -14,7 +14,7 @@ from dataclasses import asdict
 import numpy as np
 from tqdm import tqdm
 
-from resetrl.config import CPIConfig
+from resetrl.cpi.config import CPIConfig
 from resetrl.cpi.fits import THEORY_SLOPES, fit_loglog, sampled_values
 from resetrl.cpi.grid import RESETS, GridPoint, exact_point, measure_point, seed_key
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from resetrl.config import CPIProblemConfig
+from resetrl.cpi.config import CPIProblemConfig
 from resetrl.cpi.fits import geometric_mean
 from resetrl.cpi.grid import RESETS, ExactPoint
 

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import numpy as np
 from tqdm import tqdm
 
-from resetrl.config import CPIConfig
+from resetrl.cpi.config import CPIConfig
 from resetrl.cpi.cpi import run_cpi
 from resetrl.cpi.grid import problem_chain, seed_key
 from resetrl.cpi.mdp import optimal_objective, uniform_policy

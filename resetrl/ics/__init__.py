@@ -8,15 +8,23 @@ baselines, and the measurement of self-localization.
 - `unstructured`: free-text chains, segments and quotes for Token-ICS.
 - `metrics`: accuracy, lift, transitions, exits, localization and fix rates.
 - `localize`: self-localization accuracy, structured vs unstructured chains.
+- `config`: the config's `ics:` section (`ICSConfig`, the method names).
 - `pipeline`: a run from the config's `ics:` section into a results folder (what `resetrl ics` and
   `resetrl localize` call).
 - answers (multiple-choice and yes/no scoring, vote normal form) live with the tasks: `resetrl/tasks/answers.py`.
 """
 
-from resetrl.ics.engine import Attempt, ChainEngine, ICSSettings
-from resetrl.ics.loop import Trajectory, correction_loop
-from resetrl.ics.methods import ICS_METHODS, run_method
-from resetrl.ics.metrics import comparison_table, summarize
+from importlib import import_module
 
-__all__ = ["Attempt", "ChainEngine", "ICSSettings", "ICS_METHODS", "Trajectory", "comparison_table",
-           "correction_loop", "run_method", "summarize"]
+# The package's names, loaded on first use: `resetrl.ics.config` (the `ics:` section, which
+# resetrl/config.py imports) must not pull in the engine, its tasks and its scorer.
+_HOMES = {"Attempt": "engine", "ChainEngine": "engine", "ICSSettings": "engine", "Trajectory": "loop",
+          "correction_loop": "loop", "ICS_METHODS": "methods", "run_method": "methods",
+          "comparison_table": "metrics", "summarize": "metrics"}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'resetrl.ics' has no attribute {name!r}")
+    return getattr(import_module(f"resetrl.ics.{_HOMES[name]}"), name)

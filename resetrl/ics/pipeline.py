@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from resetrl.config import ICS_ANALYSIS, ICS_COMPARED, Config
+from resetrl.config import Config
 from resetrl.errors import ResetRLError
+from resetrl.ics.config import ICS_ANALYSIS, ICS_COMPARED
 from resetrl.ics.engine import ChainEngine, ICSSettings
 from resetrl.ics.localize import case_record, measure_localization
 from resetrl.ics.methods import initial_chains, run_method
