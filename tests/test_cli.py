@@ -13,6 +13,7 @@ import pytest
 from resetrl.cli import main
 from resetrl.config import load_config
 from resetrl.errors import ResetRLError
+from tests.conftest import one_line_error
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -104,3 +105,33 @@ def test_a_mistyped_model_name_gets_a_suggestion():
 
     with pytest.raises(ResetRLError, match="unknown model 'smollm2': .*did you mean 'smollm2-135m'"):
         load_model("smollm2")
+
+
+def test_eval_out_is_checked_before_the_evaluation(tmp_path, capsys, monkeypatch):
+    import resetrl.evaluation
+
+    monkeypatch.setattr(resetrl.evaluation, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated"))
+    file = tmp_path / "file"
+    file.write_text("x")
+    assert main(["eval", "--preset", "smoke", "--out", str(file / "eval.json")]) == 2
+    assert "is a file, not a folder" in one_line_error(capsys)
+    assert main(["eval", "--preset", "smoke", "--out", str(tmp_path)]) == 2
+    assert "is a folder" in one_line_error(capsys)
+
+
+def test_unknown_task_or_model_leaves_no_run_folder(tmp_path, capsys):
+    assert main(["train", "--preset", "smoke", "--set", "task.name=nope", "--out", str(tmp_path / "a")]) == 2
+    assert "reasoning_gym:<generator>" in one_line_error(capsys)
+    assert main(["train", "--preset", "smoke", "--set", "model.name=nope", "--out", str(tmp_path / "b")]) == 2
+    assert "unknown model 'nope'" in one_line_error(capsys)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_zero_steps_closing_line_lists_only_files_written(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert main(["train", "--preset", "smoke", "--set", "train.steps=0", "--set", "warmup.steps=0",
+                 "--out", str(run_dir)]) == 0
+    closing = capsys.readouterr().out.strip().splitlines()[-1]
+    listed = closing.split("(")[-1].rstrip(")").split(", ")
+    assert listed and "eval.json" not in listed and "rollouts.jsonl" not in listed
+    assert all((run_dir / name.rstrip("/")).exists() for name in listed)

@@ -124,3 +124,33 @@ def test_compare_two_steps_on_the_tiny_model(tmp_path, capsys):
     assert main(argv) == 0
     assert "4 of 4 runs already complete" in capsys.readouterr().out
     assert "cluster" not in saved.read_text()  # the old run folder was left as it was
+
+
+def test_grid_workers_end_with_a_killed_grid(tmp_path):
+    """A `compare --jobs N` killed with SIGKILL leaves no worker training on (they once did)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, time\n"
+              "from resetrl.compare.grid import worker_pool\n"
+              "pool = worker_pool(1)\n"
+              "print(pool.submit(os.getpid).result(), flush=True)\n"
+              "pool.submit(time.sleep, 600)\n"
+              "time.sleep(600)\n")
+    grid = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = int(grid.stdout.readline())
+    os.kill(worker, 0)  # alive
+    grid.send_signal(signal.SIGKILL)
+    grid.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    os.kill(worker, signal.SIGKILL)
+    raise AssertionError(f"pool worker {worker} outlived its killed grid process")

@@ -3,6 +3,7 @@
 import pytest
 
 from resetrl.config import load_config
+from resetrl.errors import ResetRLError
 from resetrl.evaluation import evaluate
 from resetrl.runtime import build_runtime
 from tests.conftest import ScriptedBackend
@@ -57,3 +58,16 @@ def test_bad_eval_settings_fail_at_load_time():
         load_config(preset="smoke", overrides=["eval.samples=0"])
     with pytest.raises(ResetRLError, match="eval.temperature"):
         load_config(preset="smoke", overrides=["eval.temperature=-1"])
+
+
+def test_an_empty_test_split_is_an_error_not_an_accuracy_over_nothing(tmp_path):
+    from resetrl.config import load_config
+    from resetrl.runtime import build_runtime
+    from resetrl.trainer import Trainer
+
+    runtime = build_runtime(load_config(preset="smoke"))
+    split = runtime.task.problems
+    runtime.task.problems = lambda name, size, seed: [] if name == "test" else split(name, size, seed)
+    with pytest.raises(ResetRLError, match="task 'arith_chain' has no test problems: its test split is empty"):
+        Trainer(runtime.config, tmp_path / "run", runtime=runtime)
+    assert not (tmp_path / "run").exists()

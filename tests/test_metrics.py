@@ -119,3 +119,10 @@ def test_read_jsonl_skips_a_line_being_written_and_names_a_broken_one(tmp_path):
     path.write_text('{"a": 1}\nnot json\n{"a": 3}\n')
     with pytest.raises(ResetRLError, match=r"rollouts.jsonl:2: not a JSON line"):
         read_jsonl(path)
+
+
+def test_a_torn_last_line_is_dropped_and_counted(tmp_path):
+    path = tmp_path / "rollouts.jsonl"
+    path.write_text('{"step": 1}\n{"step": 2}\n{"step": 3}\n{"step": 4, "kin')
+    assert truncate_jsonl(path, 2) == 1
+    assert path.read_text() == '{"step": 1}\n{"step": 2}\n'

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from resetrl.cli import main
 from resetrl.errors import ResetRLError
 from resetrl.models import MODELS, add_lora, load_model
+from tests.conftest import one_line_error
 
 
 def test_registry_names_the_built_in_models():
@@ -46,3 +48,16 @@ def test_lora_trains_only_the_adapter():
     wrapped = add_lora(model, rank=4, alpha=4, dropout=0.0, target_modules="all-linear")
     trainable = [name for name, p in wrapped.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)
+
+
+def test_model_folder_without_weights_or_tokenizer_is_a_one_line_error(tmp_path, tiny, capsys):
+    only_config = tmp_path / "only_config"
+    only_config.mkdir()
+    (only_config / "config.json").write_text('{"model_type": "llama"}')
+    assert main(["eval", "--preset", "smoke", "--set", f"model.name={only_config}"]) == 2
+    assert "has no weights" in one_line_error(capsys)
+    model, tokenizer = tiny
+    no_tokenizer = tmp_path / "no_tokenizer"
+    model.save_pretrained(no_tokenizer)
+    assert main(["eval", "--preset", "smoke", "--set", f"model.name={no_tokenizer}"]) == 2
+    assert "has no tokenizer" in one_line_error(capsys)

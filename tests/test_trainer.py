@@ -5,13 +5,15 @@ import json
 import pytest
 import torch
 
+import resetrl.learner as learner_module
 from resetrl.api import train
+from resetrl.checkpoint import latest_checkpoint
 from resetrl.cli import main
 from resetrl.config import load_config, preset_names
 from resetrl.errors import ResetRLError
 from resetrl.runtime import build_runtime
 from resetrl.trainer import Trainer
-from tests.conftest import ScriptedBackend
+from tests.conftest import ScriptedBackend, checkpoint_weights, metric_rows, one_line_error
 
 
 def scripted_trainer(run_dir, method="srpo", steps=3, overrides=(), token_logprob=None):
@@ -236,3 +238,58 @@ def test_paper_grpo_estimator_for_grpo_only(tmp_path):
     config = load_config(preset="smoke", overrides=["train.grpo_advantage=grpo"])
     assert METHODS.get("grpo").advantage(config.train) == "grpo"
     assert METHODS.get("srpo").advantage(config.train) == "group_norm"
+
+
+def test_nonfinite_loss_skips_the_update_and_three_in_a_row_stop_the_run(tmp_path, monkeypatch):
+    trainer = scripted_trainer(tmp_path, steps=8, overrides=["train.lr=1e-2"])
+    poisoned, current = {2, 4, 5, 6}, {"step": 0}
+    real_step, real_logprobs = trainer.train_step, learner_module.response_logprobs
+    monkeypatch.setattr(trainer, "train_step", lambda step: (current.update(step=step), real_step(step))[1])
+    monkeypatch.setattr(learner_module, "response_logprobs", lambda model, batch, **options: real_logprobs(model, batch, **options)
+                        * (float("nan") if current["step"] in poisoned else 1.0))
+    with pytest.raises(ResetRLError, match="step 6: non-finite loss or gradient norm in 3 consecutive steps"):
+        trainer.run()
+    rows = metric_rows(tmp_path)
+    assert [row["update/nonfinite"] for row in rows[1:]] == [0.0, 1.0, 0.0, 1.0, 1.0, 1.0]
+    assert all(row["update/skipped"] == 1.0 for row in rows[4:])
+    # Step 6 stopped before its checkpoint; steps 4 and 5 skipped their update: same finite weights.
+    step_4, step_5 = (checkpoint_weights(tmp_path / "checkpoints" / f"step_00000{n}") for n in (4, 5))
+    assert latest_checkpoint(tmp_path).name == "step_000005"
+    assert all(torch.equal(step_4[name], step_5[name]) and torch.isfinite(step_5[name]).all() for name in step_4)
+
+
+def test_an_update_that_makes_weights_nonfinite_stops_before_a_checkpoint_holds_them(tmp_path, monkeypatch):
+    trainer = scripted_trainer(tmp_path, steps=3)
+    real_step = trainer.learner.optimizer.step
+
+    def overflowing_step(*args, **kwargs):
+        real_step(*args, **kwargs)
+        with torch.no_grad():
+            trainer.learner.parameters[0].fill_(float("inf"))
+
+    monkeypatch.setattr(trainer.learner.optimizer, "step", overflowing_step)
+    with pytest.raises(ResetRLError, match=r"the update of step \d \(train.lr=.*\) made weights non-finite"):
+        trainer.run()
+    for folder in (tmp_path / "checkpoints").glob("step_*"):
+        assert all(torch.isfinite(tensor).all() for tensor in checkpoint_weights(folder).values())
+
+
+def test_nonfinite_warm_up_is_a_one_line_error(tmp_path, capsys):
+    """The issue's example: huge learning rates used to end in "done" with every weight non-finite."""
+    assert main(["train", "--preset", "smoke", "--set", "warmup.lr=1e30", "--set", "train.lr=1e30",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "the warm-up (warmup.lr=1e+30) made weights non-finite" in one_line_error(capsys)
+
+
+def test_a_run_whose_every_update_was_skipped_says_so(tmp_path, capsys):
+    trainer = scripted_trainer(tmp_path, method="grpo", steps=2)
+    trainer.runtime.backend.p_right = 0.0  # every chain fails: no group has reward variance
+    trainer.run()
+    assert "every RL step (2) skipped its update" in capsys.readouterr().out
+
+
+def test_group_size_with_a_reset_method_is_a_warning(tmp_path, capsys):
+    scripted_trainer(tmp_path, method="srpo", steps=1, overrides=["rollout.group_size=4"])
+    assert "rollout.group_size=4 is GRPO's group size" in capsys.readouterr().out
+    scripted_trainer(tmp_path, method="grpo", steps=1, overrides=["rollout.group_size=4"])
+    assert "group_size" not in capsys.readouterr().out
