@@ -102,7 +102,7 @@ class RolloutConfig(Section):
     merge_empty_prefix: bool = Field(False, description="A reset group whose reset step is 1 (empty prefix, same context as the fresh group) joins the prompt's fresh group as one group (false: two groups, as in the paper).")
 
     @property
-    def localization_temperature(self) -> float:
+    def resolved_localize_temperature(self) -> float:
         """localize_temperature, or the reference's: 0.3, greedy in the 1x8 layout."""
         if self.localize_temperature is not None:
             return self.localize_temperature

@@ -149,7 +149,8 @@ def loss_knobs(loss: str, train, own: dict) -> dict:
     names = set(inspect.signature(LOSSES.get(loss)).parameters) - {"inputs"}
     stray = sorted(set(own) - names)
     if stray:
-        raise ValueError(f"loss {loss!r} takes no {', '.join(stray)} (it takes: {', '.join(sorted(names)) or 'nothing'})")
+        takes = ", ".join(sorted(names)) or "nothing"
+        raise ValueError(f"loss {loss!r} takes no {', '.join(stray)} (it takes: {takes})")
     return {**{name: getattr(train, name) for name in sorted(names) if hasattr(train, name)}, **own}
 
 

@@ -273,7 +273,7 @@ def locate_context(runtime, rng: random.Random | None = None) -> LocateContext:
     (the run's backend; temperature, top-p, token budget and prompt as configured) and `rng`."""
     config = runtime.config.rollout
     top_p = config.localize_top_p if config.localize_top_p is not None else config.top_p
-    ask = chat_asker(runtime.backend, runtime.tokenizer, config.localization_temperature,
+    ask = chat_asker(runtime.backend, runtime.tokenizer, config.resolved_localize_temperature,
                      config.localize_max_tokens, top_p)
     return LocateContext(ask, rng, out_of_range=config.localize_out_of_range, max_tokens=config.localize_max_tokens,
                          prompt=config.localize_prompt)

@@ -72,7 +72,7 @@ def test_paper_presets_hold_the_reference_numbers(preset):
     assert (fmt.max_thoughts, fmt.max_thought_tokens, fmt.max_total_tokens, fmt.examples) == (20, 256, 5120, False)
     assert (fmt.prompt_style, fmt.instructions) == ("raw", "reference")
     assert config.generation.backend == "vllm" and config.generation.vllm.max_model_len == 8192
-    assert (rollout.localization_temperature, rollout.localize_max_tokens, rollout.max_fresh_attempts) == (0.3, 4096, 12)
+    assert (rollout.resolved_localize_temperature, rollout.localize_max_tokens, rollout.max_fresh_attempts) == (0.3, 4096, 12)
     assert rollout.localize_top_p is None  # the rollout's top-p, 0.95
     assert (rollout.localize_prompt, rollout.localize_out_of_range) == ("reference", "prose")
     assert (train.loss, train.grpo_loss, train.grpo_advantage, train.grpo_loss_aggregation) == (
@@ -86,8 +86,8 @@ def test_reference_rules_are_the_defaults():
     config = Config()
     assert config.train.mini_batch_prompts == 8 and config.train.updates_per_rollout == 1
     assert config.rollout.localize_max_tokens == 4096 and config.rollout.localize_top_p is None
-    assert config.rollout.localization_temperature == 0.3
-    assert config.rollout.model_copy(update={"layout": "1x8"}).localization_temperature == 0.0
+    assert config.rollout.resolved_localize_temperature == 0.3
+    assert config.rollout.model_copy(update={"layout": "1x8"}).resolved_localize_temperature == 0.0
     assert (config.rollout.localize_out_of_range, config.rollout.localize_prompt) == ("prose", "reference")
     assert (config.rollout.fallback_group, config.rollout.partial_parents) == ("fresh", "fallback")
     assert (config.format.examples, config.format.instructions) == (False, "reference")

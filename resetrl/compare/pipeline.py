@@ -89,7 +89,7 @@ def describe_setup(config: Config, source: ConfigSource, methods: list[str]) -> 
                                        + f" (reset layout {config.rollout.layout})",
         "loss": f"{loss}, advantage {config.train.advantage}, lr {config.train.lr}",
         "sampling": f"temperature {config.rollout.temperature}, top-p {config.rollout.top_p}; "
-                    f"localization temperature {config.rollout.localization_temperature}",
+                    f"localization temperature {config.rollout.resolved_localize_temperature}",
     }
 
 
