@@ -6,10 +6,11 @@ sha256 of what they write (timing fields, and metrics the change added on purpos
 
 Runs (each a fresh `python -m resetrl.cli` process, so seeding starts from scratch): a smoke-preset
 train of 2 steps for grpo, rrpo, srpo and oracle, one srpo variant through the update's other paths
-(VARIANTS), and a Thought-ICS comparison on the smoke preset's
-smallest setting (2 problems, 1 iteration). Hashed: metrics.jsonl without its timing and throughput
-fields, rollouts.jsonl, eval.json, every checkpoint's safetensors; the ICS folder's json/jsonl files
-with the same fields dropped. A micro build is not part of it (minutes even on its smallest setting)."""
+(VARIANTS), a Thought-ICS comparison on the smoke preset's smallest setting (2 problems, 1
+iteration), and a small micro build (MICRO_BUILD). Hashed: metrics.jsonl without its timing and
+throughput fields, rollouts.jsonl, eval.json, every checkpoint's safetensors; the ICS folder's
+json/jsonl files with the same fields dropped; the micro build's files (weights of both phases,
+tokenizer, configs, micro_build.json without its timings)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ METHODS = ("grpo", "rrpo", "srpo", "oracle")
 VARIANTS = {"srpo-clip-tis-kl": ("method=srpo", "train.loss=clip", "train.mini_batch_prompts=1",
                                  "train.updates_per_rollout=2", "train.importance_correction=true",
                                  "train.kl_coef=0.01")}
+# The micro build: phase 1, sampling its own chains, phase 2 and the skill measurement, at a size that
+# runs in about 30 s on one core (the default build takes minutes).
+MICRO_BUILD = ("--hidden-size", "32", "--layers", "2", "--solver-problems", "2000", "--solver-steps", "150",
+               "--localizer-steps", "20", "--name", "refcheck")
 # Values that depend on the clock or the machine's load, not on the computation.
 TIMING_PREFIXES = ("time/", "throughput/", "memory/")
 TIMING_WORDS = ("seconds", "per_s", "wall", "elapsed", "duration", "peak_rss")
@@ -64,9 +69,9 @@ def file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cli(*args: str) -> None:
+def cli(*args: str, **environment: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_WAIT_POLICY": "PASSIVE",
-           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+           "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), **environment}
     done = subprocess.run([sys.executable, "-m", "resetrl.cli", *args], cwd=ROOT, env=env,
                           capture_output=True, text=True)
     if done.returncode != 0:
@@ -88,6 +93,19 @@ def ics_digests(out: Path) -> dict[str, str]:
             for path in sorted([*out.rglob("*.json"), *out.rglob("*.jsonl")])}
 
 
+def micro_digests(out: Path) -> dict[str, str]:
+    """A micro build at its smallest useful size (about 30 s on one core: a 2-layer width-32 model
+    whose localizer already boxes steps), into its own cache folder: both phases' weights, the
+    tokenizer and config files, and micro_build.json (its measurements; its timings dropped)."""
+    cli("micro", "build", *MICRO_BUILD, RESETRL_CACHE=str(out))
+    digests = {}
+    for path in sorted((out / "models").rglob("*")):
+        if path.is_file():
+            name = str(path.relative_to(out))
+            digests[name] = json_digest(path) if path.suffix == ".json" else file_digest(path)
+    return digests
+
+
 def collect(only: list[str], keep: str | None = None) -> dict[str, dict[str, str]]:
     """The digests of every run (or of `only`'s), their folders under `keep` when given (to diff)."""
     results = {}
@@ -101,6 +119,9 @@ def collect(only: list[str], keep: str | None = None) -> dict[str, dict[str, str
         if not only or "ics" in only:
             print("refactor_check: ics", flush=True)
             results["ics"] = ics_digests(Path(scratch) / "ics")
+        if not only or "micro" in only:
+            print("refactor_check: micro", flush=True)
+            results["micro"] = micro_digests(Path(scratch) / "micro")
     return results
 
 
@@ -109,7 +130,7 @@ def main() -> int:
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--save", help="write the digests to this file")
     group.add_argument("--check", help="compare with the digests in this file")
-    parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join([*METHODS, *VARIANTS])}, ics")
+    parser.add_argument("--only", nargs="*", default=[], help=f"a subset of {', '.join([*METHODS, *VARIANTS])}, ics, micro")
     parser.add_argument("--keep", help="write the runs' folders here (a new folder), to diff them when a digest differs")
     args = parser.parse_args()
     results = collect(args.only, args.keep)
