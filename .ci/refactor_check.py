@@ -5,8 +5,8 @@ sha256 of what they write (timing fields, and metrics the change added on purpos
     python .ci/refactor_check.py --check .ci/refactor_baseline.json  # after: exit 1 on any difference
 
 Runs (each a fresh `python -m resetrl.cli` process, so seeding starts from scratch): a smoke-preset
-train of 2 steps for grpo, rrpo, srpo and oracle, one srpo variant through the update's other paths
-(VARIANTS), a Thought-ICS comparison on the smoke preset's smallest setting (2 problems, 1
+train of 2 steps for grpo, rrpo, srpo and oracle, an srpo variant through the update's other paths,
+srpo one prompt at a time and the three baselines (VARIANTS), a Thought-ICS comparison on the smoke preset's smallest setting (2 problems, 1
 iteration), and a small micro build (MICRO_BUILD). Hashed: metrics.jsonl without its timing and
 throughput fields, rollouts.jsonl, eval.json, every checkpoint's safetensors; the ICS folder's
 json/jsonl files with the same fields dropped; the micro build's files (weights of both phases,
@@ -30,7 +30,12 @@ METHODS = ("grpo", "rrpo", "srpo", "oracle")
 # importance correction and a KL term to the reference policy.
 VARIANTS = {"srpo-clip-tis-kl": ("method=srpo", "train.loss=clip", "train.mini_batch_prompts=1",
                                  "train.updates_per_rollout=2", "train.importance_correction=true",
-                                 "train.kl_coef=0.01")}
+                                 "train.kl_coef=0.01"),
+            # One prompt at a time (cluster/shard.py's PromptRoller: what Ray workers run), and the
+            # baselines' own collectors and losses (SCoRe: reward KL and clip; Critique-GRPO: the
+            # shaped off-policy loss with its entropy term; SPO-Tree: tree rollouts).
+            "srpo-per-prompt": ("method=srpo", "generation.per_prompt=true"),
+            "score": ("method=score",), "critique_grpo": ("method=critique_grpo",), "spo_tree": ("method=spo_tree",)}
 # The micro build: phase 1, sampling its own chains, phase 2 and the skill measurement, at a size that
 # runs in about 30 s on one core (the default build takes minutes).
 MICRO_BUILD = ("--hidden-size", "32", "--layers", "2", "--solver-problems", "2000", "--solver-steps", "150",
