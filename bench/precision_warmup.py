@@ -22,9 +22,8 @@ import argparse
 from contextlib import nullcontext
 from unittest.mock import patch
 
+import _common  # noqa: F401, I001  (sets OMP_WAIT_POLICY before torch is imported)
 import torch
-
-import _common  # noqa: F401  (sets OMP_WAIT_POLICY before torch is imported)
 
 from resetrl import runtime as runtime_module
 from resetrl.config import load_config
@@ -85,6 +84,10 @@ def main() -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="a config override for every variant (e.g. warmup.steps=12)")
     args = parser.parse_args()
+    known = {"float32", "bfloat16", "bf16-fp32-base", *(f"bf16-fp32-{kind}" for kind in FP32_MODULES)}
+    unknown = set(args.variants.split(",")) - known
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(known))}")
     for seed in map(int, args.seeds.split(",")):
         for variant in args.variants.split(","):
             print(warm_up(variant, seed, args.overrides), flush=True)
