@@ -189,11 +189,11 @@ class Learner:
 
     def _optimizer_step(self, part: "MiniBatch", mismatch: list[torch.Tensor]) -> tuple[float, float, "StepDiagnostics"]:
         """One mini-batch: gradient accumulation over its micro-batches and one optimizer step; returns
-        loss, gradient norm and the losses' ratio diagnostics over the mini-batch. A micro-batch without old log-probabilities yet (the first mini-batch's first
-        pass: weights not yet stepped, the policy that sampled) takes the engine's where the backend
-        gave them, else the trainer's own, and records their difference in `mismatch`. The `idle`
-        micro-batches add passes on zero weight: under FSDP each forward and backward gathers weights
-        from every rank."""
+        loss, gradient norm and the ratio diagnostics over the mini-batch. A micro-batch without old
+        log-probabilities yet (the first mini-batch's first pass: weights not yet stepped, the policy
+        that sampled) takes the engine's where the backend gave them, else the trainer's own, and
+        records their difference in `mismatch`. The `idle` micro-batches add passes on zero weight:
+        under FSDP each forward and backward gathers weights from every rank."""
         cfg, model = self.config.train, self.model
         model.train()
         self.optimizer.zero_grad(set_to_none=True)
