@@ -8,7 +8,7 @@ the reference recipe) makes every sample trained, so the step runs rollouts, loc
 the loss, backward and the optimizer. Prints the step time by phase and peak GPU memory, in the
 precision `--dtype` names (model.dtype: float32, or bfloat16 autocast over fp32 adapters).
 
-    python bench/gpu_check.py [--shape qwen2.5-0.5b|tiny] [--prompts 8] [--device cuda] [--dtype bfloat16]
+    python bench/gpu_check.py [--shape qwen2.5-0.5b|tiny] [--prompts 8] [--device cuda] [--dtype bfloat16] [--steps 2]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", choices=("auto", "float32", "bfloat16"), default="auto")
+    parser.add_argument("--steps", type=int, default=2,
+                        help="SRPO steps; the last one is reported (the first pays CUDA's kernel loading)")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("no CUDA device here; run with --device cpu --shape tiny to check the script")
@@ -69,18 +71,19 @@ def main() -> None:
             "model.lora_rank=64", "model.lora_alpha=64", "task.name=arith_chain", "task.options={steps: 3}",
             f"task.train_size={args.prompts}", "task.test_size=8", "format.max_thoughts=6",
             "format.max_thought_tokens=64", "format.max_total_tokens=256", "rollout.localize_max_tokens=64",
-            "generation.backend=hf", "train.steps=1", f"train.prompts_per_step={args.prompts}",
+            "generation.backend=hf", f"train.steps={args.steps}", f"train.prompts_per_step={args.prompts}",
             "train.kl_coef=0.01", "train.micro_batch_size=16", "eval.size=8"])
         if args.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         started = time.perf_counter()
         Trainer(config, f"{folder}/run").run()
         total = time.perf_counter() - started
-        rows = [json.loads(line) for line in open(f"{folder}/run/metrics.jsonl")]
-    step = rows[-1]
+        rows = [row for row in map(json.loads, open(f"{folder}/run/metrics.jsonl")) if "time/step" in row]
+    step = rows[-1]  # the last step: warm (the first loads each kernel on first use)
     phases = {key: round(value, 2) for key, value in step.items() if key.startswith("time/")}
     print(json.dumps({"device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
-                      "dtype": config.model.dtype,
+                      "dtype": config.model.dtype, "prompts": args.prompts, "reported_step": step["step"],
+                      "first_step_s": round(rows[0]["time/step"], 2) if len(rows) > 1 else None,
                       "phases_s": phases, "run_s": round(total, 1),
                       "tokens": {k: step[k] for k in ("tokens/fresh", "tokens/reset", "tokens/localization")},
                       "update/skipped": step["update/skipped"], "update/active_sequences": step["update/active_sequences"],

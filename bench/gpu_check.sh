@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check (under 6 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
-# one SRPO step on CUDA, HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in bf16 and
+# The GPU check (under 7 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
+# two SRPO steps on CUDA (the second timed), HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in bf16 and
 # in fp32 (model.dtype); step time by phase and peak GPU memory of each. Run on a lent GPU machine
 # from the repository root: bash bench/gpu_check.sh [LOG_DIR]
 # Each part writes its own log under LOG_DIR as it goes (on the device tool: bash bench/gpu_check.sh
@@ -19,8 +19,17 @@ part() {  # part NAME SECONDS COMMAND...: run with a time limit, echo and keep i
 }
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 part doctor 45 python -m resetrl.cli doctor
-for dtype in bfloat16 float32; do
-  part "step-$dtype" 150 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 8 --device cuda --dtype "$dtype"
+# The matmul ceiling: Qwen2.5-0.5B's MLP matmul (896 x 4864) at a decoding step's rows and an update's,
+# fp32 against bf16 autocast (resetrl.precision.probe, as `model.dtype: auto` would time it).
+part matmul 45 python -c "
+from resetrl.precision import probe
+for rows in (32, 256, 2048, 8192):
+    print(probe(896, 4864, rows=rows, device='cuda', seconds=0.5).describe())
+"
+# fp32 first, then bf16, 2 steps each, the second reported: the first step of a process loads CUDA
+# kernels on first use, and the first process pays for reading torch's libraries from disk.
+for dtype in float32 bfloat16; do
+  part "step-$dtype" 170 python bench/gpu_check.py --shape qwen2.5-0.5b --prompts 32 --steps 2 --device cuda --dtype "$dtype"
 done
 
 # The FSDP learner (cluster.fsdp, docs/scale.md): one step with 2 NCCL ranks against one rank without

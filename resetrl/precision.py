@@ -110,12 +110,19 @@ def resolve_dtype(dtype: str, model, device: str) -> tuple[str, str]:
 
 def store_frozen_in(model, dtype: str) -> None:
     """Under bf16, parameters that are not trained (a LoRA adapter's frozen base) are stored in bf16;
-    trained ones stay fp32 (the optimizer's master copy)."""
+    trained ones stay fp32 (the optimizer's master copy), and LoRA layers leave their input in bf16."""
     if dtype != "bfloat16":
         return
     for parameter in model.parameters():
         if not parameter.requires_grad and parameter.is_floating_point():
             parameter.data = parameter.data.to(torch.bfloat16)
+    # peft casts each LoRA layer's input to its adapter's dtype (bf16 -> fp32), which autocast then
+    # casts back for the matmul: two copies per adapted layer per forward for the same numbers (the
+    # outputs are bit-identical without them). On a GPU these extra kernels made decoding 1.5x slower
+    # than fp32 (docs/performance.md, "On a GPU").
+    for module in model.modules():
+        if hasattr(module, "cast_input_dtype_enabled"):
+            module.cast_input_dtype_enabled = False
 
 
 def compute(dtype: str, device: torch.device | str):

