@@ -1,11 +1,11 @@
-"""One SRPO step on a GPU with the HF backend and a randomly initialised model of real shape.
+"""SRPO steps on a GPU with the HF backend and a randomly initialised model of real shape.
 
 The GPU machine this project is sometimes lent has PyTorch, transformers and peft but no vLLM and no
 model weights, so the model is built from a config (Qwen2.5-0.5B's shape: 24 layers, hidden 896,
 14 heads / 2 KV heads, vocabulary 151,936) with random weights and the project's in-code tokenizer.
 A random model never answers right, so every reward is 0; a KL term (coefficient 0.01, LoRA r64 as
 the reference recipe) makes every sample trained, so the step runs rollouts, localization, resets,
-the loss, backward and the optimizer. Prints the step time by phase and peak GPU memory, in the
+the loss, backward and the optimizer. Prints the last step's time by phase and peak GPU memory, in the
 precision `--dtype` names (model.dtype: float32, or bfloat16 autocast over fp32 adapters).
 
     python bench/gpu_check.py [--shape qwen2.5-0.5b|tiny] [--prompts 8] [--device cuda] [--dtype bfloat16] [--steps 2]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check (under 7 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), then
-# two SRPO steps on CUDA (the second timed), HF backend, a randomly initialised model of Qwen2.5-0.5B's shape, in bf16 and
-# in fp32 (model.dtype); step time by phase and peak GPU memory of each. Run on a lent GPU machine
-# from the repository root: bash bench/gpu_check.sh [LOG_DIR]
+# The GPU check (about 4.5 minutes): `resetrl doctor` (CUDA, bf16 and the fp32/bf16 matmul probe), the
+# matmul ceiling at Qwen2.5-0.5B's MLP shape, then two SRPO steps on CUDA (the second timed), HF
+# backend, a randomly initialised model of Qwen2.5-0.5B's shape, in fp32 and in bf16 (model.dtype);
+# step time by phase and peak GPU memory of each. Run on a lent GPU machine from the repository root:
+# bash bench/gpu_check.sh [LOG_DIR]
 # Each part writes its own log under LOG_DIR as it goes (on the device tool: bash bench/gpu_check.sh
 # $OUT), so a part that hangs or a call cut at its limit still leaves the parts before it readable.
 # docs/performance.md, "On a GPU", has the device command (the GPU image lacks pydantic: carried wheels).

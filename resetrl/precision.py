@@ -118,8 +118,8 @@ def store_frozen_in(model, dtype: str) -> None:
             parameter.data = parameter.data.to(torch.bfloat16)
     # peft casts each LoRA layer's input to its adapter's dtype (bf16 -> fp32), which autocast then
     # casts back for the matmul: two copies per adapted layer per forward for the same numbers (the
-    # outputs are bit-identical without them). On a GPU these extra kernels made decoding 1.5x slower
-    # than fp32 (docs/performance.md, "On a GPU").
+    # outputs are bit-identical without them). Every bf16 forward runs under autocast, which casts
+    # the fp32 adapters itself (docs/performance.md, "On a GPU").
     for module in model.modules():
         if hasattr(module, "cast_input_dtype_enabled"):
             module.cast_input_dtype_enabled = False
