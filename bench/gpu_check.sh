@@ -21,7 +21,7 @@ part() {  # part NAME SECONDS COMMAND...: run with a time limit, echo and keep i
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
 part doctor 45 python -m resetrl.cli doctor
 # The matmul ceiling: Qwen2.5-0.5B's MLP matmul (896 x 4864) at a decoding step's rows and an update's,
-# fp32 against bf16 autocast (resetrl.precision.probe, as `model.dtype: auto` would time it).
+# fp32 against bf16 autocast over fp32 operands (resetrl.precision.probe).
 part matmul 45 python -c "
 from resetrl.precision import probe
 for rows in (32, 256, 2048, 8192):

@@ -60,11 +60,13 @@ def doctor(args) -> int:
         _line("CPU bf16", ", ".join(flags) if flags else None,
               "no avx512_bf16 or amx_bf16 flag: bf16 is emulated here, model.dtype auto keeps float32")
     if units and not args.no_probe:
-        if device == "cuda":  # auto takes bf16 on any bf16 GPU; 2048 rows, as few are launch-bound there
-            measured = precision.probe(576, 1536, rows=2048, device=device)
+        # SmolLM2-135M's MLP shape; on a GPU at 2048 rows, as few rows are launch-bound there (0.9x at
+        # 256 on an H200)
+        rows = 2048 if device == "cuda" else precision.PROBE_ROWS
+        measured = precision.probe(576, 1536, rows=rows, device=device)
+        if device == "cuda":  # auto takes bf16 on any bf16 GPU, without a probe
             verdict = "model.dtype auto picks bfloat16 on this GPU"
-        else:  # SmolLM2-135M's MLP shape, as resolve_dtype probes it
-            measured = precision.probe(576, 1536, device=device)
+        else:
             verdict = ("auto picks bfloat16" if measured.speedup >= precision.PROBE_MIN_SPEEDUP
                        else "auto keeps float32") + " for a model of this shape"
         print(f"  {'bf16 probe':12s} {measured.describe()}: {verdict}")
