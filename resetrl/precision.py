@@ -125,6 +125,11 @@ def store_frozen_in(model, dtype: str) -> None:
             module.cast_input_dtype_enabled = False
 
 
+def warmup_dtype(config) -> str:
+    """The warm-up's precision: `warmup.dtype`, or the run's (`model.dtype`, resolved)."""
+    return config.model.dtype if config.warmup.dtype == "model" else config.warmup.dtype
+
+
 def compute(dtype: str, device: torch.device | str):
     """The context every forward of the run goes under: bf16 autocast, or nothing for fp32. One
     context around many forwards casts each fp32 trained weight once (autocast's weight cache)."""

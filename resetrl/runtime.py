@@ -12,7 +12,7 @@ from resetrl.config import Config
 from resetrl.generation import build_backend, resolve_backend_name
 from resetrl.generation.base import GenerationBackend, SamplingParams
 from resetrl.models import add_lora, load_model
-from resetrl.precision import resolve_dtype, store_frozen_in
+from resetrl.precision import resolve_dtype, store_frozen_in, warmup_dtype
 from resetrl.tasks import Problem, Task, create_task
 from resetrl.thoughts import ChainLimits
 
@@ -42,8 +42,15 @@ class Runtime:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id
 
+    def end_warmup(self) -> None:
+        """After an fp32 warm-up of a bf16 run (`warmup.dtype`): the frozen base goes to bf16 for
+        the rest of the run. Does nothing otherwise, or when called again."""
+        store_frozen_in(self.model, self.config.model.dtype)
 
-def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
+
+def build_runtime(config: Config, with_lora: bool = True, warms_up: bool = False) -> Runtime:
+    """`warms_up`: the caller runs `config.warmup` first; in fp32 (`warmup.dtype`) the frozen base
+    stays fp32 until `Runtime.end_warmup`."""
     torch.manual_seed(config.train.seed)
     task = create_task(config.task.name, **config.task.options)
     model, tokenizer = load_model(config.model.name, config.model.device)  # fp32: the trained weights' master copy
@@ -55,7 +62,8 @@ def build_runtime(config: Config, with_lora: bool = True) -> Runtime:
     if with_lora and config.model.lora:
         model = add_lora(model, config.model.lora_rank, config.model.lora_alpha, config.model.lora_dropout,
                          config.model.lora_target_modules)
-    store_frozen_in(model, dtype)
+    if not (warms_up and config.warmup.steps and warmup_dtype(config) == "float32"):
+        store_frozen_in(model, dtype)
     if config.generation.backend == "auto":  # recorded resolved, so the run folder says which engine ran
         config.generation.backend = resolve_backend_name("auto", device)
         print(f"resetrl: generation.backend=auto -> {config.generation.backend}")

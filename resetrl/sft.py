@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from resetrl.errors import ResetRLError
 from resetrl.logprobs import collate, response_logprobs
-from resetrl.precision import compute
+from resetrl.precision import compute, warmup_dtype
 from resetrl.thoughts import format_chain
 
 Example = tuple[list[int], list[int]]  # (prompt token ids, response token ids)
@@ -93,4 +93,4 @@ def supervised_warmup(runtime, problems, steps: int, batch_size: int, lr: float,
         return []
     return train_supervised(runtime.model, warmup_examples(runtime, problems), steps, batch_size, lr,
                             random.Random(seed), runtime.pad_id, micro_batch_size=micro_batch_size, desc="warm-up",
-                            dtype=runtime.config.model.dtype)
+                            dtype=warmup_dtype(runtime.config))

@@ -46,7 +46,7 @@ class Trainer:
         self.dist = learner_group(config.model.device, config.cluster.fsdp)
         self.workers = None  # Ray rollout workers, while a run with cluster.rollout_workers > 1 runs
         self.roller = None  # rolls out one prompt at a time in this process (generation.per_prompt)
-        self.runtime = runtime or build_runtime(config)
+        self.runtime = runtime or build_runtime(config, warms_up=True)
         rt, cfg = self.runtime, config
         # The method's localizer first checks the task gives what it needs (the oracle: first errors).
         self.layout, self.localizer, self.scorer = rollout_parts(rt)
@@ -198,6 +198,7 @@ class Trainer:
             save_checkpoint(self.run_dir, 0, rt.model, self.learner.whole_optimizer,
                             {**self._state(0, True), "initial_eval_done": False, "warmup_metrics": warmup_values},
                             cfg.checkpoint.keep)
+        rt.end_warmup()  # the frozen base to bf16 after an fp32 warm-up (warmup.dtype), before any rollout
         self._phase = "during the step-0 evaluation"
         if resumed is None and cfg.warmup.steps:
             kill_point("warmup", 0)
@@ -232,6 +233,8 @@ class Trainer:
         if not checkpoint or not state.get("initial_eval_done", True):
             self._start(state if checkpoint else None)
             warmup_done = True
+        else:  # resumed past step 0: a bf16 run's frozen base, loaded fp32 for its fp32 warm-up, goes to bf16
+            rt.end_warmup()
         # Other learner ranks load the same checkpoint, then take this rank's weights (its warm-up).
         self.dist.broadcast_object((str(checkpoint) if checkpoint else None, start_step))
         self.dist.start_equal(rt.model, self.learner.model, self.learner.whole_optimizer)

@@ -245,3 +245,41 @@ def test_sft_under_bf16_saves_the_merged_warm_up_in_fp32(tmp_path):
     assert {tensor.dtype for tensor in weights.values()} == {torch.float32}
     merged = [tensor for name, tensor in weights.items() if "q_proj" in name]  # a LoRA target
     assert merged and all((tensor != tensor.bfloat16().float()).any() for tensor in merged)
+
+
+def _frozen_dtypes(model):
+    return {p.dtype for p in model.parameters() if not p.requires_grad and p.is_floating_point()}
+
+
+def test_an_fp32_warm_up_of_a_bf16_run_is_fp32s_then_the_base_goes_to_bf16(tmp_path):
+    """warmup.dtype=float32 under model.dtype=bfloat16: the warm-up computes exactly as an fp32 run's
+    does (same loss), the frozen base is stored in bf16 only after it, and a resumed run stores it
+    in bf16 again (its runtime is built with the base fp32, for a warm-up it will not redo)."""
+    common = ["model.lora=true", "warmup.steps=2", "train.steps=1"]
+
+    def warmup_loss(name, *overrides):
+        trainer = Trainer(load_config(preset="smoke", overrides=[*common, *overrides]), tmp_path / name)
+        before = _frozen_dtypes(trainer.runtime.model)
+        trainer.run()
+        row = json.loads((tmp_path / name / "metrics.jsonl").read_text().splitlines()[0])
+        return row["warmup/final_loss"], before, _frozen_dtypes(trainer.runtime.model)
+
+    fp32_loss, _, _ = warmup_loss("fp32", "model.dtype=float32")
+    bf16_loss, bf16_before, _ = warmup_loss("bf16", "model.dtype=bfloat16")
+    mixed_loss, mixed_before, mixed_after = warmup_loss("mixed", "model.dtype=bfloat16", "warmup.dtype=float32")
+    assert mixed_loss == fp32_loss and bf16_loss != fp32_loss
+    assert bf16_before == {torch.bfloat16}
+    assert mixed_before == {torch.float32} and mixed_after == {torch.bfloat16}
+    resumed = Trainer(load_config(preset="smoke", overrides=[*common, "train.steps=2", "model.dtype=bfloat16",
+                                                            "warmup.dtype=float32"]), tmp_path / "mixed")
+    assert _frozen_dtypes(resumed.runtime.model) == {torch.float32}
+    resumed.run(resume=True)
+    assert _frozen_dtypes(resumed.runtime.model) == {torch.bfloat16}
+    assert len((tmp_path / "mixed" / "metrics.jsonl").read_text().splitlines()) == 3  # steps 0, 1, 2
+
+
+def test_an_fp32_warm_up_is_refused_under_fsdp():
+    from resetrl.errors import ResetRLError
+
+    with pytest.raises(ResetRLError, match="warmup.dtype=float32 .* cluster.fsdp"):
+        load_config(preset="smoke", overrides=["cluster.fsdp=true", "model.dtype=bfloat16", "warmup.dtype=float32"])

@@ -23,7 +23,7 @@ def run(args) -> int:
     from resetrl.runtime import build_runtime
     from resetrl.sft import supervised_warmup
 
-    runtime = build_runtime(config)
+    runtime = build_runtime(config, warms_up=True)
     problems = runtime.task.problems("train", config.task.train_size, config.task.seed)
     test = runtime.task.problems("test", config.eval.size or config.task.test_size, config.task.seed)
     before, _ = evaluate(runtime, test)
