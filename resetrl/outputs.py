@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel
 
 from resetrl.config import Config
 from resetrl.errors import ResetRLError
@@ -120,7 +121,7 @@ def adopt_resolved(saved: dict, config, prefix: str = "") -> None:
         if prefix + key in NOT_COMPARED or not hasattr(config, key):
             continue
         new = getattr(config, key)
-        if isinstance(old, dict) and hasattr(new, "model_fields"):
+        if isinstance(old, dict) and isinstance(new, BaseModel):
             adopt_resolved(old, new, f"{prefix}{key}.")
         elif new == "auto" and old not in (None, "auto"):
             setattr(config, key, old)
