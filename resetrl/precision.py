@@ -4,9 +4,9 @@ bf16 here is mixed precision as verl and TRL's `bf16=True` run it: the trained w
 optimizer state stay fp32; every forward (the update's, the rollouts', the evaluation's, the
 warm-up's) runs under bf16 autocast; with LoRA the frozen base is stored in bf16 (half the memory,
 no cast per call) and the adapters stay fp32. `auto` picks bf16 where it is faster: a CUDA device
-with bf16 support, or a CPU with bf16 units (`avx512_bf16` or `amx_bf16`) where a short probe at the
-model's own matmul shape measures bf16 at least `PROBE_MIN_SPEEDUP` times faster than fp32 (models
-of hidden size below `MIN_HIDDEN` stay fp32).
+with native bf16 (not emulated) or a CPU with bf16 units (`avx512_bf16` or `amx_bf16`), where a short
+probe at the model's own matmul shape measures bf16 at least `PROBE_MIN_SPEEDUP` times faster than
+fp32 (models of hidden size below `MIN_HIDDEN` stay fp32).
 """
 
 from __future__ import annotations
@@ -22,6 +22,9 @@ import torch
 # (bf16 measured 2.4-2.7x at 256-2048 rows of SmolLM2-135M's MLP shape on an avx512_bf16 core).
 PROBE_MIN_SPEEDUP = 1.5
 PROBE_ROWS = 256  # rows of the probe matmul: an update micro-batch's tokens, roughly
+# On a GPU fewer rows are launch-bound and say nothing of bf16's units: an H200 measured bf16 at 0.9x
+# fp32 at 256 rows of SmolLM2's MLP shape and 3.1x at 2048 (docs/performance.md, "On a GPU").
+GPU_PROBE_ROWS = 2048
 # auto keeps fp32 below this hidden width: so small a model computes little per token (bf16 saves
 # little), the probe's margin there is within its noise (the tiny test model's 64-wide shape measured
 # 1.0-1.6x), and bf16's rounding stopped that model's warm-up from reaching any reward.
@@ -91,21 +94,34 @@ def resolve_dtype(dtype: str, model, device: str) -> tuple[str, str]:
     """`model.dtype` resolved to float32 or bfloat16, with the reason (printed and recorded)."""
     if dtype != "auto":
         return dtype, "set in the config"
-    if torch.device(device).type == "cuda":
-        if torch.cuda.is_bf16_supported():
-            return "bfloat16", f"{torch.cuda.get_device_name(device)} supports bf16"
-        return "float32", f"{torch.cuda.get_device_name(device)} has no bf16 support"
-    flags = cpu_bf16_flags()
-    if not flags:
-        return "float32", "this CPU has no bf16 units (no avx512_bf16 or amx_bf16 flag)"
+    units = bf16_units(device)
+    if units is None:
+        return "float32", (f"{torch.cuda.get_device_name(device)} has no native bf16 (emulated bf16 is slower)"
+                           if is_cuda(device) else "this CPU has no bf16 units (no avx512_bf16 or amx_bf16 flag)")
     hidden, intermediate = model_shape(model)
     if hidden < MIN_HIDDEN:
         return "float32", f"a model of hidden size {hidden} (< {MIN_HIDDEN}) gains little from bf16"
-    measured = probe(hidden, intermediate)
+    measured = probe(hidden, intermediate, rows=probe_rows(device), device=device)
     if measured.speedup >= PROBE_MIN_SPEEDUP:
-        return "bfloat16", f"{'/'.join(flags)}; probe {measured.describe()}"
-    return "float32", (f"{'/'.join(flags)}, but bf16 is not {PROBE_MIN_SPEEDUP}x faster at this model's shape: "
+        return "bfloat16", f"{units}; probe {measured.describe()}"
+    return "float32", (f"{units}, but bf16 is not {PROBE_MIN_SPEEDUP}x faster at this model's shape: "
                        f"probe {measured.describe()}")
+
+
+def is_cuda(device: str) -> bool:
+    return torch.device(device).type == "cuda"
+
+
+def bf16_units(device: str) -> str | None:
+    """What computes bf16 natively on `device` (a GPU's name, or the CPU's flags), or None."""
+    if is_cuda(device):
+        # torch counts emulated bf16 (pre-Ampere GPUs) as supported unless told not to.
+        return torch.cuda.get_device_name(device) if torch.cuda.is_bf16_supported(including_emulation=False) else None
+    return "/".join(cpu_bf16_flags()) or None
+
+
+def probe_rows(device: str) -> int:
+    return GPU_PROBE_ROWS if is_cuda(device) else PROBE_ROWS
 
 
 def store_frozen_in(model, dtype: str) -> None:

@@ -30,14 +30,35 @@ def test_auto_dtype_rules(monkeypatch):
     dtype, why = precision.resolve_dtype("auto", model, "cpu")
     assert dtype == "float32" and "no bf16 units" in why
     monkeypatch.setattr(precision, "cpu_bf16_flags", lambda: ["avx512_bf16"])
-    monkeypatch.setattr(precision, "probe", lambda inner, out: precision.Probe((256, inner, out), 50.0, 150.0))
+    monkeypatch.setattr(precision, "probe", lambda inner, out, **kw: precision.Probe((256, inner, out), 50.0, 150.0))
     dtype, why = precision.resolve_dtype("auto", model, "cpu")
     assert dtype == "bfloat16" and "3.0x" in why and "256x576x1536" in why
-    monkeypatch.setattr(precision, "probe", lambda inner, out: precision.Probe((256, inner, out), 50.0, 60.0))
+    monkeypatch.setattr(precision, "probe", lambda inner, out, **kw: precision.Probe((256, inner, out), 50.0, 60.0))
     assert precision.resolve_dtype("auto", model, "cpu")[0] == "float32"  # 1.2x: below the margin
     # A small model stays fp32 without a probe.
-    monkeypatch.setattr(precision, "probe", lambda inner, out: pytest.fail("probed a small model"))
+    monkeypatch.setattr(precision, "probe", lambda inner, out, **kw: pytest.fail("probed a small model"))
     assert precision.resolve_dtype("auto", _model_of_shape(64), "cpu")[0] == "float32"
+
+
+def test_auto_on_a_gpu_probes_native_bf16_and_refuses_emulated(monkeypatch):
+    """torch counts a pre-Ampere GPU's emulated bf16 as supported; auto asks for native bf16, then
+    probes on the GPU at an update's rows (fewer are launch-bound there)."""
+    model = _model_of_shape(896, 4864)
+    native = {"on": False}
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Test GPU")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: including_emulation or native["on"])
+    monkeypatch.setattr(precision, "probe", lambda *args, **kwargs: pytest.fail("probed emulated bf16"))
+    dtype, why = precision.resolve_dtype("auto", model, "cuda")
+    assert dtype == "float32" and "Test GPU has no native bf16" in why
+    native["on"] = True
+    probed = []
+    monkeypatch.setattr(precision, "probe", lambda inner, out, rows, device: probed.append((inner, out, rows, device))
+                        or precision.Probe((rows, inner, out), 40.0, 360.0))
+    dtype, why = precision.resolve_dtype("auto", model, "cuda")
+    assert dtype == "bfloat16" and why.startswith("Test GPU; probe 2048x896x4864 matmul")
+    assert probed == [(896, 4864, 2048, "cuda")]
+    monkeypatch.setattr(precision, "probe", lambda inner, out, rows, device: precision.Probe((rows, inner, out), 40.0, 36.0))
+    assert precision.resolve_dtype("auto", model, "cuda")[0] == "float32"  # 0.9x: bf16 slower on this GPU
 
 
 def test_probe_measures_both():
@@ -213,9 +234,9 @@ def test_doctor_names_what_is_found_and_how_to_install_what_is_not(capsys, monke
         assert f"  {name}" in out
 
 
-def test_doctor_on_a_gpu_probes_an_update_sized_matmul_and_states_autos_rule(capsys, monkeypatch):
-    """On a bf16 GPU, `auto` takes bf16 without a probe; doctor's probe uses 2048 rows (256 measured
-    0.9x on an H200, launch-bound) and says what auto does there."""
+def test_doctor_on_a_gpu_probes_at_autos_rows_and_states_its_choice(capsys, monkeypatch):
+    """On a GPU with native bf16, doctor's probe uses auto's 2048 rows (256 measured 0.9x on an H200,
+    launch-bound) and says what auto does there."""
     from resetrl.cli import main
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
@@ -228,7 +249,7 @@ def test_doctor_on_a_gpu_probes_an_update_sized_matmul_and_states_autos_rule(cap
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert probed == [(2048, "cuda")]
-    assert "Test GPU, bf16 supported" in out and "(3.0x): model.dtype auto picks bfloat16 on this GPU" in out
+    assert "Test GPU, native bf16" in out and "(3.0x): auto picks bfloat16 for a model of this shape" in out
 
 
 def test_sft_under_bf16_saves_the_merged_warm_up_in_fp32(tmp_path):

@@ -47,28 +47,22 @@ def doctor(args) -> int:
     _line("torch", torch.__version__, "pip install -e .")
     for package in ("transformers", "peft"):
         _line(package, _version(package), "pip install -e .")
-    if torch.cuda.is_available():
-        name = torch.cuda.get_device_name(0)
-        bf16 = "bf16 supported" if torch.cuda.is_bf16_supported() else "no bf16"
-        _line("CUDA", f"{torch.version.cuda}; {torch.cuda.device_count()} GPU(s), {name}, {bf16}", "")
-        device, units = "cuda", torch.cuda.is_bf16_supported()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    units = precision.bf16_units(device)
+    if device == "cuda":
+        bf16 = "native bf16" if units else "no native bf16: model.dtype auto keeps float32"
+        _line("CUDA", f"{torch.version.cuda}; {torch.cuda.device_count()} GPU(s), {torch.cuda.get_device_name(0)}, "
+                      f"{bf16}", "")
     else:
         build = f"torch built {'with CUDA ' + torch.version.cuda if torch.version.cuda else 'for CPU only'}"
         _line("CUDA", None, f"no GPU visible ({build}); resetrl runs on the CPU")
-        device, units = "cpu", bool(precision.cpu_bf16_flags())
-        flags = precision.cpu_bf16_flags()
-        _line("CPU bf16", ", ".join(flags) if flags else None,
+        _line("CPU bf16", units and units.replace("/", ", "),
               "no avx512_bf16 or amx_bf16 flag: bf16 is emulated here, model.dtype auto keeps float32")
     if units and not args.no_probe:
-        # SmolLM2-135M's MLP shape; on a GPU at 2048 rows, as few rows are launch-bound there (0.9x at
-        # 256 on an H200)
-        rows = 2048 if device == "cuda" else precision.PROBE_ROWS
-        measured = precision.probe(576, 1536, rows=rows, device=device)
-        if device == "cuda":  # auto takes bf16 on any bf16 GPU, without a probe
-            verdict = "model.dtype auto picks bfloat16 on this GPU"
-        else:
-            verdict = ("auto picks bfloat16" if measured.speedup >= precision.PROBE_MIN_SPEEDUP
-                       else "auto keeps float32") + " for a model of this shape"
+        # SmolLM2-135M's MLP shape, at the rows auto's own probe uses on this device
+        measured = precision.probe(576, 1536, rows=precision.probe_rows(device), device=device)
+        verdict = ("auto picks bfloat16" if measured.speedup >= precision.PROBE_MIN_SPEEDUP
+                   else "auto keeps float32") + " for a model of this shape"
         print(f"  {'bf16 probe':12s} {measured.describe()}: {verdict}")
     from resetrl.generation.vllm import INSTALL_HINT
 
