@@ -98,7 +98,7 @@ def test_bf16_lora_layers_skip_peft_input_cast_with_identical_outputs():
 
 
 def test_hf_engine_decodes_in_bf16_close_to_the_trainer():
-    """The cached engine under bf16 autocast keeps a bf16 KV cache and gives log-probabilities close
+    """The cached engine under bf16 autocast gives log-probabilities close
     to the trainer's own bf16 forward of the same tokens (the mismatch the correction handles)."""
     from resetrl.logprobs import collate, response_logprobs
 

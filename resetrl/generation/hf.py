@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from transformers import StoppingCriteriaList
 
+from resetrl.attention import cache_dtype
 from resetrl.generation.base import (BACKENDS, GENERATION_MODES, ChainRequest, GeneratedChain, GenerationBackend,
                                      SamplingParams)
 from resetrl.generation.cache_keyword import cache_keyword
@@ -251,7 +252,8 @@ class HFBackend(GenerationBackend):
         reused_width = max(reused for reused, _ in hits)
         tail_width = max(len(tail) for tail in tails)
         width = reused_width + tail_width
-        cache = BatchKVCache.allocate(self.model, len(contexts), width + max_new, torch_dtype(self.dtype))
+        cache = BatchKVCache.allocate(self.model, len(contexts), width + max_new,
+                                     cache_dtype(self.model, torch_dtype(self.dtype)))
         mask = torch.zeros((len(contexts), width + max_new), dtype=torch.bool, device=device)
         input_ids = torch.full((len(contexts), tail_width), self.tokenizer.pad_token_id, dtype=torch.long)
         position_ids = torch.zeros((len(contexts), tail_width), dtype=torch.long)

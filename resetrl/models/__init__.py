@@ -79,6 +79,9 @@ def load_model(name: str, device: str = "auto"):
         model.to(device=torch.device(device), dtype=torch.float32)
     except (RuntimeError, AssertionError) as error:  # e.g. "cuda" on a machine without a GPU
         raise ResetRLError(f"model.device={device!r} is not usable here: {error}") from None
+    from resetrl.attention import use_cpu_attention
+
+    use_cpu_attention(model)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
 
