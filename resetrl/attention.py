@@ -21,13 +21,14 @@ from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_f
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 NAME = "resetrl_sdpa"
-EXTRAS = ("position_bias", "s_aux", "cache", "softcap")  # what only transformers' sdpa handles
+EXTRAS = ("position_bias", "s_aux", "softcap")  # what only transformers' sdpa handles (with a paged cache)
 
 
 def resetrl_sdpa(module, query, key, value, attention_mask, dropout: float = 0.0, scaling: float | None = None,
                  is_causal: bool | None = None, **kwargs):
     """[batch, heads, length, head_dim] in, [batch, length, heads, head_dim] out, as transformers'."""
-    if query.device.type != "cpu" or any(kwargs.get(name) is not None for name in EXTRAS):
+    if (query.device.type != "cpu" or any(kwargs.get(name) is not None for name in EXTRAS)
+            or type(kwargs.get("cache")).__name__ == "PagedAttentionCache"):
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       is_causal=is_causal, **kwargs)
     causal = getattr(module, "is_causal", True) if is_causal is None else is_causal
