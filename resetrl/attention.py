@@ -4,9 +4,9 @@ transformers' `sdpa` attention copies each key/value head once per query head it
 whenever there is an attention mask, which a padded batch always has, and under bf16 autocast it runs
 the CPU's bf16 attention kernel. On this project's CPU (AMD EPYC with avx512_bf16, torch 2.13, one
 thread) both cost more than the attention itself: one decoding step of SmolLM2-135M's attention (32
-rows, 330 cached positions, 9 query and 3 key/value heads) took 23.8 ms in fp32 with the copies and
-1.45 ms with `enable_gqa` (the same numbers), and in bf16 10.6 ms against 1.8 ms with its keys and
-values in fp32 (`python bench/attention.py`). So on a CPU, models run `resetrl_sdpa`: torch's SDPA
+rows, 330 cached positions, 9 query and 3 key/value heads) took 26.6 ms in fp32 with the copies and
+1.43 ms with `enable_gqa` (the same numbers), and in bf16 13.2 ms with the copies, 10.6 ms without
+and 1.34 ms with its keys and values in fp32 (`python bench/attention.py`). So on a CPU, models run `resetrl_sdpa`: torch's SDPA
 with `enable_gqa` on fp32 queries, keys and values (the HF engine keeps its cache in fp32), the output
 cast back to the model's compute dtype. Other devices, and attention with extras this does not handle
 (a position bias, sink logits, a paged cache), take transformers' own `sdpa`.
