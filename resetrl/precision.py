@@ -126,7 +126,8 @@ def probe_rows(device: str) -> int:
 
 def store_frozen_in(model, dtype: str) -> None:
     """Under bf16, parameters that are not trained (a LoRA adapter's frozen base) are stored in bf16;
-    trained ones stay fp32 (the optimizer's master copy), and LoRA layers leave their input in bf16."""
+    trained ones stay fp32 (the optimizer's master copy), LoRA layers leave their input in bf16, and
+    the LM head gets a contiguous input. Calling it again changes nothing."""
     if dtype != "bfloat16":
         return
     for parameter in model.parameters():
